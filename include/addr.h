@@ -1,0 +1,43 @@
+/*
+ * Listen addresses: parsing the command line's HOST:PORT forms and
+ * printing socket addresses the way users type them.
+ */
+#ifndef ECHOD_ADDR_H
+#define ECHOD_ADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* "[ffff:...:ffff]:65535" plus NUL, with room to spare. */
+#define ADDR_STRLEN	64
+
+struct listen_addr {
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+	/*
+	 * Set on the second and later addresses of one --listen (the IPv6
+	 * half of a wildcard, or further addresses of a host name): when the
+	 * port is 0 they take the port the first one was given.
+	 */
+	bool			share_port;
+	/* The IPv6 wildcard may be missing on hosts without IPv6. */
+	bool			optional;
+};
+
+struct listen_list {
+	struct listen_addr	*addrs;
+	size_t			 count;
+};
+
+int	addr_parse_port(const char *, uint16_t *);
+int	addr_parse_listen(struct listen_list *, const char *, uint16_t,
+	    char *, size_t);
+int	addr_add_wildcard(struct listen_list *, uint16_t);
+void	addr_list_free(struct listen_list *);
+const char *addr_format(const struct sockaddr *, char *, size_t);
+uint16_t addr_port(const struct sockaddr *);
+void	addr_set_port(struct sockaddr *, uint16_t);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * One client connection.  The tutorial's generator task becomes an
+ * explicit state: its `yield 'recv'` is READING, its `yield 'send'` on a
+ * client that does not read is PAUSED.
+ */
+#ifndef ECHOD_CONN_H
+#define ECHOD_CONN_H
+
+#include <sys/queue.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/bufferevent.h>
+#include <event2/util.h>
+
+#include "addr.h"
+
+struct server;
+
+enum conn_state {
+	CONN_READING,	/* echoing what arrives */
+	CONN_PAUSED,	/* output limit reached: not reading until it drains */
+	CONN_DRAINING,	/* no more input: flushing output, then closing */
+	CONN_CLOSING	/* output flushed and FIN sent: waiting for the peer's */
+};
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	struct server		*srv;
+	struct bufferevent	*bev;
+	enum conn_state		 state;
+	bool			 peer_eof;	/* the client half-closed */
+	size_t			 input_held;	/* unechoed bytes in input */
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_queued;	/* added to output, ever */
+	struct timespec		 started;
+	char			 peer[ADDR_STRLEN];
+};
+
+TAILQ_HEAD(conn_list, conn);
+
+struct conn	*conn_new(struct server *, evutil_socket_t,
+		    const struct sockaddr *);
+void		 conn_close(struct conn *, const char *);
+void		 conn_shutdown(struct conn *);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * Framing: how received bytes become echoed bytes.  Pure functions on
+ * evbuffers, so they are tested without sockets.
+ */
+#ifndef ECHOD_FRAMING_H
+#define ECHOD_FRAMING_H
+
+#include <stddef.h>
+
+#include <event2/buffer.h>
+
+#include "options.h"
+
+enum framing_kind {
+	FRAME_RAW,	/* empty prefix: RFC 862, bytes go back as they came */
+	FRAME_LINE,	/* PREFIX + each LF-terminated line */
+	FRAME_CHUNK	/* PREFIX + whatever one read returned */
+};
+
+struct framing {
+	enum framing_kind	 kind;
+	const char		*prefix;
+	size_t			 prefix_len;
+	size_t			 max_line;
+};
+
+void	framing_init(struct framing *, const struct options *);
+size_t	framing_echo(const struct framing *, struct evbuffer *,
+	    struct evbuffer *, size_t);
+size_t	framing_flush(const struct framing *, struct evbuffer *,
+	    struct evbuffer *);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * The command line: every setting, its default and its range.
+ */
+#ifndef ECHOD_OPTIONS_H
+#define ECHOD_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "addr.h"
+
+/* sysexits(3) EX_USAGE: the command line was wrong. */
+#define EXIT_USAGE		64
+
+#define DEFAULT_PORT		25000
+#define DEFAULT_PREFIX		"GOT:"
+#define DEFAULT_READ_SIZE	1000		/* the tutorial's recv(1000) */
+#define DEFAULT_MAX_LINE	65536
+#define DEFAULT_OUTPUT_LIMIT	16384
+#define DEFAULT_DRAIN_TIMEOUT	5
+#define MAX_PREFIX_LEN		1024
+#define MAX_READ_SIZE		(16UL << 20)
+#define MAX_LINE_LIMIT		(64UL << 20)
+#define MAX_OUTPUT_LIMIT	(1UL << 30)
+#define MAX_CONNECTIONS_LIMIT	10000000
+#define MAX_TIMEOUT		31536000	/* one year, in seconds */
+
+enum framing_mode {
+	FRAMING_LINE,
+	FRAMING_CHUNK
+};
+
+struct options {
+	struct listen_list	 listen;	/* empty: the defaults */
+	uint16_t		 port;
+	char			*prefix;
+	size_t			 prefix_len;
+	enum framing_mode	 framing;
+	size_t			 read_size;
+	size_t			 max_line;
+	size_t			 output_limit;
+	unsigned int		 max_connections;	/* 0: from RLIMIT_NOFILE */
+	unsigned int		 idle_timeout;		/* seconds, 0: never */
+	unsigned int		 drain_timeout;		/* seconds */
+	int			 log_level;
+};
+
+enum options_result {
+	OPTIONS_RUN,		/* start the server */
+	OPTIONS_EXIT_OK,	/* --help or --version was printed */
+	OPTIONS_EXIT_USAGE	/* a usage error was printed */
+};
+
+enum options_result options_parse(struct options *, int, char **, FILE *,
+	    FILE *);
+void	options_free(struct options *);
+int	parse_number(const char *, uint64_t, uint64_t, bool, uint64_t *);
+
+#endif

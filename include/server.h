@@ -1,0 +1,47 @@
+/*
+ * The server: listeners, accepting, connection limits, signals and the
+ * shutdown drain.  One server context per event loop; it is the only
+ * state shared between connections.
+ */
+#ifndef ECHOD_SERVER_H
+#define ECHOD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conn.h"
+#include "framing.h"
+#include "options.h"
+
+struct server {
+	struct event_base	 *base;
+	const struct options	 *opts;
+	struct framing		  framing;
+	struct timeval		  idle_timeout;
+	struct evconnlistener	**listeners;
+	size_t			  nlisteners;
+	struct event		 *sigint_ev;
+	struct event		 *sigterm_ev;
+	struct event		 *drain_ev;	/* shutdown deadline */
+	struct event		 *retry_ev;	/* re-try accept after EMFILE */
+	struct conn_list	  conns;
+	unsigned int		  nconns;
+	unsigned int		  max_conns;
+	bool			  accept_paused;
+	bool			  fd_exhausted;	/* paused by EMFILE/ENFILE */
+	bool			  shutting_down;
+	/* Totals, for the line printed at exit. */
+	uint64_t		  accepted;
+	uint64_t		  bytes_in;
+	uint64_t		  bytes_out;
+};
+
+int	server_init(struct server *, const struct options *);
+int	server_run(struct server *);
+void	server_free(struct server *);
+void	server_conn_gone(struct server *, struct conn *);
+
+#endif

@@ -1,0 +1,278 @@
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+
+static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_event_cb(struct bufferevent *, short, void *);
+static void	conn_echo(struct conn *);
+static void	conn_drain(struct conn *);
+
+static const char *const conn_state_names[] = {
+	[CONN_READING] = "reading",
+	[CONN_PAUSED] = "paused",
+	[CONN_DRAINING] = "draining",
+	[CONN_CLOSING] = "closing"
+};
+
+static double
+conn_elapsed(const struct conn *c)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - c->started.tv_sec) +
+	    (now.tv_nsec - c->started.tv_nsec) / 1e9;
+}
+
+static void
+conn_set_state(struct conn *c, enum conn_state state)
+{
+	log_debug("%s: %s -> %s", c->peer, conn_state_names[c->state],
+	    conn_state_names[state]);
+	c->state = state;
+}
+
+struct conn *
+conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa)
+{
+	const struct options	*opts = srv->opts;
+	struct conn		*c;
+	int			 one = 1;
+	size_t			 read_max;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("cannot allocate a connection");
+		return NULL;
+	}
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("cannot allocate a bufferevent");
+		free(c);
+		return NULL;
+	}
+	c->srv = srv;
+	c->state = CONN_READING;
+	clock_gettime(CLOCK_MONOTONIC, &c->started);
+	addr_format(sa, c->peer, sizeof(c->peer));
+
+	/* Replies are written whole; Nagle would only delay them. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	/*
+	 * The read high watermark bounds the input buffer: in chunk mode it
+	 * makes each read at most --read-size bytes; in line mode a partial
+	 * line never grows past --max-line before it is echoed.
+	 */
+	read_max = srv->framing.kind == FRAME_CHUNK ? opts->read_size :
+	    opts->max_line;
+	bufferevent_setwatermark(c->bev, EV_READ, 0, read_max);
+	if (srv->framing.kind == FRAME_CHUNK)
+		bufferevent_set_max_single_read(c->bev, read_max);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
+	    c);
+	if (opts->idle_timeout != 0)
+		bufferevent_set_timeouts(c->bev, &srv->idle_timeout,
+		    &srv->idle_timeout);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	log_info("Connection from %s", c->peer);
+	return c;
+}
+
+/*
+ * The one way out for a connection, from every path.  It logs why, adds
+ * the connection's counters to the server's and frees it; the caller
+ * must not touch the connection afterwards.
+ */
+void
+conn_close(struct conn *c, const char *reason)
+{
+	struct server	*srv = c->srv;
+	uint64_t	 bytes_out;
+
+	bytes_out = c->bytes_queued -
+	    evbuffer_get_length(bufferevent_get_output(c->bev));
+	log_info("Connection closed %s: %s, %llu bytes in, %llu bytes out, "
+	    "%.3f s", c->peer, reason, (unsigned long long)c->bytes_in,
+	    (unsigned long long)bytes_out, conn_elapsed(c));
+	srv->bytes_in += c->bytes_in;
+	srv->bytes_out += bytes_out;
+	bufferevent_free(c->bev);
+	server_conn_gone(srv, c);
+	free(c);
+}
+
+/* The tutorial's `yield 'send'`: the client must read before we go on. */
+static void
+conn_pause(struct conn *c)
+{
+	size_t	 limit = c->srv->opts->output_limit;
+
+	bufferevent_disable(c->bev, EV_READ);
+	/* Resume at half the limit, not at every byte written. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, limit / 2, 0);
+	conn_set_state(c, CONN_PAUSED);
+}
+
+static void
+conn_resume(struct conn *c)
+{
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	conn_set_state(c, CONN_READING);
+	conn_echo(c);
+	if (c->state == CONN_READING)
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+static void
+conn_queue(struct conn *c, size_t added)
+{
+	c->bytes_queued += added;
+	c->input_held = evbuffer_get_length(bufferevent_get_input(c->bev));
+}
+
+/* Echoes what can be echoed, pausing once the output limit is reached. */
+static void
+conn_echo(struct conn *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	size_t		 limit = c->srv->opts->output_limit;
+
+	conn_queue(c, framing_echo(&c->srv->framing, in, out, limit));
+	if (evbuffer_get_length(out) >= limit)
+		conn_pause(c);
+}
+
+/*
+ * After the last output is flushed: if the client has half-closed,
+ * nothing more can come and the connection is closed.  Otherwise (the
+ * server is shutting down) send our FIN and wait for the client's,
+ * discarding input: closing with unread data would send a reset, which
+ * can destroy echoed data still in flight to the client.
+ */
+static void
+conn_finish(struct conn *c)
+{
+	if (c->peer_eof) {
+		conn_close(c, "client closed");
+		return;
+	}
+	conn_set_state(c, CONN_CLOSING);
+	if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) == -1) {
+		conn_close(c, strerror(errno));
+		return;
+	}
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* No more input will be echoed: flush everything received, then finish. */
+static void
+conn_drain(struct conn *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	bufferevent_disable(c->bev, EV_READ);
+	conn_queue(c, framing_flush(&c->srv->framing, in, out));
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	conn_set_state(c, CONN_DRAINING);
+	if (evbuffer_get_length(out) == 0)
+		conn_finish(c);
+}
+
+/* The server is shutting down: stop reading, echo what we have, close. */
+void
+conn_shutdown(struct conn *c)
+{
+	if (c->state == CONN_READING || c->state == CONN_PAUSED)
+		conn_drain(c);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+
+	if (c->state == CONN_CLOSING) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	c->bytes_in += evbuffer_get_length(in) - c->input_held;
+	conn_echo(c);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	switch (c->state) {
+	case CONN_PAUSED:
+		conn_resume(c);
+		break;
+	case CONN_DRAINING:
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_finish(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+conn_timeout(struct conn *c, short what)
+{
+	if (what & BEV_EVENT_WRITING) {
+		conn_close(c, "write timeout, client not reading");
+		return;
+	}
+	/*
+	 * Nothing received for a while, but output is still flowing: that
+	 * direction has its own (write) timeout, so keep waiting.
+	 */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0) {
+		bufferevent_enable(c->bev, EV_READ);
+		return;
+	}
+	conn_close(c, "idle timeout");
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT) {
+		conn_timeout(c, what);
+	} else if (what & BEV_EVENT_EOF) {
+		if (c->state == CONN_CLOSING) {
+			conn_close(c, "shutdown");
+			return;
+		}
+		c->peer_eof = true;
+		c->bytes_in += evbuffer_get_length(bufferevent_get_input(bev)) -
+		    c->input_held;
+		conn_drain(c);
+	} else if (what & BEV_EVENT_ERROR) {
+		conn_close(c, err != 0 ? evutil_socket_error_to_string(err) :
+		    "socket error");
+	}
+}

@@ -1,0 +1,42 @@
+#include "config.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "options.h"
+#include "server.h"
+
+int
+main(int argc, char *argv[])
+{
+	struct options	 opts;
+	struct server	 srv;
+	int		 status;
+
+	switch (options_parse(&opts, argc, argv, stdout, stderr)) {
+	case OPTIONS_EXIT_OK:
+		options_free(&opts);
+		return 0;
+	case OPTIONS_EXIT_USAGE:
+		options_free(&opts);
+		return EXIT_USAGE;
+	case OPTIONS_RUN:
+		break;
+	}
+	log_init(opts.log_level);
+	/* A client that goes away mid-write must not kill the server. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fatal("signal");
+
+	if (server_init(&srv, &opts) == -1)
+		status = 1;
+	else
+		status = server_run(&srv);
+	server_free(&srv);
+	options_free(&opts);
+	libevent_global_shutdown();
+	return status;
+}

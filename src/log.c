@@ -1,0 +1,151 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+
+static int log_level = LOG_LEVEL_INFO;
+
+/*
+ * Each message is formatted into one buffer and written with a single
+ * write(2), so lines never interleave with anything else on stderr.
+ */
+static void
+log_emit(const char *fmt, va_list ap, const char *suffix)
+{
+	char	 line[2048];
+	int	 len;
+
+	len = snprintf(line, sizeof(line), "echod: ");
+	len += vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	if (len >= (int)sizeof(line) - 1)
+		len = sizeof(line) - 2;
+	if (suffix != NULL) {
+		len += snprintf(line + len, sizeof(line) - len, ": %s", suffix);
+		if (len >= (int)sizeof(line) - 1)
+			len = sizeof(line) - 2;
+	}
+	line[len++] = '\n';
+	(void)write(STDERR_FILENO, line, len);
+}
+
+static void
+log_libevent_cb(int severity, const char *msg)
+{
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	default:
+		log_warnx("libevent: %s", msg);
+		break;
+	}
+}
+
+static void
+log_libevent_fatal_cb(int err)
+{
+	fatalx("libevent: fatal error %d", err);
+}
+
+void
+log_init(int level)
+{
+	log_level = level;
+	event_set_log_callback(log_libevent_cb);
+	event_set_fatal_callback(log_libevent_fatal_cb);
+}
+
+int
+log_get_level(void)
+{
+	return log_level;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved_errno = errno;
+
+	va_start(ap, fmt);
+	log_emit(fmt, ap, strerror(saved_errno));
+	va_end(ap);
+	errno = saved_errno;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_emit(fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_notice(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_emit(fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_level < LOG_LEVEL_INFO)
+		return;
+	va_start(ap, fmt);
+	log_emit(fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_level < LOG_LEVEL_DEBUG)
+		return;
+	va_start(ap, fmt);
+	log_emit(fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved_errno = errno;
+
+	va_start(ap, fmt);
+	log_emit(fmt, ap, strerror(saved_errno));
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_emit(fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,331 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "options.h"
+
+enum {
+	OPT_READ_SIZE = 256,
+	OPT_MAX_LINE,
+	OPT_OUTPUT_LIMIT,
+	OPT_DRAIN_TIMEOUT
+};
+
+static const char short_options[] = ":l:p:P:f:c:t:qvhV";
+
+static const struct option long_options[] = {
+	{ "listen",		required_argument,	NULL, 'l' },
+	{ "port",		required_argument,	NULL, 'p' },
+	{ "prefix",		required_argument,	NULL, 'P' },
+	{ "framing",		required_argument,	NULL, 'f' },
+	{ "read-size",		required_argument,	NULL, OPT_READ_SIZE },
+	{ "max-line",		required_argument,	NULL, OPT_MAX_LINE },
+	{ "output-limit",	required_argument,	NULL, OPT_OUTPUT_LIMIT },
+	{ "max-connections",	required_argument,	NULL, 'c' },
+	{ "idle-timeout",	required_argument,	NULL, 't' },
+	{ "drain-timeout",	required_argument,	NULL, OPT_DRAIN_TIMEOUT },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ NULL,			0,			NULL, 0 }
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+"usage: echod [options]\n"
+"Echo every line (or chunk) a TCP client sends back to it, with a prefix.\n"
+"\n"
+"  -l, --listen ADDR         listen on ADDR: PORT, HOST:PORT, [V6ADDR]:PORT\n"
+"                            or HOST; repeatable; replaces the default of\n"
+"                            every IPv4 and IPv6 address\n"
+"  -p, --port PORT           port of the default addresses and of a --listen\n"
+"                            without one; 0 = any free port (default %d)\n"
+"  -P, --prefix STR          prefix of every echoed line or chunk; '' echoes\n"
+"                            bytes as they arrive, RFC 862 (default \"%s\")\n"
+"  -f, --framing MODE        line: echo each LF-terminated line;\n"
+"                            chunk: echo each read (default line)\n"
+"      --read-size N         largest read echoed as one chunk (default %d)\n"
+"      --max-line N          lines longer than N bytes are echoed in pieces\n"
+"                            of N (default %d)\n"
+"      --output-limit BYTES  stop reading a client while this much output\n"
+"                            waits for it (default %d)\n"
+"  -c, --max-connections N   stop accepting at N open connections\n"
+"                            (default: open-file limit less a reserve)\n"
+"  -t, --idle-timeout SECS   close connections idle this long; 0 = never\n"
+"                            (default 0)\n"
+"      --drain-timeout SECS  on SIGINT/SIGTERM, wait at most this long for\n"
+"                            output to drain (default %d)\n"
+"  -q, --quiet               no per-connection log lines\n"
+"  -v, --verbose             more detail in the log\n"
+"  -h, --help                show this help and exit\n"
+"  -V, --version             show the version and exit\n"
+"\n"
+"Sizes take a K, M or G suffix (powers of 1024).  See echod(1).\n",
+	    DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_READ_SIZE, DEFAULT_MAX_LINE,
+	    DEFAULT_OUTPUT_LIMIT, DEFAULT_DRAIN_TIMEOUT);
+}
+
+/*
+ * A whole decimal number within [min, max], optionally with a binary
+ * size suffix.  Signs, spaces, empty strings and trailing junk are
+ * refused: strtoull alone would quietly accept "-1" and " 5".
+ */
+int
+parse_number(const char *text, uint64_t min, uint64_t max, bool size_suffix,
+    uint64_t *result)
+{
+	unsigned long long	 value;
+	char			*end;
+	unsigned int		 shift = 0;
+
+	if (!isdigit((unsigned char)*text))
+		return -1;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (size_suffix && *end != '\0' && end[1] == '\0') {
+		switch (*end) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: return -1;
+		}
+		end++;
+	}
+	if (*end != '\0')
+		return -1;
+	if (shift != 0 && value > (UINT64_MAX >> shift))
+		return -1;
+	value <<= shift;
+	if (value < min || value > max)
+		return -1;
+	*result = value;
+	return 0;
+}
+
+static int
+usage_error(FILE *err, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(err, "echod: ");
+	va_start(ap, fmt);
+	vfprintf(err, fmt, ap);
+	va_end(ap);
+	fprintf(err, " (see echod --help)\n");
+	return -1;
+}
+
+static int
+option_number(FILE *err, const char *name, const char *text, uint64_t min,
+    uint64_t max, bool size_suffix, uint64_t *result)
+{
+	if (parse_number(text, min, max, size_suffix, result) == -1)
+		return usage_error(err, "invalid %s '%s': must be %s from "
+		    "%llu to %llu", name, text,
+		    size_suffix ? "a size" : "a whole number",
+		    (unsigned long long)min, (unsigned long long)max);
+	return 0;
+}
+
+static void
+options_defaults(struct options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->port = DEFAULT_PORT;
+	opts->framing = FRAMING_LINE;
+	opts->read_size = DEFAULT_READ_SIZE;
+	opts->max_line = DEFAULT_MAX_LINE;
+	opts->output_limit = DEFAULT_OUTPUT_LIMIT;
+	opts->drain_timeout = DEFAULT_DRAIN_TIMEOUT;
+	opts->log_level = LOG_LEVEL_INFO;
+}
+
+static int
+option_set_prefix(struct options *opts, FILE *err, const char *text)
+{
+	size_t	 len = strlen(text);
+
+	if (len > MAX_PREFIX_LEN)
+		return usage_error(err, "invalid --prefix: %zu bytes long, "
+		    "at most %d allowed", len, MAX_PREFIX_LEN);
+	free(opts->prefix);
+	if ((opts->prefix = strdup(text)) == NULL)
+		fatal("strdup");
+	opts->prefix_len = len;
+	return 0;
+}
+
+/* One option; -l is only collected, since -p may come after it. */
+static int
+option_apply(struct options *opts, FILE *err, int ch, const char *arg)
+{
+	uint64_t	 n;
+
+	switch (ch) {
+	case 'p':
+		if (option_number(err, "--port", arg, 0, 65535, false,
+		    &n) == -1)
+			return -1;
+		opts->port = (uint16_t)n;
+		return 0;
+	case 'P':
+		return option_set_prefix(opts, err, arg);
+	case 'f':
+		if (strcmp(arg, "line") == 0)
+			opts->framing = FRAMING_LINE;
+		else if (strcmp(arg, "chunk") == 0)
+			opts->framing = FRAMING_CHUNK;
+		else
+			return usage_error(err, "invalid --framing '%s': "
+			    "must be line or chunk", arg);
+		return 0;
+	case OPT_READ_SIZE:
+		if (option_number(err, "--read-size", arg, 1, MAX_READ_SIZE,
+		    true, &n) == -1)
+			return -1;
+		opts->read_size = n;
+		return 0;
+	case OPT_MAX_LINE:
+		if (option_number(err, "--max-line", arg, 1, MAX_LINE_LIMIT,
+		    true, &n) == -1)
+			return -1;
+		opts->max_line = n;
+		return 0;
+	case OPT_OUTPUT_LIMIT:
+		if (option_number(err, "--output-limit", arg, 1,
+		    MAX_OUTPUT_LIMIT, true, &n) == -1)
+			return -1;
+		opts->output_limit = n;
+		return 0;
+	case 'c':
+		if (option_number(err, "--max-connections", arg, 1,
+		    MAX_CONNECTIONS_LIMIT, false, &n) == -1)
+			return -1;
+		opts->max_connections = n;
+		return 0;
+	case 't':
+		if (option_number(err, "--idle-timeout", arg, 0, MAX_TIMEOUT,
+		    false, &n) == -1)
+			return -1;
+		opts->idle_timeout = n;
+		return 0;
+	case OPT_DRAIN_TIMEOUT:
+		if (option_number(err, "--drain-timeout", arg, 0, MAX_TIMEOUT,
+		    false, &n) == -1)
+			return -1;
+		opts->drain_timeout = n;
+		return 0;
+	case 'q':
+		opts->log_level = LOG_LEVEL_QUIET;
+		return 0;
+	case 'v':
+		opts->log_level = LOG_LEVEL_DEBUG;
+		return 0;
+	}
+	return usage_error(err, "unhandled option %d", ch);
+}
+
+static int
+options_resolve_listen(struct options *opts, FILE *err, char **specs,
+    size_t nspecs)
+{
+	char	 why[512];
+	size_t	 i;
+
+	if (nspecs == 0) {
+		if (addr_add_wildcard(&opts->listen, opts->port) == -1)
+			fatal("addr_add_wildcard");
+		return 0;
+	}
+	for (i = 0; i < nspecs; i++) {
+		if (addr_parse_listen(&opts->listen, specs[i], opts->port,
+		    why, sizeof(why)) == -1)
+			return usage_error(err, "invalid --listen '%s': %s",
+			    specs[i], why);
+	}
+	return 0;
+}
+
+static void
+report_bad_option(FILE *err, char **argv, int ch)
+{
+	const char	*arg = argv[optind - 1];
+
+	if (ch == ':')
+		usage_error(err, "option '%s' needs a value", arg);
+	else if (strncmp(arg, "--", 2) == 0)
+		usage_error(err, "unknown option '%s'", arg);
+	else
+		usage_error(err, "unknown option '-%c'", optopt);
+}
+
+enum options_result
+options_parse(struct options *opts, int argc, char **argv, FILE *out,
+    FILE *err)
+{
+	char		**specs;
+	size_t		  nspecs = 0;
+	int		  ch, rc = 0;
+
+	options_defaults(opts);
+	if (option_set_prefix(opts, err, DEFAULT_PREFIX) == -1)
+		return OPTIONS_EXIT_USAGE;
+	if ((specs = calloc(argc + 1, sizeof(*specs))) == NULL)
+		fatal("calloc");
+
+	opterr = 0;
+	optind = 0;	/* GNU: restart scanning, so tests can parse twice */
+	while (rc == 0 &&
+	    (ch = getopt_long(argc, argv, short_options, long_options,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(out);
+			free(specs);
+			return OPTIONS_EXIT_OK;
+		case 'V':
+			fprintf(out, "echod %s (libevent %s)\n",
+			    PACKAGE_VERSION, event_get_version());
+			free(specs);
+			return OPTIONS_EXIT_OK;
+		case 'l':
+			specs[nspecs++] = optarg;
+			break;
+		case '?':
+		case ':':
+			report_bad_option(err, argv, ch);
+			rc = -1;
+			break;
+		default:
+			rc = option_apply(opts, err, ch, optarg);
+			break;
+		}
+	}
+	if (rc == 0 && optind < argc)
+		rc = usage_error(err, "unexpected argument '%s'", argv[optind]);
+	if (rc == 0)
+		rc = options_resolve_listen(opts, err, specs, nspecs);
+	free(specs);
+	return rc == 0 ? OPTIONS_RUN : OPTIONS_EXIT_USAGE;
+}
+
+void
+options_free(struct options *opts)
+{
+	addr_list_free(&opts->listen);
+	free(opts->prefix);
+	opts->prefix = NULL;
+}

@@ -1,0 +1,387 @@
+#include "config.h"
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+
+/* Descriptors kept back from --max-connections: stdio, listeners, libevent. */
+#define FD_RESERVE		16
+#define LISTEN_BACKLOG		1024
+#define ACCEPT_RETRY_MSEC	500
+
+static void	server_accept_cb(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	server_accept_error_cb(struct evconnlistener *, void *);
+
+/* Raise the soft open-file limit to the hard one; returns the new limit. */
+static rlim_t
+server_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal("getrlimit");
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("cannot raise the open-file limit to %llu",
+			    (unsigned long long)rl.rlim_max);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
+static void
+server_set_max_conns(struct server *srv)
+{
+	rlim_t		 nofile = server_raise_nofile();
+	rlim_t		 reserve = FD_RESERVE + srv->opts->listen.count;
+	unsigned int	 fit;
+
+	fit = nofile > reserve + 1 ? (nofile - reserve > MAX_CONNECTIONS_LIMIT ?
+	    MAX_CONNECTIONS_LIMIT : (unsigned int)(nofile - reserve)) : 1;
+	srv->max_conns = srv->opts->max_connections;
+	if (srv->max_conns == 0)
+		srv->max_conns = fit;
+	else if (srv->max_conns > fit) {
+		log_warnx("--max-connections %u exceeds what the open-file "
+		    "limit (%llu) allows; using %u", srv->max_conns,
+		    (unsigned long long)nofile, fit);
+		srv->max_conns = fit;
+	}
+}
+
+static void
+server_pause_accept(struct server *srv)
+{
+	size_t	 i;
+
+	if (srv->accept_paused)
+		return;
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_disable(srv->listeners[i]);
+	srv->accept_paused = true;
+}
+
+static void
+server_resume_accept(struct server *srv)
+{
+	size_t	 i;
+
+	if (!srv->accept_paused || srv->shutting_down ||
+	    srv->nconns >= srv->max_conns)
+		return;
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+	srv->accept_paused = false;
+	if (srv->fd_exhausted) {
+		srv->fd_exhausted = false;
+		log_warnx("accepting connections again");
+	}
+}
+
+static void
+server_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_resume_accept(arg);
+}
+
+/* A connection is gone: it may make room for the next one. */
+void
+server_conn_gone(struct server *srv, struct conn *c)
+{
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	srv->nconns--;
+	if (srv->shutting_down) {
+		if (srv->nconns == 0)
+			event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	if (srv->accept_paused && srv->nconns < srv->max_conns) {
+		if (srv->nconns + 1 == srv->max_conns && !srv->fd_exhausted)
+			log_debug("below --max-connections (%u) again, "
+			    "accepting", srv->max_conns);
+		server_resume_accept(srv);
+	}
+}
+
+static void
+server_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server	*srv = arg;
+	struct conn	*c;
+
+	(void)listener;
+	(void)salen;
+	if ((c = conn_new(srv, fd, sa)) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+	srv->accepted++;
+	if (srv->nconns >= srv->max_conns) {
+		log_debug("--max-connections (%u) reached, not accepting",
+		    srv->max_conns);
+		server_pause_accept(srv);
+	}
+}
+
+/*
+ * accept(2) failed.  Out of descriptors, libevent 2.1 would call us again
+ * at once for as long as the backlog is not empty, so accepting pauses
+ * until a connection closes or a short timer expires.
+ */
+static void
+server_accept_error_cb(struct evconnlistener *listener, void *arg)
+{
+	struct server		*srv = arg;
+	int			 err = EVUTIL_SOCKET_ERROR();
+	struct timeval		 retry = { 0, ACCEPT_RETRY_MSEC * 1000 };
+
+	(void)listener;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+	    err != ENOMEM) {
+		log_warnx("accept: %s", evutil_socket_error_to_string(err));
+		return;
+	}
+	if (!srv->fd_exhausted)
+		log_warnx("accept: %s; pausing until a connection closes",
+		    evutil_socket_error_to_string(err));
+	srv->fd_exhausted = true;
+	server_pause_accept(srv);
+	evtimer_add(srv->retry_ev, &retry);
+}
+
+static evutil_socket_t
+server_bind(const struct listen_addr *la, char *name, size_t namelen)
+{
+	evutil_socket_t	 fd;
+	int		 one = 1, saved;
+
+	addr_format((const struct sockaddr *)&la->ss, name, namelen);
+	fd = socket(la->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (evutil_make_listen_socket_reuseable(fd) == -1 ||
+	    (la->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, (const struct sockaddr *)&la->ss, la->len) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1) {
+		saved = errno;
+		evutil_closesocket(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static bool
+server_family_missing(int err)
+{
+	return err == EAFNOSUPPORT || err == EADDRNOTAVAIL ||
+	    err == EPROTONOSUPPORT;
+}
+
+/* Binds every address; on failure logs the address and reason. */
+static int
+server_listen(struct server *srv, char *bound, size_t boundlen)
+{
+	const struct listen_list *list = &srv->opts->listen;
+	struct listen_addr	  la;
+	struct sockaddr_storage	  ss;
+	socklen_t		  sslen;
+	char			  name[ADDR_STRLEN];
+	evutil_socket_t		  fd;
+	uint16_t		  prev_port = 0;
+	size_t			  i, used = 0;
+
+	srv->listeners = calloc(list->count, sizeof(*srv->listeners));
+	if (srv->listeners == NULL)
+		fatal("calloc");
+	bound[0] = '\0';
+	for (i = 0; i < list->count; i++) {
+		la = list->addrs[i];
+		if (la.share_port && addr_port((struct sockaddr *)&la.ss) == 0)
+			addr_set_port((struct sockaddr *)&la.ss, prev_port);
+		if ((fd = server_bind(&la, name, sizeof(name))) == -1) {
+			if (la.optional && server_family_missing(errno)) {
+				log_debug("no IPv6 here (%s), IPv4 only",
+				    strerror(errno));
+				continue;
+			}
+			log_warn("cannot listen on %s", name);
+			return -1;
+		}
+		sslen = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+			addr_format((struct sockaddr *)&ss, name, sizeof(name));
+		if (!la.share_port)
+			prev_port = addr_port((struct sockaddr *)&ss);
+		srv->listeners[srv->nlisteners] = evconnlistener_new(srv->base,
+		    server_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+		if (srv->listeners[srv->nlisteners] == NULL) {
+			evutil_closesocket(fd);
+			log_warnx("cannot listen on %s: libevent failed", name);
+			return -1;
+		}
+		evconnlistener_set_error_cb(srv->listeners[srv->nlisteners],
+		    server_accept_error_cb);
+		srv->nlisteners++;
+		used += snprintf(bound + used, boundlen - used, "%s%s",
+		    used ? ", " : "", name);
+		if (used >= boundlen)
+			used = boundlen - 1;
+	}
+	return 0;
+}
+
+static void
+server_close_listeners(struct server *srv)
+{
+	size_t	 i;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_free(srv->listeners[i]);
+	srv->nlisteners = 0;
+}
+
+static void
+server_close_all(struct server *srv, const char *reason)
+{
+	while (!TAILQ_EMPTY(&srv->conns))
+		conn_close(TAILQ_FIRST(&srv->conns), reason);
+}
+
+static void
+server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("drain timeout after %u s: cutting %u connection%s",
+	    srv->opts->drain_timeout, srv->nconns, srv->nconns == 1 ? "" : "s");
+	server_close_all(srv, "drain timeout");
+	event_base_loopexit(srv->base, NULL);
+}
+
+static void
+server_shutdown(struct server *srv, int sig)
+{
+	struct timeval	 deadline = { srv->opts->drain_timeout, 0 };
+	struct conn	*c, *next;
+
+	srv->shutting_down = true;
+	server_close_listeners(srv);
+	evtimer_del(srv->retry_ev);
+	log_notice("%s: shutting down, draining %u connection%s",
+	    strsignal(sig), srv->nconns, srv->nconns == 1 ? "" : "s");
+	/* conn_shutdown() may close c, but never another connection. */
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		conn_shutdown(c);
+	}
+	if (srv->nconns == 0) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	evtimer_add(srv->drain_ev, &deadline);
+}
+
+static void
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)what;
+	if (!srv->shutting_down) {
+		server_shutdown(srv, sig);
+		return;
+	}
+	log_warnx("%s again: exiting now, cutting %u connection%s",
+	    strsignal(sig), srv->nconns, srv->nconns == 1 ? "" : "s");
+	server_close_all(srv, "shutdown forced");
+	event_base_loopbreak(srv->base);
+}
+
+int
+server_init(struct server *srv, const struct options *opts)
+{
+	char	 bound[1024];
+
+	memset(srv, 0, sizeof(*srv));
+	srv->opts = opts;
+	TAILQ_INIT(&srv->conns);
+	framing_init(&srv->framing, opts);
+	srv->idle_timeout.tv_sec = opts->idle_timeout;
+	if ((srv->base = event_base_new()) == NULL) {
+		log_warnx("cannot create the event loop");
+		return -1;
+	}
+	srv->sigint_ev = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
+	srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, server_signal_cb,
+	    srv);
+	srv->drain_ev = evtimer_new(srv->base, server_drain_timeout_cb, srv);
+	srv->retry_ev = evtimer_new(srv->base, server_retry_cb, srv);
+	if (srv->sigint_ev == NULL || srv->sigterm_ev == NULL ||
+	    srv->drain_ev == NULL || srv->retry_ev == NULL ||
+	    evsignal_add(srv->sigint_ev, NULL) == -1 ||
+	    evsignal_add(srv->sigterm_ev, NULL) == -1) {
+		log_warnx("cannot set up signal handling");
+		return -1;
+	}
+	if (server_listen(srv, bound, sizeof(bound)) == -1)
+		return -1;
+	server_set_max_conns(srv);
+	log_notice("listening on %s", bound);
+	return 0;
+}
+
+int
+server_run(struct server *srv)
+{
+	if (event_base_dispatch(srv->base) == -1) {
+		log_warnx("event loop failed");
+		return 1;
+	}
+	log_notice("exiting: %llu connection%s served, %llu bytes in, "
+	    "%llu bytes out", (unsigned long long)srv->accepted,
+	    srv->accepted == 1 ? "" : "s",
+	    (unsigned long long)srv->bytes_in,
+	    (unsigned long long)srv->bytes_out);
+	return 0;
+}
+
+/* Frees everything, connections first, then events, then the base. */
+void
+server_free(struct server *srv)
+{
+	srv->shutting_down = true;	/* no accept resumes, no loopexit */
+	server_close_all(srv, "server exiting");
+	server_close_listeners(srv);
+	free(srv->listeners);
+	if (srv->sigint_ev != NULL)
+		event_free(srv->sigint_ev);
+	if (srv->sigterm_ev != NULL)
+		event_free(srv->sigterm_ev);
+	if (srv->drain_ev != NULL)
+		event_free(srv->drain_ev);
+	if (srv->retry_ev != NULL)
+		event_free(srv->retry_ev);
+	if (srv->base != NULL)
+		event_base_free(srv->base);
+	memset(srv, 0, sizeof(*srv));
+}

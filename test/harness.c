@@ -1,0 +1,315 @@
+#include "config.h"
+
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+#define MAX_ARGS	64
+
+static long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Reads what the server has logged; waits up to timeout_ms for more. */
+static bool
+echod_read_log(struct echod *e, int timeout_ms)
+{
+	struct pollfd	 pfd = { .fd = e->log_fd, .events = POLLIN };
+	ssize_t		 n;
+
+	if (e->log_fd == -1 || poll(&pfd, 1, timeout_ms) <= 0)
+		return false;
+	if (e->log_len + 4096 + 1 > e->log_cap) {
+		e->log_cap = (e->log_cap + 4096) * 2;
+		e->log = realloc(e->log, e->log_cap);
+		cr_assert_not_null(e->log);
+	}
+	n = read(e->log_fd, e->log + e->log_len, 4096);
+	if (n <= 0) {
+		close(e->log_fd);
+		e->log_fd = -1;
+		return false;
+	}
+	e->log_len += n;
+	e->log[e->log_len] = '\0';
+	return true;
+}
+
+static void
+echod_read_available(struct echod *e)
+{
+	while (echod_read_log(e, 0))
+		;
+}
+
+/* Waits for a log line containing needle, after the last one found. */
+bool
+echod_wait_log(struct echod *e, const char *needle, int timeout_ms)
+{
+	long	 deadline = now_ms() + timeout_ms;
+	char	*hit, *eol;
+
+	for (;;) {
+		if (e->log != NULL &&
+		    (hit = strstr(e->log + e->log_seen, needle)) != NULL) {
+			eol = strchr(hit, '\n');
+			e->log_seen = eol != NULL ? (size_t)(eol + 1 - e->log) :
+			    e->log_len;
+			return true;
+		}
+		if (now_ms() >= deadline || e->log_fd == -1)
+			return false;
+		echod_read_log(e, (int)(deadline - now_ms()));
+	}
+}
+
+bool
+echod_log_has(struct echod *e, const char *needle)
+{
+	echod_read_available(e);
+	return e->log != NULL && strstr(e->log, needle) != NULL;
+}
+
+size_t
+echod_log_count(struct echod *e, const char *needle)
+{
+	size_t		 count = 0;
+	const char	*p;
+
+	echod_read_available(e);
+	for (p = e->log; p != NULL && (p = strstr(p, needle)) != NULL; p++)
+		count++;
+	return count;
+}
+
+void
+echod_spawn(struct echod *e, const char *const *args)
+{
+	const char	*bin = getenv("ECHOD");
+	const char	*argv[MAX_ARGS + 2];
+	int		 pipefd[2];
+	size_t		 i;
+
+	cr_assert_not_null(bin, "set ECHOD to the echod binary to test");
+	memset(e, 0, sizeof(*e));
+	e->status = -1;
+	argv[0] = bin;
+	for (i = 0; args[i] != NULL && i < MAX_ARGS; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	cr_assert_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	/* Room for a busy log while the test is not reading it. */
+	(void)fcntl(pipefd[0], F_SETPIPE_SZ, 1 << 20);
+	e->pid = fork();
+	cr_assert_neq(e->pid, -1);
+	if (e->pid == 0) {
+		/* Never outlive the test, whatever happens to it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	e->log_fd = pipefd[0];
+}
+
+void
+echod_start(struct echod *e, ...)
+{
+	const char	*args[MAX_ARGS + 1] = { "-l", "127.0.0.1:0" };
+	const char	*hit;
+	size_t		 n = 2;
+	va_list		 ap;
+
+	va_start(ap, e);
+	while (n < MAX_ARGS && (args[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	args[n] = NULL;
+	echod_spawn(e, args);
+	cr_assert(echod_wait_log(e, "listening on 127.0.0.1:", WAIT_MS),
+	    "echod did not start; it said: %s", e->log ? e->log : "");
+	hit = strstr(e->log, "listening on 127.0.0.1:");
+	e->port = atoi(hit + strlen("listening on 127.0.0.1:"));
+	cr_assert_gt(e->port, 0);
+}
+
+/* Waits for exit; returns the exit status, or 128 + signal. */
+int
+echod_wait_exit(struct echod *e, int timeout_ms)
+{
+	long	 deadline = now_ms() + timeout_ms;
+	int	 status;
+
+	/* The log reaches EOF when the process exits. */
+	while (e->log_fd != -1 && now_ms() < deadline)
+		echod_read_log(e, (int)(deadline - now_ms()));
+	cr_assert_eq(e->log_fd, -1, "echod did not exit in %d ms", timeout_ms);
+	cr_assert_eq(waitpid(e->pid, &status, 0), e->pid);
+	e->status = WIFEXITED(status) ? WEXITSTATUS(status) :
+	    128 + WTERMSIG(status);
+	if (e->log == NULL)
+		e->log = calloc(1, 1);
+	cr_assert_null(strstr(e->log, "Sanitizer"), "sanitizer report: %s",
+	    e->log);
+	cr_assert_null(strstr(e->log, "runtime error"), "UBSan report: %s",
+	    e->log);
+	return e->status;
+}
+
+int
+echod_stop(struct echod *e)
+{
+	cr_assert_eq(kill(e->pid, SIGTERM), 0);
+	return echod_wait_exit(e, WAIT_MS);
+}
+
+long
+echod_rss_kb(const struct echod *e)
+{
+	char	 path[64], line[256];
+	FILE	*f;
+	long	 kb = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)e->pid);
+	cr_assert_not_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+int
+client_connect(int port)
+{
+	struct sockaddr_in	 sin;
+	struct timeval		 tv = { WAIT_MS / 1000, 0 };
+	int			 fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_neq(fd, -1);
+	/* No blocking call may outlast the test's own deadline. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
+	    "connect to port %d: %s", port, strerror(errno));
+	return fd;
+}
+
+void
+client_send(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		cr_assert_gt(n, 0, "send: %s", strerror(errno));
+		p += n;
+		len -= n;
+	}
+}
+
+/* Receives up to len bytes, stopping at EOF or after timeout_ms. */
+size_t
+client_recv(int fd, void *buf, size_t len, int timeout_ms)
+{
+	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
+	long		 deadline = now_ms() + timeout_ms;
+	size_t		 got = 0;
+	ssize_t		 n;
+
+	while (got < len) {
+		if (poll(&pfd, 1, (int)(deadline - now_ms())) <= 0)
+			break;
+		n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
+		if (n == -1 && errno == EAGAIN)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+void
+client_expect(int fd, const void *want, size_t len)
+{
+	char	*got = malloc(len + 1);
+	size_t	 n;
+
+	cr_assert_not_null(got);
+	n = client_recv(fd, got, len, WAIT_MS);
+	cr_assert_eq(n, len, "expected %zu bytes, got %zu", len, n);
+	cr_assert_arr_eq(got, want, len, "echoed bytes differ");
+	free(got);
+}
+
+void
+client_expect_str(int fd, const char *want)
+{
+	client_expect(fd, want, strlen(want));
+}
+
+void
+client_expect_eof(int fd)
+{
+	char	 c;
+
+	cr_assert_eq(client_recv(fd, &c, 1, WAIT_MS), 0,
+	    "expected EOF, got more data");
+	cr_assert_eq(recv(fd, &c, 1, MSG_DONTWAIT), 0, "expected EOF");
+}
+
+/* True if nothing arrives on fd for ms milliseconds. */
+bool
+client_quiet_for(int fd, int ms)
+{
+	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, ms) == 0;
+}
+
+/* Closes with an RST instead of a FIN. */
+void
+client_reset(int fd)
+{
+	struct linger	 lg = { 1, 0 };
+
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)),
+	    0);
+	close(fd);
+}
+
+void
+client_nonblock(int fd)
+{
+	cr_assert_neq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), -1);
+}

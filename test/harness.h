@@ -1,0 +1,48 @@
+/*
+ * Integration test harness: runs the real echod binary (path in $ECHOD)
+ * on 127.0.0.1 port 0 and talks to it over real sockets.
+ */
+#ifndef ECHOD_TEST_HARNESS_H
+#define ECHOD_TEST_HARNESS_H
+
+#include <sys/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Upper bound for any single wait in a test, in milliseconds. */
+#define WAIT_MS		10000
+
+struct echod {
+	pid_t	 pid;
+	int	 log_fd;	/* read end of the server's stderr */
+	char	*log;		/* everything it has written so far */
+	size_t	 log_len;
+	size_t	 log_cap;
+	size_t	 log_seen;	/* echod_wait_log() searches from here */
+	int	 port;		/* of the first listening address */
+	int	 status;	/* exit status once reaped, else -1 */
+};
+
+/* Starts echod with -l 127.0.0.1:0 and the given arguments (NULL-ended). */
+void	echod_start(struct echod *, ...);
+/* Starts echod with exactly these arguments; its stdout and stderr
+ * both go to the log.  Does not wait for it. */
+void	echod_spawn(struct echod *, const char *const *);
+bool	echod_wait_log(struct echod *, const char *, int);
+bool	echod_log_has(struct echod *, const char *);
+size_t	echod_log_count(struct echod *, const char *);
+int	echod_wait_exit(struct echod *, int);
+int	echod_stop(struct echod *);
+long	echod_rss_kb(const struct echod *);
+
+int	client_connect(int);
+void	client_send(int, const void *, size_t);
+size_t	client_recv(int, void *, size_t, int);
+void	client_expect(int, const void *, size_t);
+void	client_expect_str(int, const char *);
+void	client_expect_eof(int);
+bool	client_quiet_for(int, int);
+void	client_reset(int);
+void	client_nonblock(int);
+
+#endif

@@ -1,0 +1,214 @@
+/* Integration: volume, backpressure and misbehaving clients. */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(flow, .timeout = 60);
+
+#define LINE_LEN	1000
+
+/* Line k of the test stream: distinct, LF-terminated, LINE_LEN bytes. */
+static void
+make_line(size_t k, char *line)
+{
+	size_t	 i;
+
+	snprintf(line, LINE_LEN, "line %010zu:", k);
+	for (i = 16; i < LINE_LEN - 1; i++)
+		line[i] = 'A' + (k + i) % 58;
+	line[LINE_LEN - 1] = '\n';
+}
+
+struct stream {
+	size_t	 sent;		/* bytes of the input stream sent */
+	size_t	 checked;	/* bytes of the echo stream verified */
+};
+
+/* Sends as much of `lines` lines as the socket takes right now. */
+static void
+stream_send(int fd, struct stream *s, size_t lines)
+{
+	char	 line[LINE_LEN];
+	size_t	 k, off;
+	ssize_t	 n;
+
+	while (s->sent < lines * LINE_LEN) {
+		k = s->sent / LINE_LEN;
+		off = s->sent % LINE_LEN;
+		make_line(k, line);
+		n = send(fd, line + off, LINE_LEN - off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		cr_assert_gt(n, 0, "send: %s", strerror(errno));
+		s->sent += n;
+	}
+}
+
+/* Checks received bytes against "GOT:" + line, in order; 0 at EOF. */
+static ssize_t
+stream_check(int fd, struct stream *s)
+{
+	char	 buf[65536], want[4 + LINE_LEN];
+	size_t	 i, k, off;
+	ssize_t	 n;
+
+	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -1;
+	cr_assert_geq(n, 0, "recv: %s", strerror(errno));
+	for (i = 0; i < (size_t)n; i++, s->checked++) {
+		k = s->checked / (4 + LINE_LEN);
+		off = s->checked % (4 + LINE_LEN);
+		if (off == 0 || i == 0) {
+			memcpy(want, "GOT:", 4);
+			make_line(k, want + 4);
+		}
+		cr_assert_eq(buf[i], want[off],
+		    "echo differs at byte %zu (line %zu)", s->checked, k);
+	}
+	return n;
+}
+
+Test(flow, fifty_megabytes_with_half_close)
+{
+	struct echod	 e;
+	struct stream	 s = { 0, 0 };
+	const size_t	 lines = 50 * 1000;	/* 50 MB */
+	struct pollfd	 pfd;
+	bool		 shut = false;
+	int		 fd;
+
+	echod_start(&e, NULL);
+	fd = client_connect(e.port);
+	pfd.fd = fd;
+	for (;;) {
+		pfd.events = POLLIN | (shut ? 0 : POLLOUT);
+		cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "stalled");
+		if (pfd.revents & POLLOUT) {
+			stream_send(fd, &s, lines);
+			if (s.sent == lines * LINE_LEN) {
+				shutdown(fd, SHUT_WR);
+				shut = true;
+			}
+		}
+		if ((pfd.revents & (POLLIN | POLLHUP)) &&
+		    stream_check(fd, &s) == 0)
+			break;
+	}
+	cr_assert(shut, "EOF before everything was sent");
+	cr_assert_eq(s.checked, lines * (4 + LINE_LEN));
+	close(fd);
+	cr_assert(echod_wait_log(&e, "50000000 bytes in, 50200000 bytes out",
+	    WAIT_MS), "%s", e.log);
+	cr_assert_eq(echod_stop(&e), 0);
+}
+
+/* Sends until the server has stopped reading and the kernel is full. */
+static void
+fill_until_blocked(struct echod *e, int fd, struct stream *s, size_t lines)
+{
+	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
+
+	client_nonblock(fd);
+	stream_send(fd, s, lines);
+	cr_assert(echod_wait_log(e, "reading -> paused", WAIT_MS),
+	    "server never paused: %s", e->log);
+	/* Blocked for good once the socket stays unwritable a while. */
+	while (s->sent < lines * LINE_LEN && poll(&pfd, 1, 300) > 0)
+		stream_send(fd, s, lines);
+	cr_assert_lt(s->sent, lines * LINE_LEN,
+	    "everything was taken; nothing pushed back");
+}
+
+Test(flow, client_that_never_reads)
+{
+	struct echod	 e;
+	struct stream	 s = { 0, 0 };
+	const size_t	 lines = 50 * 1000;	/* 50 MB offered */
+	long		 rss_before, rss_after;
+	struct pollfd	 pfd;
+	int		 fd, other;
+
+	echod_start(&e, "-v", "--output-limit", "16K", NULL);
+	fd = client_connect(e.port);
+	cr_assert(echod_wait_log(&e, "Connection from", WAIT_MS));
+	rss_before = echod_rss_kb(&e);
+	fill_until_blocked(&e, fd, &s, lines);
+	rss_after = echod_rss_kb(&e);
+	cr_log_info("sent %zu bytes before blocking; server RSS %ld -> %ld kB",
+	    s.sent, rss_before, rss_after);
+	/* The cap plus one read and a line, not what the client pushed. */
+	cr_assert_lt(rss_after - rss_before, 1024,
+	    "RSS grew by %ld kB", rss_after - rss_before);
+
+	/* Meanwhile, everyone else is served. */
+	other = client_connect(e.port);
+	client_send(other, "still here\n", 11);
+	client_expect_str(other, "GOT:still here\n");
+	close(other);
+
+	/* Now it reads: every byte arrives, in order. */
+	pfd.fd = fd;
+	for (;;) {
+		pfd.events = POLLIN | (s.sent < lines * LINE_LEN ? POLLOUT : 0);
+		cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "stalled");
+		if (pfd.revents & POLLOUT) {
+			stream_send(fd, &s, lines);
+			if (s.sent == lines * LINE_LEN)
+				shutdown(fd, SHUT_WR);
+		}
+		if ((pfd.revents & (POLLIN | POLLHUP)) &&
+		    stream_check(fd, &s) == 0)
+			break;
+	}
+	cr_assert_eq(s.checked, lines * (4 + LINE_LEN));
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+}
+
+Test(flow, resets_do_not_disturb_others)
+{
+	struct echod	 e;
+	struct stream	 s = { 0, 0 };
+	int		 bystander, fd;
+
+	echod_start(&e, "-v", "--output-limit", "4K", NULL);
+	bystander = client_connect(e.port);
+	client_send(bystander, "before\n", 7);
+	client_expect_str(bystander, "GOT:before\n");
+
+	/* Reset with output pending (the server is paused on it). */
+	fd = client_connect(e.port);
+	fill_until_blocked(&e, fd, &s, 100 * 1000);
+	client_reset(fd);
+	cr_assert(echod_wait_log(&e, "Connection closed", WAIT_MS));
+	cr_assert(echod_log_has(&e, "Connection reset by peer") ||
+	    echod_log_has(&e, "Broken pipe"), "%s", e.log);
+
+	/* Reset right after connecting, and in the middle of a line. */
+	fd = client_connect(e.port);
+	client_reset(fd);
+	fd = client_connect(e.port);
+	client_send(fd, "half a li", 9);
+	client_reset(fd);
+
+	client_send(bystander, "after\n", 6);
+	client_expect_str(bystander, "GOT:after\n");
+	close(bystander);
+	cr_assert_eq(echod_stop(&e), 0);
+	/* Every connection accepted was closed and logged once. */
+	cr_assert_eq(echod_log_count(&e, "Connection closed"),
+	    echod_log_count(&e, "Connection from"), "%s", e.log);
+	cr_assert_geq(echod_log_count(&e, "Connection closed"), 2);
+}

@@ -1,0 +1,271 @@
+/* Integration: start-up, limits, timeouts, signals and exit statuses. */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(lifecycle, .timeout = 30);
+
+#define SPAWN(e, ...) echod_spawn((e), (const char *const[]){ __VA_ARGS__, NULL })
+
+static long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Fills the server's output for fd until it stops reading. */
+static size_t
+make_backlog(struct echod *e, int fd)
+{
+	static char	 chunk[65536];
+	size_t		 sent = 0;
+	ssize_t		 n;
+
+	memset(chunk, 'q', sizeof(chunk));
+	chunk[sizeof(chunk) - 1] = '\n';
+	client_nonblock(fd);
+	while (!echod_log_has(e, "reading -> paused")) {
+		n = send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL);
+		if (n > 0)
+			sent += n;
+		else
+			cr_assert(echod_wait_log(e, "reading -> paused",
+			    WAIT_MS), "never paused: %s", e->log);
+	}
+	return sent;
+}
+
+static bool
+connect_refused(int port)
+{
+	struct sockaddr_in	 sin;
+	int			 fd, rc, err;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	err = errno;
+	close(fd);
+	return rc == -1 && err == ECONNREFUSED;
+}
+
+Test(lifecycle, default_listens_on_ipv4_and_ipv6_same_port)
+{
+	struct echod	 e;
+	char		 want[64];
+	const char	*hit;
+	int		 port, fd;
+
+	SPAWN(&e, "-p", "0");
+	cr_assert(echod_wait_log(&e, "listening on 0.0.0.0:", WAIT_MS), "%s",
+	    e.log);
+	hit = strstr(e.log, "listening on 0.0.0.0:");
+	port = atoi(hit + strlen("listening on 0.0.0.0:"));
+	cr_assert_gt(port, 0);
+	snprintf(want, sizeof(want), "listening on 0.0.0.0:%d, [::]:%d\n",
+	    port, port);
+	cr_assert_not_null(strstr(e.log, want), "%s", e.log);
+	fd = client_connect(port);
+	client_send(fd, "v4\n", 3);
+	client_expect_str(fd, "GOT:v4\n");
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+}
+
+Test(lifecycle, sigterm_delivers_pending_output)
+{
+	struct echod	 e;
+	char		 buf[65536], want[64];
+	size_t		 received = 0, n, sent;
+	int		 fd;
+
+	echod_start(&e, "-v", "--output-limit", "16K", NULL);
+	fd = client_connect(e.port);
+	sent = make_backlog(&e, fd);
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert(echod_wait_log(&e, "shutting down, draining 1 connection",
+	    WAIT_MS), "%s", e.log);
+	cr_assert(connect_refused(e.port), "still accepting after SIGTERM");
+	/* The client reads at last: everything the server took comes back. */
+	while ((n = client_recv(fd, buf, sizeof(buf), WAIT_MS)) > 0) {
+		received += n;
+		cr_assert_eq(memcmp(buf, "GOT:", n < 4 ? n : 4) == 0 ||
+		    received > 4, 1);
+	}
+	close(fd);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
+	snprintf(want, sizeof(want), "bytes in, %zu bytes out", received);
+	cr_assert(echod_log_has(&e, want), "client got %zu of %zu sent: %s",
+	    received, sent, e.log);
+	cr_assert_gt(received, 16384);
+}
+
+Test(lifecycle, drain_timeout_cuts_clients_that_do_not_read)
+{
+	struct echod	 e;
+	long		 start;
+	int		 fd;
+
+	echod_start(&e, "-v", "--drain-timeout", "1", NULL);
+	fd = client_connect(e.port);
+	make_backlog(&e, fd);
+	start = now_ms();
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
+	cr_assert_geq(now_ms() - start, 900, "cut before the deadline");
+	cr_assert(echod_log_has(&e, "drain timeout after 1 s: cutting 1 "
+	    "connection"), "%s", e.log);
+	close(fd);
+}
+
+Test(lifecycle, second_signal_exits_at_once)
+{
+	struct echod	 e;
+	int		 fd;
+
+	echod_start(&e, "-v", "--drain-timeout", "600", NULL);
+	fd = client_connect(e.port);
+	make_backlog(&e, fd);
+	cr_assert_eq(kill(e.pid, SIGINT), 0);
+	cr_assert(echod_wait_log(&e, "shutting down", WAIT_MS));
+	cr_assert_eq(kill(e.pid, SIGINT), 0);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
+	cr_assert(echod_log_has(&e, "again: exiting now, cutting 1 "
+	    "connection"), "%s", e.log);
+	close(fd);
+}
+
+Test(lifecycle, idle_client_shuts_down_at_once)
+{
+	struct echod	 e;
+	int		 fd;
+
+	echod_start(&e, NULL);
+	fd = client_connect(e.port);
+	client_send(fd, "x\n", 2);
+	client_expect_str(fd, "GOT:x\n");
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	/* Our FIN arrives; when we close, the server is done. */
+	client_expect_eof(fd);
+	close(fd);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
+	cr_assert(echod_log_has(&e, "exiting: 1 connection served"), "%s",
+	    e.log);
+}
+
+Test(lifecycle, address_in_use_exits_1)
+{
+	struct echod	 first, second;
+	char		 addr[64], want[128];
+
+	echod_start(&first, NULL);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", first.port);
+	SPAWN(&second, "-l", addr);
+	cr_assert_eq(echod_wait_exit(&second, WAIT_MS), 1);
+	snprintf(want, sizeof(want),
+	    "echod: cannot listen on %s: Address already in use\n", addr);
+	cr_assert_str_eq(second.log, want);
+	cr_assert_eq(echod_stop(&first), 0);
+}
+
+Test(lifecycle, bad_arguments_exit_64)
+{
+	static const char *const cases[][3] = {
+		{ "--no-such-option", NULL },
+		{ "-p", "99999" },
+		{ "--idle-timeout", "-3" },
+		{ "--framing", "bytes" },
+		{ "-l", "300.0.0.1:5" },
+		{ "stray", NULL },
+	};
+	struct echod	 e;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		echod_spawn(&e, cases[i]);
+		cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 64, "%s",
+		    cases[i][0]);
+		cr_assert_not_null(strstr(e.log, "(see echod --help)\n"),
+		    "%s", e.log);
+		cr_assert_eq(strchr(e.log, '\n'), e.log + strlen(e.log) - 1,
+		    "more than one line: %s", e.log);
+		free(e.log);
+	}
+}
+
+Test(lifecycle, help_and_version_exit_0)
+{
+	struct echod	 e;
+
+	SPAWN(&e, "--help");
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
+	cr_assert(strncmp(e.log, "usage: echod", 12) == 0, "%s", e.log);
+	free(e.log);
+	SPAWN(&e, "-V");
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
+	cr_assert(strncmp(e.log, "echod " PACKAGE_VERSION " (libevent ", 16)
+	    == 0, "%s", e.log);
+	free(e.log);
+}
+
+Test(lifecycle, max_connections_holds_new_clients_back)
+{
+	struct echod	 e;
+	int		 a, b, c;
+
+	echod_start(&e, "-c", "2", NULL);
+	a = client_connect(e.port);
+	b = client_connect(e.port);
+	cr_assert(echod_wait_log(&e, "Connection from", WAIT_MS));
+	cr_assert(echod_wait_log(&e, "Connection from", WAIT_MS));
+	/* The third waits in the kernel's backlog, unserved. */
+	c = client_connect(e.port);
+	client_send(c, "third\n", 6);
+	cr_assert(client_quiet_for(c, 300), "served beyond the limit");
+	cr_assert_eq(echod_log_count(&e, "Connection from"), 2);
+	client_send(b, "b\n", 2);
+	client_expect_str(b, "GOT:b\n");
+	/* One leaves; the third is served at once. */
+	close(a);
+	client_expect_str(c, "GOT:third\n");
+	close(b);
+	close(c);
+	cr_assert_eq(echod_stop(&e), 0);
+}
+
+Test(lifecycle, idle_timeout_closes_silent_clients)
+{
+	struct echod	 e;
+	long		 start;
+	int		 fd;
+
+	echod_start(&e, "--idle-timeout", "1", NULL);
+	fd = client_connect(e.port);
+	client_send(fd, "x\n", 2);
+	client_expect_str(fd, "GOT:x\n");
+	start = now_ms();
+	client_expect_eof(fd);
+	cr_assert_geq(now_ms() - start, 900, "closed before the timeout");
+	cr_assert(echod_wait_log(&e, "idle timeout", WAIT_MS), "%s", e.log);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+}

@@ -1,0 +1,228 @@
+/* Unit tests: the command line. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "options.h"
+
+struct parsed {
+	struct options		 opts;
+	enum options_result	 result;
+	char			*out;
+	char			*err;
+};
+
+static void
+parse(struct parsed *p, const char *const *args)
+{
+	char	*argv[32];
+	int	 argc = 0;
+	size_t	 outlen, errlen;
+	FILE	*out = open_memstream(&p->out, &outlen);
+	FILE	*err = open_memstream(&p->err, &errlen);
+
+	argv[argc++] = "echod";
+	while (*args != NULL)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	p->result = options_parse(&p->opts, argc, argv, out, err);
+	fclose(out);
+	fclose(err);
+}
+
+static void
+parsed_free(struct parsed *p)
+{
+	options_free(&p->opts);
+	free(p->out);
+	free(p->err);
+}
+
+#define PARSE(p, ...) parse((p), (const char *const[]){ __VA_ARGS__, NULL })
+
+TestSuite(options, .timeout = 10);
+
+Test(options, defaults_match_the_tutorial)
+{
+	struct parsed	 p;
+
+	parse(&p, (const char *const[]){ NULL });
+	cr_assert_eq(p.result, OPTIONS_RUN);
+	cr_assert_eq(p.opts.port, 25000);
+	cr_assert_str_eq(p.opts.prefix, "GOT:");
+	cr_assert_eq(p.opts.prefix_len, 4);
+	cr_assert_eq(p.opts.framing, FRAMING_LINE);
+	cr_assert_eq(p.opts.read_size, 1000);
+	cr_assert_eq(p.opts.max_line, 65536);
+	cr_assert_eq(p.opts.output_limit, DEFAULT_OUTPUT_LIMIT);
+	cr_assert_eq(p.opts.idle_timeout, 0);
+	cr_assert_eq(p.opts.drain_timeout, 5);
+	cr_assert_eq(p.opts.max_connections, 0);
+	/* Every IPv4 and every IPv6 address. */
+	cr_assert_eq(p.opts.listen.count, 2);
+	cr_assert_eq(p.opts.listen.addrs[0].ss.ss_family, AF_INET);
+	cr_assert_eq(p.opts.listen.addrs[1].ss.ss_family, AF_INET6);
+	cr_assert(p.opts.listen.addrs[1].optional);
+	cr_assert_str_empty(p.err);
+	parsed_free(&p);
+}
+
+Test(options, every_option_long_and_short)
+{
+	struct parsed	 p;
+
+	PARSE(&p, "-l", "127.0.0.1:7", "--listen", "[::1]:8", "-p", "9",
+	    "-P", ">> ", "-f", "chunk", "--read-size", "2K", "--max-line",
+	    "100", "--output-limit", "1M", "-c", "50", "-t", "30",
+	    "--drain-timeout", "0", "-q");
+	cr_assert_eq(p.result, OPTIONS_RUN, "%s", p.err);
+	cr_assert_eq(p.opts.listen.count, 2);
+	cr_assert_eq(addr_port((struct sockaddr *)&p.opts.listen.addrs[0].ss),
+	    7);
+	cr_assert_eq(addr_port((struct sockaddr *)&p.opts.listen.addrs[1].ss),
+	    8);
+	cr_assert_eq(p.opts.port, 9);
+	cr_assert_str_eq(p.opts.prefix, ">> ");
+	cr_assert_eq(p.opts.framing, FRAMING_CHUNK);
+	cr_assert_eq(p.opts.read_size, 2048);
+	cr_assert_eq(p.opts.max_line, 100);
+	cr_assert_eq(p.opts.output_limit, 1 << 20);
+	cr_assert_eq(p.opts.max_connections, 50);
+	cr_assert_eq(p.opts.idle_timeout, 30);
+	cr_assert_eq(p.opts.drain_timeout, 0);
+	cr_assert_eq(p.opts.log_level, 0);
+	parsed_free(&p);
+}
+
+Test(options, port_applies_to_default_and_portless_listen)
+{
+	struct parsed	 p;
+
+	/* -p after -l still applies to it. */
+	PARSE(&p, "-l", "127.0.0.1", "-p", "4242");
+	cr_assert_eq(p.result, OPTIONS_RUN, "%s", p.err);
+	cr_assert_eq(p.opts.listen.count, 1);
+	cr_assert_eq(addr_port((struct sockaddr *)&p.opts.listen.addrs[0].ss),
+	    4242);
+	parsed_free(&p);
+}
+
+Test(options, empty_prefix_is_allowed)
+{
+	struct parsed	 p;
+
+	PARSE(&p, "--prefix", "");
+	cr_assert_eq(p.result, OPTIONS_RUN);
+	cr_assert_eq(p.opts.prefix_len, 0);
+	parsed_free(&p);
+}
+
+Test(options, help_lists_every_option_with_its_default)
+{
+	struct parsed	 p;
+	const char	*names[] = { "--listen", "--port", "--prefix",
+	    "--framing", "--read-size", "--max-line", "--output-limit",
+	    "--max-connections", "--idle-timeout", "--drain-timeout",
+	    "--quiet", "--verbose", "--help", "--version", "default 25000",
+	    "default \"GOT:\"", "default 1000", "default 65536",
+	    "default 16384", "default 5", NULL };
+	size_t		 i;
+
+	PARSE(&p, "--help");
+	cr_assert_eq(p.result, OPTIONS_EXIT_OK);
+	for (i = 0; names[i] != NULL; i++)
+		cr_assert_not_null(strstr(p.out, names[i]), "--help lacks %s",
+		    names[i]);
+	parsed_free(&p);
+}
+
+Test(options, version)
+{
+	struct parsed	 p;
+
+	PARSE(&p, "-V");
+	cr_assert_eq(p.result, OPTIONS_EXIT_OK);
+	cr_assert(strncmp(p.out, "echod " PACKAGE_VERSION, 10) == 0, "%s",
+	    p.out);
+	parsed_free(&p);
+}
+
+struct bad_case {
+	const char	*args[4];
+	const char	*message;
+};
+
+Test(options, usage_errors_name_the_problem)
+{
+	static const struct bad_case cases[] = {
+		{ { "--bogus" }, "unknown option '--bogus'" },
+		{ { "-x" }, "unknown option '-x'" },
+		{ { "-p" }, "option '-p' needs a value" },
+		{ { "--port" }, "option '--port' needs a value" },
+		{ { "-p", "65536" }, "invalid --port '65536'" },
+		{ { "-p", "-1" }, "invalid --port '-1'" },
+		{ { "-p", "80x" }, "invalid --port '80x'" },
+		{ { "-p", " 80" }, "invalid --port ' 80'" },
+		{ { "-p", "" }, "invalid --port ''" },
+		{ { "--read-size", "0" }, "invalid --read-size '0'" },
+		{ { "--read-size", "17M" }, "invalid --read-size '17M'" },
+		{ { "--max-line", "99999999999999999999" },
+		    "invalid --max-line" },
+		{ { "--output-limit", "1X" }, "invalid --output-limit '1X'" },
+		{ { "--output-limit", "20000000000G" },
+		    "invalid --output-limit" },
+		{ { "-c", "0" }, "invalid --max-connections '0'" },
+		{ { "-t", "1.5" }, "invalid --idle-timeout '1.5'" },
+		{ { "-t", "1K" }, "invalid --idle-timeout '1K'" },
+		{ { "--drain-timeout", "x" }, "invalid --drain-timeout 'x'" },
+		{ { "-f", "word" }, "invalid --framing 'word'" },
+		{ { "-l", "1.2.3.4.5:80" }, "invalid --listen '1.2.3.4.5:80'" },
+		{ { "-l", "127.0.0.1:99999" }, "bad port '99999'" },
+		{ { "-l", "[::1" }, "invalid --listen '[::1'" },
+		{ { "-l", "[nonsense]:80" }, "bad IPv6 address" },
+		{ { "-l", "" }, "empty address" },
+		{ { "stray" }, "unexpected argument 'stray'" },
+	};
+	struct parsed	 p;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		parse(&p, cases[i].args);
+		cr_assert_eq(p.result, OPTIONS_EXIT_USAGE, "%s accepted",
+		    cases[i].args[0]);
+		cr_assert_not_null(strstr(p.err, cases[i].message),
+		    "for %s %s: got '%s'", cases[i].args[0],
+		    cases[i].args[1] ? cases[i].args[1] : "", p.err);
+		cr_assert_not_null(strstr(p.err, "echod --help"));
+		/* One line. */
+		cr_assert_eq(strchr(p.err, '\n'), p.err + strlen(p.err) - 1,
+		    "%s", p.err);
+		parsed_free(&p);
+	}
+}
+
+Test(options, parse_number_ranges)
+{
+	uint64_t	 v;
+
+	cr_assert_eq(parse_number("0", 0, 10, false, &v), 0);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(parse_number("10", 0, 10, false, &v), 0);
+	cr_assert_eq(parse_number("11", 0, 10, false, &v), -1);
+	cr_assert_eq(parse_number("18446744073709551615", 0, UINT64_MAX, false,
+	    &v), 0);
+	cr_assert_eq(v, UINT64_MAX);
+	cr_assert_eq(parse_number("18446744073709551616", 0, UINT64_MAX, false,
+	    &v), -1);
+	cr_assert_eq(parse_number("16G", 0, UINT64_MAX, true, &v), 0);
+	cr_assert_eq(v, 16ULL << 30);
+	cr_assert_eq(parse_number("17179869184G", 0, UINT64_MAX, true, &v),
+	    -1);
+	cr_assert_eq(parse_number("+1", 0, 10, false, &v), -1);
+	cr_assert_eq(parse_number("1k", 0, 10000, false, &v), -1);
+	cr_assert_eq(parse_number("1kk", 0, 10000, true, &v), -1);
+}
