@@ -313,3 +313,14 @@ client_nonblock(int fd)
 {
 	cr_assert_neq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), -1);
 }
+
+/* Releases what the harness holds; the process must have been reaped. */
+void
+echod_free(struct echod *e)
+{
+	if (e->log_fd != -1)
+		close(e->log_fd);
+	free(e->log);
+	memset(e, 0, sizeof(*e));
+	e->log_fd = -1;
+}

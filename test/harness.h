@@ -34,6 +34,7 @@ size_t	echod_log_count(struct echod *, const char *);
 int	echod_wait_exit(struct echod *, int);
 int	echod_stop(struct echod *);
 long	echod_rss_kb(const struct echod *);
+void	echod_free(struct echod *);
 
 int	client_connect(int);
 void	client_send(int, const void *, size_t);

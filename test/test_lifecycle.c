@@ -89,6 +89,7 @@ Test(lifecycle, default_listens_on_ipv4_and_ipv6_same_port)
 	client_expect_str(fd, "GOT:v4\n");
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 Test(lifecycle, sigterm_delivers_pending_output)
@@ -117,6 +118,7 @@ Test(lifecycle, sigterm_delivers_pending_output)
 	cr_assert(echod_log_has(&e, want), "client got %zu of %zu sent: %s",
 	    received, sent, e.log);
 	cr_assert_gt(received, 16384);
+	echod_free(&e);
 }
 
 Test(lifecycle, drain_timeout_cuts_clients_that_do_not_read)
@@ -135,6 +137,7 @@ Test(lifecycle, drain_timeout_cuts_clients_that_do_not_read)
 	cr_assert(echod_log_has(&e, "drain timeout after 1 s: cutting 1 "
 	    "connection"), "%s", e.log);
 	close(fd);
+	echod_free(&e);
 }
 
 Test(lifecycle, second_signal_exits_at_once)
@@ -152,6 +155,7 @@ Test(lifecycle, second_signal_exits_at_once)
 	cr_assert(echod_log_has(&e, "again: exiting now, cutting 1 "
 	    "connection"), "%s", e.log);
 	close(fd);
+	echod_free(&e);
 }
 
 Test(lifecycle, idle_client_shuts_down_at_once)
@@ -170,6 +174,7 @@ Test(lifecycle, idle_client_shuts_down_at_once)
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
 	cr_assert(echod_log_has(&e, "exiting: 1 connection served"), "%s",
 	    e.log);
+	echod_free(&e);
 }
 
 Test(lifecycle, address_in_use_exits_1)
@@ -185,6 +190,8 @@ Test(lifecycle, address_in_use_exits_1)
 	    "echod: cannot listen on %s: Address already in use\n", addr);
 	cr_assert_str_eq(second.log, want);
 	cr_assert_eq(echod_stop(&first), 0);
+	echod_free(&first);
+	echod_free(&second);
 }
 
 Test(lifecycle, bad_arguments_exit_64)
@@ -208,7 +215,7 @@ Test(lifecycle, bad_arguments_exit_64)
 		    "%s", e.log);
 		cr_assert_eq(strchr(e.log, '\n'), e.log + strlen(e.log) - 1,
 		    "more than one line: %s", e.log);
-		free(e.log);
+		echod_free(&e);
 	}
 }
 
@@ -219,12 +226,12 @@ Test(lifecycle, help_and_version_exit_0)
 	SPAWN(&e, "--help");
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
 	cr_assert(strncmp(e.log, "usage: echod", 12) == 0, "%s", e.log);
-	free(e.log);
+	echod_free(&e);
 	SPAWN(&e, "-V");
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
 	cr_assert(strncmp(e.log, "echod " PACKAGE_VERSION " (libevent ", 16)
 	    == 0, "%s", e.log);
-	free(e.log);
+	echod_free(&e);
 }
 
 Test(lifecycle, max_connections_holds_new_clients_back)
@@ -250,6 +257,7 @@ Test(lifecycle, max_connections_holds_new_clients_back)
 	close(b);
 	close(c);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 Test(lifecycle, idle_timeout_closes_silent_clients)
@@ -268,4 +276,5 @@ Test(lifecycle, idle_timeout_closes_silent_clients)
 	cr_assert(echod_wait_log(&e, "idle timeout", WAIT_MS), "%s", e.log);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }

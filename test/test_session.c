@@ -29,6 +29,7 @@ Test(session, the_tutorial)
 	cr_assert(echod_wait_log(&e, "Connection closed 127.0.0.1:", WAIT_MS));
 	cr_assert(echod_log_has(&e, "12 bytes in, 20 bytes out"), "%s", e.log);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 Test(session, piped_lines_then_half_close)
@@ -44,6 +45,7 @@ Test(session, piped_lines_then_half_close)
 	client_expect_eof(fd);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 Test(session, partial_line_is_echoed_at_eof)
@@ -62,6 +64,7 @@ Test(session, partial_line_is_echoed_at_eof)
 	client_expect_eof(fd);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 Test(session, chunk_framing_echoes_each_read)
@@ -78,6 +81,7 @@ Test(session, chunk_framing_echoes_each_read)
 	client_expect_str(fd, "GOT:0123GOT:4567GOT:89");
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 Test(session, chunk_default_read_size_is_1000)
@@ -99,6 +103,7 @@ Test(session, chunk_default_read_size_is_1000)
 	client_expect(fd, want, sizeof(want));
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 Test(session, empty_prefix_is_plain_echo)
@@ -115,6 +120,7 @@ Test(session, empty_prefix_is_plain_echo)
 	client_expect_str(fd, "x\ny");
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 Test(session, every_byte_value_passes)
@@ -142,6 +148,7 @@ Test(session, every_byte_value_passes)
 	client_expect_eof(fd);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 Test(session, long_line_comes_back_in_pieces)
@@ -167,6 +174,7 @@ Test(session, long_line_comes_back_in_pieces)
 	client_expect_eof(fd);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
 }
 
 #define NCLIENTS	150
@@ -198,4 +206,5 @@ Test(session, many_clients_at_once)
 		close(fds[i]);
 	cr_assert_eq(echod_stop(&e), 0);
 	cr_assert(echod_log_has(&e, "150 connections served"), "%s", e.log);
+	echod_free(&e);
 }
