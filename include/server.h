@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -33,6 +34,7 @@ struct server {
 	bool			  accept_paused;
 	bool			  fd_exhausted;	/* paused by EMFILE/ENFILE */
 	bool			  shutting_down;
+	time_t			  limit_logged;	/* last "limit reached" line */
 	/* Totals, for the line printed at exit. */
 	uint64_t		  accepted;
 	uint64_t		  bytes_in;

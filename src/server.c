@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -16,6 +17,8 @@
 #define FD_RESERVE		16
 #define LISTEN_BACKLOG		1024
 #define ACCEPT_RETRY_MSEC	500
+/* A server that sits at its limit says so at most this often. */
+#define LIMIT_LOG_INTERVAL	60
 
 static void	server_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -107,12 +110,24 @@ server_conn_gone(struct server *srv, struct conn *c)
 			event_base_loopexit(srv->base, NULL);
 		return;
 	}
-	if (srv->accept_paused && srv->nconns < srv->max_conns) {
-		if (srv->nconns + 1 == srv->max_conns && !srv->fd_exhausted)
-			log_debug("below --max-connections (%u) again, "
-			    "accepting", srv->max_conns);
+	if (srv->accept_paused && srv->nconns < srv->max_conns)
 		server_resume_accept(srv);
+}
+
+static void
+server_log_limit(struct server *srv)
+{
+	time_t	 now = time(NULL);
+
+	if (srv->limit_logged != 0 && now - srv->limit_logged <
+	    LIMIT_LOG_INTERVAL) {
+		log_debug("--max-connections (%u) reached again",
+		    srv->max_conns);
+		return;
 	}
+	srv->limit_logged = now;
+	log_warnx("--max-connections (%u) reached: new clients wait until "
+	    "a connection closes", srv->max_conns);
 }
 
 static void
@@ -132,9 +147,8 @@ server_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	srv->nconns++;
 	srv->accepted++;
 	if (srv->nconns >= srv->max_conns) {
-		log_debug("--max-connections (%u) reached, not accepting",
-		    srv->max_conns);
 		server_pause_accept(srv);
+		server_log_limit(srv);
 	}
 }
 

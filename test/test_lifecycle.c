@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,25 +30,28 @@ now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* Fills the server's output for fd until it stops reading. */
+/*
+ * Sends until the server has paused reading and the kernel's buffers are
+ * full too, so output is left waiting in the server.
+ */
 static size_t
 make_backlog(struct echod *e, int fd)
 {
 	static char	 chunk[65536];
+	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
 	size_t		 sent = 0;
 	ssize_t		 n;
 
 	memset(chunk, 'q', sizeof(chunk));
 	chunk[sizeof(chunk) - 1] = '\n';
 	client_nonblock(fd);
-	while (!echod_log_has(e, "reading -> paused")) {
-		n = send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL);
-		if (n > 0)
+	do {
+		while ((n = send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL)) > 0)
 			sent += n;
-		else
-			cr_assert(echod_wait_log(e, "reading -> paused",
-			    WAIT_MS), "never paused: %s", e->log);
-	}
+		cr_assert(n == -1 && errno == EAGAIN, "send: %s",
+		    strerror(errno));
+	} while (poll(&pfd, 1, 300) > 0 ||
+	    !echod_log_has(e, "reading -> paused"));
 	return sent;
 }
 
@@ -249,6 +253,8 @@ Test(lifecycle, max_connections_holds_new_clients_back)
 	client_send(c, "third\n", 6);
 	cr_assert(client_quiet_for(c, 300), "served beyond the limit");
 	cr_assert_eq(echod_log_count(&e, "Connection from"), 2);
+	cr_assert(echod_log_has(&e, "--max-connections (2) reached"), "%s",
+	    e.log);
 	client_send(b, "b\n", 2);
 	client_expect_str(b, "GOT:b\n");
 	/* One leaves; the third is served at once. */
@@ -276,5 +282,43 @@ Test(lifecycle, idle_timeout_closes_silent_clients)
 	cr_assert(echod_wait_log(&e, "idle timeout", WAIT_MS), "%s", e.log);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+Test(lifecycle, idle_timeout_closes_stalled_readers)
+{
+	struct echod	 e;
+	int		 fd, other;
+
+	echod_start(&e, "-v", "--idle-timeout", "1", "--output-limit", "4K",
+	    NULL);
+	fd = client_connect(e.port);
+	make_backlog(&e, fd);
+	/* Output waits and the client takes none of it: cut. */
+	cr_assert(echod_wait_log(&e, "write timeout, client not reading",
+	    WAIT_MS), "%s", e.log);
+	other = client_connect(e.port);
+	client_send(other, "ok\n", 3);
+	client_expect_str(other, "GOT:ok\n");
+	close(other);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+Test(lifecycle, quiet_drops_connection_lines_only)
+{
+	struct echod	 e;
+	int		 fd;
+
+	echod_start(&e, "-q", NULL);
+	fd = client_connect(e.port);
+	client_send(fd, "q\n", 2);
+	client_expect_str(fd, "GOT:q\n");
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	cr_assert(!echod_log_has(&e, "Connection"), "%s", e.log);
+	cr_assert(echod_log_has(&e, "exiting: 1 connection served, 2 bytes "
+	    "in, 6 bytes out"), "%s", e.log);
 	echod_free(&e);
 }
