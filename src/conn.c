@@ -1,8 +1,10 @@
 #include "config.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,17 +158,38 @@ conn_echo(struct conn *c)
 }
 
 /*
+ * Whether closing now is clean: nothing unread (else close() sends a
+ * reset, which can destroy echoed data still on its way to the client)
+ * and everything sent acknowledged by the client.
+ */
+static bool
+conn_close_is_clean(struct conn *c)
+{
+	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
+	int		 unread = 0, unacked = 0;
+
+	if (ioctl(fd, FIONREAD, &unread) == -1 ||
+	    ioctl(fd, SIOCOUTQ, &unacked) == -1)
+		return false;
+	return unread == 0 && unacked == 0;
+}
+
+/*
  * After the last output is flushed: if the client has half-closed,
  * nothing more can come and the connection is closed.  Otherwise (the
- * server is shutting down) send our FIN and wait for the client's,
- * discarding input: closing with unread data would send a reset, which
- * can destroy echoed data still in flight to the client.
+ * server is shutting down) close at once if that is clean; else send our
+ * FIN and wait for the client's, discarding its input, until the drain
+ * deadline.
  */
 static void
 conn_finish(struct conn *c)
 {
 	if (c->peer_eof) {
 		conn_close(c, "client closed");
+		return;
+	}
+	if (conn_close_is_clean(c)) {
+		conn_close(c, "shutdown");
 		return;
 	}
 	conn_set_state(c, CONN_CLOSING);
@@ -211,6 +234,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	if (c->state == CONN_CLOSING) {
 		evbuffer_drain(in, evbuffer_get_length(in));
+		if (conn_close_is_clean(c))
+			conn_close(c, "shutdown");
 		return;
 	}
 	c->bytes_in += evbuffer_get_length(in) - c->input_held;

@@ -162,20 +162,24 @@ Test(lifecycle, second_signal_exits_at_once)
 	echod_free(&e);
 }
 
-Test(lifecycle, idle_client_shuts_down_at_once)
+Test(lifecycle, idle_client_does_not_hold_up_shutdown)
 {
 	struct echod	 e;
 	int		 fd;
 
-	echod_start(&e, NULL);
+	/* Like nc at a prompt: connected, idle, never closes by itself. */
+	echod_start(&e, "--drain-timeout", "600", NULL);
 	fd = client_connect(e.port);
 	client_send(fd, "x\n", 2);
 	client_expect_str(fd, "GOT:x\n");
 	cr_assert_eq(kill(e.pid, SIGTERM), 0);
-	/* Our FIN arrives; when we close, the server is done. */
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
 	client_expect_eof(fd);
 	close(fd);
-	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
+	cr_assert(echod_log_has(&e, "Connection closed 127.0.0.1:"), "%s",
+	    e.log);
+	cr_assert(echod_log_has(&e, ": shutdown, 2 bytes in, 6 bytes out"),
+	    "%s", e.log);
 	cr_assert(echod_log_has(&e, "exiting: 1 connection served"), "%s",
 	    e.log);
 	echod_free(&e);
