@@ -22,7 +22,7 @@
 
 #define MAX_ARGS	64
 
-static long
+long
 now_ms(void)
 {
 	struct timespec	 ts;

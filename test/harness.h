@@ -23,6 +23,9 @@ struct echod {
 	int	 status;	/* exit status once reaped, else -1 */
 };
 
+/* Monotonic milliseconds, for deadlines. */
+long	now_ms(void);
+
 /* Starts echod with -l 127.0.0.1:0 and the given arguments (NULL-ended). */
 void	echod_start(struct echod *, ...);
 /* Starts echod with exactly these arguments; its stdout and stderr

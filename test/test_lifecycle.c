@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -20,15 +19,6 @@
 TestSuite(lifecycle, .timeout = 30);
 
 #define SPAWN(e, ...) echod_spawn((e), (const char *const[]){ __VA_ARGS__, NULL })
-
-static long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /*
  * Sends until the server has paused reading and the kernel's buffers are
