@@ -42,6 +42,11 @@ server_raise_nofile(void)
 	return rl.rlim_cur;
 }
 
+/*
+ * The default limit is what the open-file limit allows.  A larger one
+ * given on the command line is kept, as nginx does, with a warning:
+ * accept() then fails with EMFILE first, which pauses accepting too.
+ */
 static void
 server_set_max_conns(struct server *srv)
 {
@@ -49,17 +54,19 @@ server_set_max_conns(struct server *srv)
 	rlim_t		 reserve = FD_RESERVE + srv->opts->listen.count;
 	unsigned int	 fit;
 
-	fit = nofile > reserve + 1 ? (nofile - reserve > MAX_CONNECTIONS_LIMIT ?
-	    MAX_CONNECTIONS_LIMIT : (unsigned int)(nofile - reserve)) : 1;
+	if (nofile <= reserve)
+		fit = 1;
+	else if (nofile - reserve > MAX_CONNECTIONS_LIMIT)
+		fit = MAX_CONNECTIONS_LIMIT;
+	else
+		fit = nofile - reserve;
 	srv->max_conns = srv->opts->max_connections;
 	if (srv->max_conns == 0)
 		srv->max_conns = fit;
-	else if (srv->max_conns > fit) {
+	else if (srv->max_conns > fit)
 		log_warnx("--max-connections %u exceeds what the open-file "
-		    "limit (%llu) allows; using %u", srv->max_conns,
+		    "limit (%llu) allows, about %u", srv->max_conns,
 		    (unsigned long long)nofile, fit);
-		srv->max_conns = fit;
-	}
 }
 
 static void
@@ -85,10 +92,6 @@ server_resume_accept(struct server *srv)
 	for (i = 0; i < srv->nlisteners; i++)
 		evconnlistener_enable(srv->listeners[i]);
 	srv->accept_paused = false;
-	if (srv->fd_exhausted) {
-		srv->fd_exhausted = false;
-		log_warnx("accepting connections again");
-	}
 }
 
 static void
@@ -139,6 +142,11 @@ server_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 
 	(void)listener;
 	(void)salen;
+	/* The episode ends with an accept that works, not with a retry. */
+	if (srv->fd_exhausted) {
+		srv->fd_exhausted = false;
+		log_warnx("accepting connections again");
+	}
 	if ((c = conn_new(srv, fd, sa)) == NULL) {
 		evutil_closesocket(fd);
 		return;

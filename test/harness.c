@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -21,6 +22,15 @@
 #include "harness.h"
 
 #define MAX_ARGS	64
+
+/* RLIMIT_NOFILE for the servers this test starts; 0 leaves it alone. */
+static rlim_t spawn_nofile;
+
+void
+echod_set_nofile(unsigned long nofile)
+{
+	spawn_nofile = nofile;
+}
 
 long
 now_ms(void)
@@ -126,6 +136,12 @@ echod_spawn(struct echod *e, const char *const *args)
 	if (e->pid == 0) {
 		/* Never outlive the test, whatever happens to it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (spawn_nofile != 0) {
+			struct rlimit rl = { spawn_nofile, spawn_nofile };
+
+			if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+				_exit(126);
+		}
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
 		execv(bin, (char *const *)argv);
@@ -323,4 +339,23 @@ echod_free(struct echod *e)
 	free(e->log);
 	memset(e, 0, sizeof(*e));
 	e->log_fd = -1;
+}
+
+/* User plus system CPU time the server has used, in milliseconds. */
+long
+echod_cpu_ms(const struct echod *e)
+{
+	char		 path[64], buf[1024], *p;
+	unsigned long	 utime, stime;
+	FILE		*f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)e->pid);
+	cr_assert_not_null(f = fopen(path, "r"));
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	/* Fields 14 and 15, counted after the ")" that ends the name. */
+	cr_assert_not_null(p = strrchr(buf, ')'));
+	cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+	    "%*u %lu %lu", &utime, &stime), 2);
+	return (long)((utime + stime) * 1000 / sysconf(_SC_CLK_TCK));
 }

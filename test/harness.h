@@ -37,6 +37,8 @@ size_t	echod_log_count(struct echod *, const char *);
 int	echod_wait_exit(struct echod *, int);
 int	echod_stop(struct echod *);
 long	echod_rss_kb(const struct echod *);
+long	echod_cpu_ms(const struct echod *);
+void	echod_set_nofile(unsigned long);
 void	echod_free(struct echod *);
 
 int	client_connect(int);

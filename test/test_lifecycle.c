@@ -316,3 +316,40 @@ Test(lifecycle, quiet_drops_connection_lines_only)
 	    "in, 6 bytes out"), "%s", e.log);
 	echod_free(&e);
 }
+
+#define FD_CLIENTS	60
+
+Test(lifecycle, out_of_descriptors_pauses_accepting)
+{
+	struct echod	 e;
+	int		 fds[FD_CLIENTS];
+	long		 cpu;
+	int		 i;
+
+	/* 24 descriptors, but told to take 100 connections. */
+	echod_set_nofile(24);
+	echod_start(&e, "-c", "100", NULL);
+	cr_assert(echod_log_has(&e, "--max-connections 100 exceeds what the "
+	    "open-file limit (24) allows"), "%s", e.log);
+	for (i = 0; i < FD_CLIENTS; i++)
+		fds[i] = client_connect(e.port);
+	cr_assert(echod_wait_log(&e, "accept: Too many open files; pausing "
+	    "until a connection closes", WAIT_MS), "%s", e.log);
+	/* Paused, not spinning: a second of waiting costs almost no CPU. */
+	cpu = echod_cpu_ms(&e);
+	cr_assert(client_quiet_for(fds[FD_CLIENTS - 1], 1000));
+	cr_assert_lt(echod_cpu_ms(&e) - cpu, 200, "server spins at EMFILE");
+	cr_assert_eq(echod_log_count(&e, "Too many open files"), 1,
+	    "logged more than once per episode: %s", e.log);
+	/* Everyone is served in the end, the last one too. */
+	for (i = 0; i < FD_CLIENTS; i++) {
+		client_send(fds[i], "x\n", 2);
+		client_expect_str(fds[i], "GOT:x\n");
+		close(fds[i]);
+	}
+	cr_assert(echod_log_has(&e, "accepting connections again"), "%s",
+	    e.log);
+	cr_assert_eq(echod_stop(&e), 0);
+	cr_assert_eq(echod_log_count(&e, "Connection closed"), FD_CLIENTS);
+	echod_free(&e);
+}
