@@ -45,6 +45,7 @@ struct options {
 	unsigned int		 idle_timeout;		/* seconds, 0: never */
 	unsigned int		 drain_timeout;		/* seconds */
 	int			 log_level;
+	char			*user;		/* -u: drop to this user */
 };
 
 enum options_result {

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "options.h"
+#include "priv.h"
 #include "server.h"
 
 int
@@ -31,7 +32,9 @@ main(int argc, char *argv[])
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal");
 
-	if (server_init(&srv, &opts) == -1)
+	/* Bind first: ports below 1024 need root, serving does not. */
+	if (server_init(&srv, &opts) == -1 ||
+	    (opts.user != NULL && priv_drop(opts.user) == -1))
 		status = 1;
 	else
 		status = server_run(&srv);

@@ -19,7 +19,7 @@ enum {
 	OPT_DRAIN_TIMEOUT
 };
 
-static const char short_options[] = ":l:p:P:f:c:t:qvhV";
+static const char short_options[] = ":l:p:P:f:c:t:u:qvhV";
 
 static const struct option long_options[] = {
 	{ "listen",		required_argument,	NULL, 'l' },
@@ -32,6 +32,7 @@ static const struct option long_options[] = {
 	{ "max-connections",	required_argument,	NULL, 'c' },
 	{ "idle-timeout",	required_argument,	NULL, 't' },
 	{ "drain-timeout",	required_argument,	NULL, OPT_DRAIN_TIMEOUT },
+	{ "user",		required_argument,	NULL, 'u' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -66,6 +67,8 @@ usage(FILE *out)
 "                            (default 0)\n"
 "      --drain-timeout SECS  on SIGINT/SIGTERM, wait at most this long for\n"
 "                            output to drain (default %d)\n"
+"  -u, --user NAME           after binding, switch to this user (when\n"
+"                            started as root; default: stay as started)\n"
 "  -q, --quiet               no per-connection log lines\n"
 "  -v, --verbose             more detail in the log\n"
 "  -h, --help                show this help and exit\n"
@@ -228,6 +231,11 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 			return -1;
 		opts->drain_timeout = n;
 		return 0;
+	case 'u':
+		free(opts->user);
+		if ((opts->user = strdup(arg)) == NULL)
+			fatal("strdup");
+		return 0;
 	case 'q':
 		opts->log_level = LOG_LEVEL_QUIET;
 		return 0;
@@ -328,4 +336,6 @@ options_free(struct options *opts)
 	addr_list_free(&opts->listen);
 	free(opts->prefix);
 	opts->prefix = NULL;
+	free(opts->user);
+	opts->user = NULL;
 }

@@ -353,3 +353,46 @@ Test(lifecycle, out_of_descriptors_pauses_accepting)
 	cr_assert_eq(echod_log_count(&e, "Connection closed"), FD_CLIENTS);
 	echod_free(&e);
 }
+
+Test(lifecycle, user_drops_root_after_binding)
+{
+	struct echod	 e;
+	char		 path[64], line[256];
+	FILE		*f;
+	unsigned int	 ruid = 0, euid = 0, suid = 0, fsuid = 0;
+	int		 fd;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (CI runs as root)");
+	echod_start(&e, "-u", "nobody", NULL);
+	cr_assert(echod_wait_log(&e, "running as user nobody", WAIT_MS), "%s",
+	    e.log);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)e.pid);
+	cr_assert_not_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Uid: %u %u %u %u", &ruid, &euid, &suid,
+		    &fsuid) == 4)
+			break;
+	fclose(f);
+	cr_assert(ruid != 0 && euid != 0 && suid != 0 && fsuid != 0,
+	    "still root: %u %u %u %u", ruid, euid, suid, fsuid);
+	fd = client_connect(e.port);
+	client_send(fd, "hi\n", 3);
+	client_expect_str(fd, "GOT:hi\n");
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+Test(lifecycle, user_failures_are_fatal)
+{
+	struct echod	 e;
+
+	SPAWN(&e, "-l", "127.0.0.1:0", "-u", "no-such-user-here");
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1);
+	cr_assert_not_null(strstr(e.log, geteuid() == 0 ?
+	    "echod: cannot switch to user no-such-user-here: no such user\n" :
+	    "echod: cannot switch to user no-such-user-here: not started as "
+	    "root\n"), "%s", e.log);
+	echod_free(&e);
+}

@@ -127,7 +127,8 @@ Test(options, help_lists_every_option_with_its_default)
 	const char	*names[] = { "--listen", "--port", "--prefix",
 	    "--framing", "--read-size", "--max-line", "--output-limit",
 	    "--max-connections", "--idle-timeout", "--drain-timeout",
-	    "--quiet", "--verbose", "--help", "--version", "default 25000",
+	    "--quiet", "--verbose", "--help", "--version", "--user",
+	    "default 25000",
 	    "default \"GOT:\"", "default 1000", "default 65536",
 	    "default 16384", "default 5", NULL };
 	size_t		 i;
