@@ -16,6 +16,7 @@
 
 #include "addr.h"
 
+struct peer;
 struct server;
 
 enum conn_state {
@@ -29,6 +30,7 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct server		*srv;
 	struct bufferevent	*bev;
+	struct peer		*peer_count;	/* with --max-per-ip */
 	enum conn_state		 state;
 	bool			 peer_eof;	/* the client half-closed */
 	size_t			 input_held;	/* unechoed bytes in input */

@@ -42,6 +42,7 @@ struct options {
 	size_t			 max_line;
 	size_t			 output_limit;
 	unsigned int		 max_connections;	/* 0: from RLIMIT_NOFILE */
+	unsigned int		 max_per_ip;		/* 0: no limit */
 	unsigned int		 idle_timeout;		/* seconds, 0: never */
 	unsigned int		 drain_timeout;		/* seconds */
 	int			 log_level;

@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "framing.h"
 #include "options.h"
+#include "peers.h"
 
 struct server {
 	struct event_base	 *base;
@@ -29,6 +30,7 @@ struct server {
 	struct event		 *drain_ev;	/* shutdown deadline */
 	struct event		 *retry_ev;	/* re-try accept after EMFILE */
 	struct conn_list	  conns;
+	struct peer_table	  peers;	/* with --max-per-ip */
 	unsigned int		  nconns;
 	unsigned int		  max_conns;
 	bool			  accept_paused;

@@ -16,7 +16,8 @@ enum {
 	OPT_READ_SIZE = 256,
 	OPT_MAX_LINE,
 	OPT_OUTPUT_LIMIT,
-	OPT_DRAIN_TIMEOUT
+	OPT_DRAIN_TIMEOUT,
+	OPT_MAX_PER_IP
 };
 
 static const char short_options[] = ":l:p:P:f:c:t:u:qvhV";
@@ -30,6 +31,7 @@ static const struct option long_options[] = {
 	{ "max-line",		required_argument,	NULL, OPT_MAX_LINE },
 	{ "output-limit",	required_argument,	NULL, OPT_OUTPUT_LIMIT },
 	{ "max-connections",	required_argument,	NULL, 'c' },
+	{ "max-per-ip",		required_argument,	NULL, OPT_MAX_PER_IP },
 	{ "idle-timeout",	required_argument,	NULL, 't' },
 	{ "drain-timeout",	required_argument,	NULL, OPT_DRAIN_TIMEOUT },
 	{ "user",		required_argument,	NULL, 'u' },
@@ -63,6 +65,8 @@ usage(FILE *out)
 "                            waits for it (default %d)\n"
 "  -c, --max-connections N   stop accepting at N open connections\n"
 "                            (default: open-file limit less a reserve)\n"
+"      --max-per-ip N        close at once a client address's connection\n"
+"                            beyond N open ones (default 0 = no limit)\n"
 "  -t, --idle-timeout SECS   close connections idle this long; 0 = never\n"
 "                            (default 0)\n"
 "      --drain-timeout SECS  on SIGINT/SIGTERM, wait at most this long for\n"
@@ -218,6 +222,12 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		    MAX_CONNECTIONS_LIMIT, false, &n) == -1)
 			return -1;
 		opts->max_connections = n;
+		return 0;
+	case OPT_MAX_PER_IP:
+		if (option_number(err, "--max-per-ip", arg, 0,
+		    MAX_CONNECTIONS_LIMIT, false, &n) == -1)
+			return -1;
+		opts->max_per_ip = n;
 		return 0;
 	case 't':
 		if (option_number(err, "--idle-timeout", arg, 0, MAX_TIMEOUT,

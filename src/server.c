@@ -108,6 +108,10 @@ server_conn_gone(struct server *srv, struct conn *c)
 {
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
+	if (c->peer_count != NULL) {
+		c->peer_count->count--;
+		peers_put(&srv->peers, c->peer_count);
+	}
 	if (srv->shutting_down) {
 		if (srv->nconns == 0)
 			event_base_loopexit(srv->base, NULL);
@@ -139,6 +143,8 @@ server_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 {
 	struct server	*srv = arg;
 	struct conn	*c;
+	struct peer	*peer = NULL;
+	char		 name[ADDR_STRLEN];
 
 	(void)listener;
 	(void)salen;
@@ -147,9 +153,29 @@ server_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 		srv->fd_exhausted = false;
 		log_warnx("accepting connections again");
 	}
+	if (srv->opts->max_per_ip != 0) {
+		if ((peer = peers_get(&srv->peers, sa)) == NULL) {
+			log_warnx("out of memory counting connections");
+			evutil_closesocket(fd);
+			return;
+		}
+		if (peer->count >= srv->opts->max_per_ip) {
+			log_info("Connection from %s refused: --max-per-ip "
+			    "(%u) reached", addr_format(sa, name, sizeof(name)),
+			    srv->opts->max_per_ip);
+			evutil_closesocket(fd);
+			return;
+		}
+	}
 	if ((c = conn_new(srv, fd, sa)) == NULL) {
 		evutil_closesocket(fd);
+		if (peer != NULL)
+			peers_put(&srv->peers, peer);
 		return;
+	}
+	if (peer != NULL) {
+		peer->count++;
+		c->peer_count = peer;
 	}
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
@@ -368,6 +394,11 @@ server_init(struct server *srv, const struct options *opts)
 	if (server_listen(srv, bound, sizeof(bound)) == -1)
 		return -1;
 	server_set_max_conns(srv);
+	if (opts->max_per_ip != 0 &&
+	    peers_init(&srv->peers, srv->max_conns) == -1) {
+		log_warnx("cannot allocate the --max-per-ip table");
+		return -1;
+	}
 	log_notice("listening on %s", bound);
 	return 0;
 }
@@ -403,6 +434,7 @@ server_free(struct server *srv)
 		event_free(srv->drain_ev);
 	if (srv->retry_ev != NULL)
 		event_free(srv->retry_ev);
+	peers_free(&srv->peers);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	memset(srv, 0, sizeof(*srv));

@@ -221,16 +221,28 @@ echod_rss_kb(const struct echod *e)
 int
 client_connect(int port)
 {
+	return client_connect_from(NULL, port);
+}
+
+/* Connects to 127.0.0.1:port from source address src (NULL: any). */
+int
+client_connect_from(const char *src, int port)
+{
 	struct sockaddr_in	 sin;
 	struct timeval		 tv = { WAIT_MS / 1000, 0 };
 	int			 fd;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_neq(fd, -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	if (src != NULL) {
+		cr_assert_eq(inet_pton(AF_INET, src, &sin.sin_addr), 1);
+		cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
+		    "bind %s: %s", src, strerror(errno));
+	}
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* No blocking call may outlast the test's own deadline. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

@@ -42,6 +42,7 @@ void	echod_set_nofile(unsigned long);
 void	echod_free(struct echod *);
 
 int	client_connect(int);
+int	client_connect_from(const char *, int);
 void	client_send(int, const void *, size_t);
 size_t	client_recv(int, void *, size_t, int);
 void	client_expect(int, const void *, size_t);

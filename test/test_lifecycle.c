@@ -396,3 +396,36 @@ Test(lifecycle, user_failures_are_fatal)
 	    "root\n"), "%s", e.log);
 	echod_free(&e);
 }
+
+Test(lifecycle, max_per_ip_limits_one_address_only)
+{
+	struct echod	 e;
+	int		 a, b, c, d, f;
+
+	echod_start(&e, "--max-per-ip", "2", NULL);
+	a = client_connect_from("127.0.0.1", e.port);
+	b = client_connect_from("127.0.0.1", e.port);
+	client_send(b, "b\n", 2);
+	client_expect_str(b, "GOT:b\n");
+	/* The third from the same address is closed at once. */
+	c = client_connect_from("127.0.0.1", e.port);
+	client_expect_eof(c);
+	cr_assert(echod_wait_log(&e, "refused: --max-per-ip (2) reached",
+	    WAIT_MS), "%s", e.log);
+	/* Another address is not affected. */
+	d = client_connect_from("127.0.0.2", e.port);
+	client_send(d, "d\n", 2);
+	client_expect_str(d, "GOT:d\n");
+	/* One leaves: its address may connect again. */
+	close(a);
+	cr_assert(echod_wait_log(&e, "Connection closed 127.0.0.1:", WAIT_MS));
+	f = client_connect_from("127.0.0.1", e.port);
+	client_send(f, "f\n", 2);
+	client_expect_str(f, "GOT:f\n");
+	close(b);
+	close(c);
+	close(d);
+	close(f);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}

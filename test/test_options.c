@@ -128,6 +128,7 @@ Test(options, help_lists_every_option_with_its_default)
 	    "--framing", "--read-size", "--max-line", "--output-limit",
 	    "--max-connections", "--idle-timeout", "--drain-timeout",
 	    "--quiet", "--verbose", "--help", "--version", "--user",
+	    "--max-per-ip",
 	    "default 25000",
 	    "default \"GOT:\"", "default 1000", "default 65536",
 	    "default 16384", "default 5", NULL };
