@@ -105,12 +105,13 @@ conn_close(struct conn *c, const char *reason)
 
 	bytes_out = c->bytes_queued -
 	    evbuffer_get_length(bufferevent_get_output(c->bev));
+	/* Descriptor first: once the line is logged, the socket is gone. */
+	bufferevent_free(c->bev);
 	log_info("Connection closed %s: %s, %llu bytes in, %llu bytes out, "
 	    "%.3f s", c->peer, reason, (unsigned long long)c->bytes_in,
 	    (unsigned long long)bytes_out, conn_elapsed(c));
 	srv->bytes_in += c->bytes_in;
 	srv->bytes_out += bytes_out;
-	bufferevent_free(c->bev);
 	server_conn_gone(srv, c);
 	free(c);
 }

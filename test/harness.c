@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -370,4 +371,33 @@ echod_cpu_ms(const struct echod *e)
 	cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
 	    "%*u %lu %lu", &utime, &stime), 2);
 	return (long)((utime + stime) * 1000 / sysconf(_SC_CLK_TCK));
+}
+
+/* Open descriptors of the server, from /proc. */
+int
+echod_fd_count(const struct echod *e)
+{
+	char		 path[64];
+	DIR		*dir;
+	struct dirent	*de;
+	int		 count = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)e->pid);
+	cr_assert_not_null(dir = opendir(path));
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			count++;
+	closedir(dir);
+	return count;
+}
+
+/* Lets this test process open as many sockets as the hard limit allows. */
+void
+client_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 }

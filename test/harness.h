@@ -39,6 +39,7 @@ int	echod_stop(struct echod *);
 long	echod_rss_kb(const struct echod *);
 long	echod_cpu_ms(const struct echod *);
 void	echod_set_nofile(unsigned long);
+int	echod_fd_count(const struct echod *);
 void	echod_free(struct echod *);
 
 int	client_connect(int);
@@ -51,5 +52,6 @@ void	client_expect_eof(int);
 bool	client_quiet_for(int, int);
 void	client_reset(int);
 void	client_nonblock(int);
+void	client_raise_nofile(void);
 
 #endif

@@ -1,0 +1,131 @@
+/* Integration: hostile and broken clients, and what they must not do. */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(faults, .timeout = 60);
+
+/* Waits until all but `still_open` accepted connections are closed. */
+static void
+wait_closed(struct echod *e, size_t still_open)
+{
+	while (echod_log_count(e, "Connection closed") + still_open <
+	    echod_log_count(e, "Connection from"))
+		cr_assert(echod_wait_log(e, "Connection closed", WAIT_MS),
+		    "connections left open: %s", e->log);
+}
+
+/* Sends without reading until the server has paused and the kernel is full. */
+static void
+stuff(int fd)
+{
+	static char	 junk[65536];
+	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
+
+	memset(junk, 'j', sizeof(junk));
+	client_nonblock(fd);
+	do {
+		while (send(fd, junk, sizeof(junk), MSG_NOSIGNAL) > 0)
+			;
+	} while (poll(&pfd, 1, 300) > 0);
+}
+
+Test(faults, resets_and_aborts_leak_nothing)
+{
+	struct echod	 e;
+	int		 baseline, slot, fd, bystander;
+	char		 buf[16];
+
+	echod_start(&e, "-c", "2", "--output-limit", "4K", NULL);
+	baseline = echod_fd_count(&e);
+	bystander = client_connect(e.port);
+	client_send(bystander, "hi\n", 3);
+	client_expect_str(bystander, "GOT:hi\n");
+
+	/* Connect, then reset while still in the backlog (limit reached). */
+	slot = client_connect(e.port);
+	cr_assert(echod_wait_log(&e, "reached", WAIT_MS), "%s", e.log);
+	fd = client_connect(e.port);
+	client_send(fd, "never seen\n", 11);
+	client_reset(fd);
+	close(slot);
+	wait_closed(&e, 1);
+
+	/* Reset with output pending: the server is mid-write. */
+	fd = client_connect(e.port);
+	stuff(fd);
+	client_reset(fd);
+	wait_closed(&e, 1);
+
+	/* Close with unread echo waiting: the client's kernel resets. */
+	fd = client_connect(e.port);
+	client_send(fd, "unread\n", 7);
+	cr_assert_eq(client_recv(fd, buf, 1, WAIT_MS), 1);
+	close(fd);
+	wait_closed(&e, 1);
+
+	/* Reset in the middle of a line, and right after connecting. */
+	fd = client_connect(e.port);
+	client_send(fd, "half a li", 9);
+	client_reset(fd);
+	fd = client_connect(e.port);
+	client_reset(fd);
+	wait_closed(&e, 1);
+
+	/* Still serving, nothing leaked, no SIGPIPE, one line per event. */
+	client_send(bystander, "still\n", 6);
+	client_expect_str(bystander, "GOT:still\n");
+	close(bystander);
+	wait_closed(&e, 0);
+	cr_assert_eq(echod_fd_count(&e), baseline, "descriptors leaked");
+	cr_assert_eq(echod_stop(&e), 0);
+	cr_assert_leq(echod_log_count(&e, "\n"),
+	    2 * echod_log_count(&e, "Connection from") + 5,
+	    "log flood: %s", e.log);
+	echod_free(&e);
+}
+
+#define FLOOD	2000
+
+Test(faults, idle_flood_is_cheap_and_goes_away_on_time)
+{
+	struct echod	 e;
+	static int	 fds[FLOOD];
+	long		 rss_before, rss_after, start;
+	int		 i, baseline;
+
+	client_raise_nofile();
+	echod_start(&e, "-q", "--idle-timeout", "2", NULL);
+	baseline = echod_fd_count(&e);
+	rss_before = echod_rss_kb(&e);
+	for (i = 0; i < FLOOD; i++)
+		fds[i] = client_connect(e.port);
+	start = now_ms();
+	/* Synchronise on the last one: it is served, so all were accepted. */
+	client_send(fds[FLOOD - 1], "last\n", 5);
+	client_expect_str(fds[FLOOD - 1], "GOT:last\n");
+	rss_after = echod_rss_kb(&e);
+	cr_log_info("%d idle connections: RSS %ld -> %ld kB, %ld bytes each",
+	    FLOOD, rss_before, rss_after,
+	    (rss_after - rss_before) * 1024 / FLOOD);
+	cr_assert_lt((rss_after - rss_before) * 1024 / FLOOD, 4096,
+	    "idle connections cost too much");
+	for (i = 0; i < FLOOD; i++)
+		client_expect_eof(fds[i]);
+	cr_assert_geq(now_ms() - start, 1900, "closed before the timeout");
+	for (i = 0; i < FLOOD; i++)
+		close(fds[i]);
+	cr_assert_eq(echod_fd_count(&e), baseline, "descriptors leaked");
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
