@@ -145,6 +145,8 @@ echod_spawn(struct echod *e, const char *const *args)
 		}
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
+		/* Nothing of the test runner's leaks into the server. */
+		close_range(3, ~0U, 0);
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}

@@ -15,14 +15,34 @@
 
 TestSuite(faults, .timeout = 60);
 
-/* Waits until all but `still_open` accepted connections are closed. */
+/*
+ * Waits until `count` connections have been closed.  Counting accepted
+ * ones instead would race with a connection still in the backlog.
+ */
 static void
-wait_closed(struct echod *e, size_t still_open)
+wait_closed(struct echod *e, size_t count)
 {
-	while (echod_log_count(e, "Connection closed") + still_open <
-	    echod_log_count(e, "Connection from"))
+	while (echod_log_count(e, "Connection closed") < count)
 		cr_assert(echod_wait_log(e, "Connection closed", WAIT_MS),
 		    "connections left open: %s", e->log);
+}
+
+/*
+ * libevent 2.1 closes a freed bufferevent's socket in a finalizer that
+ * runs on a later turn of the loop, so the count is taken after a round
+ * trip on a fresh connection, which takes several turns.
+ */
+static void
+expect_fds_back(struct echod *e, int baseline)
+{
+	int	 probe = client_connect(e->port);
+
+	client_send(probe, "probe\n", 6);
+	client_expect_str(probe, "GOT:probe\n");
+	cr_assert_eq(echod_fd_count(e), baseline + 1,
+	    "descriptors leaked: %d open, %d at start plus the probe",
+	    echod_fd_count(e), baseline);
+	close(probe);
 }
 
 /* Sends without reading until the server has paused and the kernel is full. */
@@ -59,20 +79,20 @@ Test(faults, resets_and_aborts_leak_nothing)
 	client_send(fd, "never seen\n", 11);
 	client_reset(fd);
 	close(slot);
-	wait_closed(&e, 1);
+	wait_closed(&e, 2);
 
 	/* Reset with output pending: the server is mid-write. */
 	fd = client_connect(e.port);
 	stuff(fd);
 	client_reset(fd);
-	wait_closed(&e, 1);
+	wait_closed(&e, 3);
 
 	/* Close with unread echo waiting: the client's kernel resets. */
 	fd = client_connect(e.port);
 	client_send(fd, "unread\n", 7);
 	cr_assert_eq(client_recv(fd, buf, 1, WAIT_MS), 1);
 	close(fd);
-	wait_closed(&e, 1);
+	wait_closed(&e, 4);
 
 	/* Reset in the middle of a line, and right after connecting. */
 	fd = client_connect(e.port);
@@ -80,17 +100,17 @@ Test(faults, resets_and_aborts_leak_nothing)
 	client_reset(fd);
 	fd = client_connect(e.port);
 	client_reset(fd);
-	wait_closed(&e, 1);
+	wait_closed(&e, 6);
 
 	/* Still serving, nothing leaked, no SIGPIPE, one line per event. */
 	client_send(bystander, "still\n", 6);
 	client_expect_str(bystander, "GOT:still\n");
 	close(bystander);
-	wait_closed(&e, 0);
-	cr_assert_eq(echod_fd_count(&e), baseline, "descriptors leaked");
+	wait_closed(&e, 7);
+	expect_fds_back(&e, baseline);
 	cr_assert_eq(echod_stop(&e), 0);
 	cr_assert_leq(echod_log_count(&e, "\n"),
-	    2 * echod_log_count(&e, "Connection from") + 5,
+	    2 * echod_log_count(&e, "Connection from") + 4,
 	    "log flood: %s", e.log);
 	echod_free(&e);
 }
@@ -125,7 +145,7 @@ Test(faults, idle_flood_is_cheap_and_goes_away_on_time)
 	cr_assert_geq(now_ms() - start, 1900, "closed before the timeout");
 	for (i = 0; i < FLOOD; i++)
 		close(fds[i]);
-	cr_assert_eq(echod_fd_count(&e), baseline, "descriptors leaked");
+	expect_fds_back(&e, baseline);
 	cr_assert_eq(echod_stop(&e), 0);
 	echod_free(&e);
 }
