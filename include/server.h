@@ -29,6 +29,7 @@ struct server {
 	struct event		 *sigterm_ev;
 	struct event		 *drain_ev;	/* shutdown deadline */
 	struct event		 *retry_ev;	/* re-try accept after EMFILE */
+	struct event		 *trim_ev;	/* return memory when idle */
 	struct conn_list	  conns;
 	struct peer_table	  peers;	/* with --max-per-ip */
 	unsigned int		  nconns;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 #define FD_RESERVE		16
 #define LISTEN_BACKLOG		1024
 #define ACCEPT_RETRY_MSEC	500
+/* Seconds without connections before freed memory goes back. */
+#define TRIM_IDLE_SEC		1
 /* A server that sits at its limit says so at most this often. */
 #define LIMIT_LOG_INTERVAL	60
 
@@ -94,6 +97,23 @@ server_resume_accept(struct server *srv)
 	srv->accept_paused = false;
 }
 
+/*
+ * glibc keeps freed buffer memory; once nobody has been connected for a
+ * while it is all garbage, so it goes back and RSS falls to its baseline.
+ * Not done on every last close: a client that reconnects at once would
+ * pay for it.
+ */
+static void
+server_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (srv->nconns == 0)
+		malloc_trim(0);
+}
+
 static void
 server_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -119,6 +139,11 @@ server_conn_gone(struct server *srv, struct conn *c)
 	}
 	if (srv->accept_paused && srv->nconns < srv->max_conns)
 		server_resume_accept(srv);
+	if (srv->nconns == 0 && !evtimer_pending(srv->trim_ev, NULL)) {
+		struct timeval	 idle = { TRIM_IDLE_SEC, 0 };
+
+		evtimer_add(srv->trim_ev, &idle);
+	}
 }
 
 static void
@@ -335,6 +360,7 @@ server_shutdown(struct server *srv, int sig)
 	srv->shutting_down = true;
 	server_close_listeners(srv);
 	evtimer_del(srv->retry_ev);
+	evtimer_del(srv->trim_ev);
 	log_notice("%s: shutting down, draining %u connection%s",
 	    strsignal(sig), srv->nconns, srv->nconns == 1 ? "" : "s");
 	/* conn_shutdown() may close c, but never another connection. */
@@ -384,8 +410,10 @@ server_init(struct server *srv, const struct options *opts)
 	    srv);
 	srv->drain_ev = evtimer_new(srv->base, server_drain_timeout_cb, srv);
 	srv->retry_ev = evtimer_new(srv->base, server_retry_cb, srv);
+	srv->trim_ev = evtimer_new(srv->base, server_trim_cb, srv);
 	if (srv->sigint_ev == NULL || srv->sigterm_ev == NULL ||
 	    srv->drain_ev == NULL || srv->retry_ev == NULL ||
+	    srv->trim_ev == NULL ||
 	    evsignal_add(srv->sigint_ev, NULL) == -1 ||
 	    evsignal_add(srv->sigterm_ev, NULL) == -1) {
 		log_warnx("cannot set up signal handling");
@@ -434,6 +462,8 @@ server_free(struct server *srv)
 		event_free(srv->drain_ev);
 	if (srv->retry_ev != NULL)
 		event_free(srv->retry_ev);
+	if (srv->trim_ev != NULL)
+		event_free(srv->trim_ev);
 	peers_free(&srv->peers);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
