@@ -118,17 +118,26 @@ void
 echod_spawn(struct echod *e, const char *const *args)
 {
 	const char	*bin = getenv("ECHOD");
-	const char	*argv[MAX_ARGS + 2];
+	const char	*wrapper = getenv("ECHOD_WRAPPER");
+	const char	*argv[2 * MAX_ARGS + 2];
+	char		 words[1024], *word, *save;
 	int		 pipefd[2];
-	size_t		 i;
+	size_t		 i, n = 0;
 
 	cr_assert_not_null(bin, "set ECHOD to the echod binary to test");
 	memset(e, 0, sizeof(*e));
 	e->status = -1;
-	argv[0] = bin;
+	/* ECHOD_WRAPPER, e.g. "valgrind -q", runs the server under a tool. */
+	if (wrapper != NULL) {
+		snprintf(words, sizeof(words), "%s", wrapper);
+		for (word = strtok_r(words, " ", &save); word != NULL &&
+		    n < MAX_ARGS; word = strtok_r(NULL, " ", &save))
+			argv[n++] = word;
+	}
+	argv[n++] = bin;
 	for (i = 0; args[i] != NULL && i < MAX_ARGS; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
+		argv[n++] = args[i];
+	argv[n] = NULL;
 	cr_assert_eq(pipe2(pipefd, O_CLOEXEC), 0);
 	/* Room for a busy log while the test is not reading it. */
 	(void)fcntl(pipefd[0], F_SETPIPE_SZ, 1 << 20);
@@ -147,7 +156,7 @@ echod_spawn(struct echod *e, const char *const *args)
 		dup2(pipefd[1], STDERR_FILENO);
 		/* Nothing of the test runner's leaks into the server. */
 		close_range(3, ~0U, 0);
-		execv(bin, (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(pipefd[1]);
