@@ -197,9 +197,17 @@ def main():
     line = proc.stderr.readline().decode()
     m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
     if not m:
+        proc.kill()
         sys.exit("soak: echod did not start: %s" % line)
     port = int(m.group(1))
+    try:
+        return measure(args, proc, port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
+
+def measure(args, proc, port):
     # Baseline after a warm-up, so one-time allocations do not count.
     warm = Soak(argparse.Namespace(seconds=1, clients=50, seed=args.seed + 1), port)
     warm.run()
@@ -238,8 +246,8 @@ def main():
         print("soak: FAILED: echod exit %d: %s" % (status, tail))
         ok = False
     print("soak: %s" % ("passed" if ok else "FAILED"))
-    sys.exit(0 if ok else 1)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
