@@ -30,6 +30,7 @@ struct server {
 	struct event		 *drain_ev;	/* shutdown deadline */
 	struct event		 *retry_ev;	/* re-try accept after EMFILE */
 	struct event		 *trim_ev;	/* return memory when idle */
+	struct event		 *calm_ev;	/* ends an EMFILE episode */
 	struct conn_list	  conns;
 	struct peer_table	  peers;	/* with --max-per-ip */
 	unsigned int		  nconns;

@@ -18,6 +18,8 @@
 #define FD_RESERVE		16
 #define LISTEN_BACKLOG		1024
 #define ACCEPT_RETRY_MSEC	500
+/* Seconds without EMFILE that end an episode of descriptor shortage. */
+#define FD_CALM_SEC		1
 /* Seconds without connections before freed memory goes back. */
 #define TRIM_IDLE_SEC		1
 /* A server that sits at its limit says so at most this often. */
@@ -173,11 +175,6 @@ server_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 
 	(void)listener;
 	(void)salen;
-	/* The episode ends with an accept that works, not with a retry. */
-	if (srv->fd_exhausted) {
-		srv->fd_exhausted = false;
-		log_warnx("accepting connections again");
-	}
 	if (srv->opts->max_per_ip != 0) {
 		if ((peer = peers_get(&srv->peers, sa)) == NULL) {
 			log_warnx("out of memory counting connections");
@@ -222,6 +219,7 @@ server_accept_error_cb(struct evconnlistener *listener, void *arg)
 	struct server		*srv = arg;
 	int			 err = EVUTIL_SOCKET_ERROR();
 	struct timeval		 retry = { 0, ACCEPT_RETRY_MSEC * 1000 };
+	struct timeval		 calm = { FD_CALM_SEC, 0 };
 
 	(void)listener;
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
@@ -235,6 +233,23 @@ server_accept_error_cb(struct evconnlistener *listener, void *arg)
 	srv->fd_exhausted = true;
 	server_pause_accept(srv);
 	evtimer_add(srv->retry_ev, &retry);
+	evtimer_add(srv->calm_ev, &calm);
+}
+
+/*
+ * Under descriptor pressure every close lets one accept through and the
+ * next fails again; that is still one episode.  It ends, and says so,
+ * once accept() has gone a while without failing.
+ */
+static void
+server_calm_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	srv->fd_exhausted = false;
+	log_warnx("descriptors available again, accepting normally");
 }
 
 static evutil_socket_t
@@ -361,6 +376,7 @@ server_shutdown(struct server *srv, int sig)
 	server_close_listeners(srv);
 	evtimer_del(srv->retry_ev);
 	evtimer_del(srv->trim_ev);
+	evtimer_del(srv->calm_ev);
 	log_notice("%s: shutting down, draining %u connection%s",
 	    strsignal(sig), srv->nconns, srv->nconns == 1 ? "" : "s");
 	/* conn_shutdown() may close c, but never another connection. */
@@ -411,9 +427,10 @@ server_init(struct server *srv, const struct options *opts)
 	srv->drain_ev = evtimer_new(srv->base, server_drain_timeout_cb, srv);
 	srv->retry_ev = evtimer_new(srv->base, server_retry_cb, srv);
 	srv->trim_ev = evtimer_new(srv->base, server_trim_cb, srv);
+	srv->calm_ev = evtimer_new(srv->base, server_calm_cb, srv);
 	if (srv->sigint_ev == NULL || srv->sigterm_ev == NULL ||
 	    srv->drain_ev == NULL || srv->retry_ev == NULL ||
-	    srv->trim_ev == NULL ||
+	    srv->trim_ev == NULL || srv->calm_ev == NULL ||
 	    evsignal_add(srv->sigint_ev, NULL) == -1 ||
 	    evsignal_add(srv->sigterm_ev, NULL) == -1) {
 		log_warnx("cannot set up signal handling");
@@ -464,6 +481,8 @@ server_free(struct server *srv)
 		event_free(srv->retry_ev);
 	if (srv->trim_ev != NULL)
 		event_free(srv->trim_ev);
+	if (srv->calm_ev != NULL)
+		event_free(srv->calm_ev);
 	peers_free(&srv->peers);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
