@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -22,6 +23,8 @@ struct server {
 	struct event_base	 *base;
 	const struct options	 *opts;
 	struct framing		  framing;
+	size_t			  read_max;	/* input watermark */
+	struct evbuffer		 *scratch;	/* replies written at once */
 	struct timeval		  idle_timeout;
 	struct evconnlistener	**listeners;
 	size_t			  nlisteners;

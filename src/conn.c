@@ -2,6 +2,7 @@
 
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <linux/sockios.h>
@@ -15,10 +16,13 @@
 #include "log.h"
 #include "server.h"
 
+/* libevent 2.1's EVBUFFER_MAX_READ: the most one read event takes. */
+#define LIBEVENT_READ_CAP	4096
+
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
-static void	conn_echo(struct conn *);
+static int	conn_echo(struct conn *);
 static void	conn_drain(struct conn *);
 
 static const char *const conn_state_names[] = {
@@ -52,7 +56,6 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa)
 	const struct options	*opts = srv->opts;
 	struct conn		*c;
 	int			 one = 1;
-	size_t			 read_max;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warn("cannot allocate a connection");
@@ -77,11 +80,9 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa)
 	 * makes each read at most --read-size bytes; in line mode a partial
 	 * line never grows past --max-line before it is echoed.
 	 */
-	read_max = srv->framing.kind == FRAME_CHUNK ? opts->read_size :
-	    opts->max_line;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, read_max);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, srv->read_max);
 	if (srv->framing.kind == FRAME_CHUNK)
-		bufferevent_set_max_single_read(c->bev, read_max);
+		bufferevent_set_max_single_read(c->bev, srv->read_max);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
 	if (opts->idle_timeout != 0)
@@ -133,8 +134,7 @@ conn_resume(struct conn *c)
 {
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	conn_set_state(c, CONN_READING);
-	conn_echo(c);
-	if (c->state == CONN_READING)
+	if (conn_echo(c) == 0 && c->state == CONN_READING)
 		bufferevent_enable(c->bev, EV_READ);
 }
 
@@ -145,19 +145,109 @@ conn_queue(struct conn *c, size_t added)
 	c->input_held = evbuffer_get_length(bufferevent_get_input(c->bev));
 }
 
-/* Echoes what can be echoed, pausing once the output limit is reached. */
-static void
+/*
+ * Echoes what can be echoed, pausing once the output limit is reached.
+ * While nothing is queued for the client, replies are framed into the
+ * server's scratch buffer and written at once: through the bufferevent's
+ * output each reply would add the write event, wait a loop turn and
+ * remove it again.  What the socket does not take is queued as usual.
+ * Returns -1 if the connection was closed.
+ */
+static int
 conn_echo(struct conn *c)
 {
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	size_t		 limit = c->srv->opts->output_limit;
+	const struct framing	*fr = &c->srv->framing;
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	struct evbuffer		*scratch = c->srv->scratch;
+	size_t			 limit = c->srv->opts->output_limit, added;
+	int			 err;
 
-	conn_queue(c, framing_echo(&c->srv->framing, in, out, limit));
+	while (evbuffer_get_length(out) == 0) {
+		if ((added = framing_echo(fr, in, scratch, limit)) == 0)
+			break;
+		conn_queue(c, added);
+		if (evbuffer_write(scratch, bufferevent_getfd(c->bev)) == -1 &&
+		    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			err = errno;
+			evbuffer_drain(scratch, evbuffer_get_length(scratch));
+			conn_close(c, evutil_socket_error_to_string(err));
+			return -1;
+		}
+		if (evbuffer_get_length(scratch) != 0 &&
+		    evbuffer_add_buffer(out, scratch) == -1)
+			fatalx("out of memory while echoing");
+	}
+	if (evbuffer_get_length(out) != 0)
+		conn_queue(c, framing_echo(fr, in, out, limit));
+	else
+		conn_queue(c, 0);
 	if (evbuffer_get_length(out) >= limit)
 		conn_pause(c);
+	return 0;
 }
 
+/* A readv() of our own returned 0 or -1: as libevent would handle it. */
+static int
+conn_read_failed(struct conn *c, ssize_t n)
+{
+	int	 err = errno;
+
+	if (n == -1 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+		return 0;
+	if (n == -1) {
+		conn_close(c, evutil_socket_error_to_string(err));
+		return -1;
+	}
+	c->peer_eof = true;
+	conn_drain(c);
+	return -1;
+}
+
+/*
+ * libevent 2.1 reads at most 4 KiB per read event, each after an
+ * ioctl(FIONREAD).  When a read came back that full there is probably
+ * more: read it here, in one readv() up to the input watermark.
+ * Returns -1 if the connection may be gone.
+ */
+static int
+conn_read_more(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec	 vec[2];
+	struct iovec		 iov[2];
+	size_t			 room, left;
+	ssize_t			 n;
+	int			 i, nvec;
+
+	while (c->state == CONN_READING &&
+	    (room = c->srv->read_max - evbuffer_get_length(in)) > 0) {
+		/* The bufferevent keeps its input's end frozen but in reads. */
+		evbuffer_unfreeze(in, 0);
+		if ((nvec = evbuffer_reserve_space(in, room, vec, 2)) <= 0)
+			fatalx("out of memory while reading");
+		for (i = 0; i < nvec; i++) {
+			iov[i].iov_base = vec[i].iov_base;
+			iov[i].iov_len = vec[i].iov_len;
+		}
+		n = readv(bufferevent_getfd(c->bev), iov, nvec);
+		for (i = 0, left = n > 0 ? n : 0; i < nvec && left > 0; i++) {
+			if (vec[i].iov_len > left)
+				vec[i].iov_len = left;
+			left -= vec[i].iov_len;
+		}
+		evbuffer_commit_space(in, vec, i);
+		evbuffer_freeze(in, 0);
+		if (n <= 0)
+			return conn_read_failed(c, n);
+		c->bytes_in += n;
+		if (conn_echo(c) == -1)
+			return -1;
+		if ((size_t)n < room)
+			break;		/* the socket is drained */
+	}
+	return 0;
+}
 /*
  * Whether closing now is clean: nothing unread (else close() sends a
  * reset, which can destroy echoed data still on its way to the client)
@@ -232,6 +322,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 	struct evbuffer	*in = bufferevent_get_input(bev);
+	size_t		 got;
 
 	if (c->state == CONN_CLOSING) {
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -239,8 +330,12 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			conn_close(c, "shutdown");
 		return;
 	}
-	c->bytes_in += evbuffer_get_length(in) - c->input_held;
-	conn_echo(c);
+	got = evbuffer_get_length(in) - c->input_held;
+	c->bytes_in += got;
+	if (conn_echo(c) == -1)
+		return;
+	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAME_CHUNK)
+		conn_read_more(c);
 }
 
 static void

@@ -407,6 +407,25 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(srv->base);
 }
 
+/*
+ * One thread per loop, so no locks; and epoll changes batched per loop
+ * turn, so an event added and removed within one turn costs nothing.
+ */
+static struct event_base *
+server_new_base(void)
+{
+	struct event_config	*cfg;
+	struct event_base	*base;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
+	    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 int
 server_init(struct server *srv, const struct options *opts)
 {
@@ -417,7 +436,10 @@ server_init(struct server *srv, const struct options *opts)
 	TAILQ_INIT(&srv->conns);
 	framing_init(&srv->framing, opts);
 	srv->idle_timeout.tv_sec = opts->idle_timeout;
-	if ((srv->base = event_base_new()) == NULL) {
+	srv->read_max = srv->framing.kind == FRAME_CHUNK ? opts->read_size :
+	    opts->max_line;
+	if ((srv->base = server_new_base()) == NULL ||
+	    (srv->scratch = evbuffer_new()) == NULL) {
 		log_warnx("cannot create the event loop");
 		return -1;
 	}
@@ -484,6 +506,8 @@ server_free(struct server *srv)
 	if (srv->calm_ev != NULL)
 		event_free(srv->calm_ev);
 	peers_free(&srv->peers);
+	if (srv->scratch != NULL)
+		evbuffer_free(srv->scratch);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	memset(srv, 0, sizeof(*srv));
