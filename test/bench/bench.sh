@@ -68,5 +68,5 @@ run "1000 conns, 64 B lines, 4 in flight" req_s "" "-m pingpong -c 1000 -l 64 -d
 run "8 conns streaming 1 KiB lines" mb_s "" "-m stream -c 8 -l 1024"
 run "churn: connect, one line, close (-q)" req_s "" "-m churn -j 4"
 run "10000 idle conns after one line each" bytes_per_conn "" "-m idle -c 10000"
-solo "50 conns, 16 in flight, --framing chunk" req_s "-f chunk" "-m pingpong -c 50 -l 64 -d 16 -C"
-solo "50 conns, 16 in flight, --prefix ''" req_s "-P ''" "-m pingpong -c 50 -l 64 -d 16 -P ''"
+solo "same, --framing chunk --read-size 64K" req_s "-f chunk --read-size 64K" "-m pingpong -c 50 -l 64 -d 16 -C"
+solo "same, --prefix ''" req_s "-P ''" "-m pingpong -c 50 -l 64 -d 16 -P ''"
