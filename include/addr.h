@@ -35,6 +35,8 @@ int	addr_parse_port(const char *, uint16_t *);
 int	addr_parse_listen(struct listen_list *, const char *, uint16_t,
 	    char *, size_t);
 int	addr_add_wildcard(struct listen_list *, uint16_t);
+int	addr_list_add(struct listen_list *, const struct sockaddr *,
+	    socklen_t);
 void	addr_list_free(struct listen_list *);
 const char *addr_format(const struct sockaddr *, char *, size_t);
 uint16_t addr_port(const struct sockaddr *);

@@ -25,6 +25,7 @@
 #define MAX_LINE_LIMIT		(64UL << 20)
 #define MAX_OUTPUT_LIMIT	(1UL << 30)
 #define MAX_CONNECTIONS_LIMIT	10000000
+#define MAX_THREADS		256
 #define MAX_TIMEOUT		31536000	/* one year, in seconds */
 
 enum framing_mode {
@@ -47,6 +48,7 @@ struct options {
 	unsigned int		 drain_timeout;		/* seconds */
 	int			 log_level;
 	char			*user;		/* -u: drop to this user */
+	unsigned int		 threads;	/* event loops, one per thread */
 };
 
 enum options_result {

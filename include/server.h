@@ -1,11 +1,13 @@
 /*
  * The server: listeners, accepting, connection limits, signals and the
- * shutdown drain.  One server context per event loop; it is the only
- * state shared between connections.
+ * shutdown drain.  One server context per event loop, and one loop per
+ * thread (--threads); the group holds what the threads share.
  */
 #ifndef ECHOD_SERVER_H
 #define ECHOD_SERVER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -19,7 +21,12 @@
 #include "options.h"
 #include "peers.h"
 
+struct group;
+
 struct server {
+	struct group		 *group;
+	unsigned int		  index;	/* 0 runs in the main thread */
+	pthread_t		  thread;
 	struct event_base	 *base;
 	const struct options	 *opts;
 	struct framing		  framing;
@@ -34,11 +41,11 @@ struct server {
 	struct event		 *retry_ev;	/* re-try accept after EMFILE */
 	struct event		 *trim_ev;	/* return memory when idle */
 	struct event		 *calm_ev;	/* ends an EMFILE episode */
+	struct event		 *ctl_ev;	/* commands from other threads */
+	evutil_socket_t		  ctl[2];	/* their pipe: read, write */
 	struct conn_list	  conns;
-	struct peer_table	  peers;	/* with --max-per-ip */
-	unsigned int		  nconns;
-	unsigned int		  max_conns;
-	bool			  accept_paused;
+	unsigned int		  nconns;	/* this thread's */
+	atomic_bool		  accept_paused;
 	bool			  fd_exhausted;	/* paused by EMFILE/ENFILE */
 	bool			  shutting_down;
 	time_t			  limit_logged;	/* last "limit reached" line */
@@ -48,9 +55,21 @@ struct server {
 	uint64_t		  bytes_out;
 };
 
-int	server_init(struct server *, const struct options *);
-int	server_run(struct server *);
-void	server_free(struct server *);
+/* What the threads share; the counters are per thread until the end. */
+struct group {
+	const struct options	*opts;
+	struct server		*servers;
+	unsigned int		 nthreads;
+	atomic_uint		 nconns;	/* open, in all threads */
+	unsigned int		 max_conns;
+	pthread_mutex_t		 peers_lock;
+	struct peer_table	 peers;		/* with --max-per-ip */
+	struct listen_list	 bound;		/* thread 0's real addresses */
+};
+
+int	group_init(struct group *, const struct options *);
+int	group_run(struct group *);
+void	group_free(struct group *);
 void	server_conn_gone(struct server *, struct conn *);
 
 #endif

@@ -14,7 +14,7 @@ int
 main(int argc, char *argv[])
 {
 	struct options	 opts;
-	struct server	 srv;
+	struct group	 group;
 	int		 status;
 
 	switch (options_parse(&opts, argc, argv, stdout, stderr)) {
@@ -33,12 +33,12 @@ main(int argc, char *argv[])
 		fatal("signal");
 
 	/* Bind first: ports below 1024 need root, serving does not. */
-	if (server_init(&srv, &opts) == -1 ||
+	if (group_init(&group, &opts) == -1 ||
 	    (opts.user != NULL && priv_drop(opts.user) == -1))
 		status = 1;
 	else
-		status = server_run(&srv);
-	server_free(&srv);
+		status = group_run(&group);
+	group_free(&group);
 	options_free(&opts);
 	libevent_global_shutdown();
 	return status;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -17,7 +18,8 @@ enum {
 	OPT_MAX_LINE,
 	OPT_OUTPUT_LIMIT,
 	OPT_DRAIN_TIMEOUT,
-	OPT_MAX_PER_IP
+	OPT_MAX_PER_IP,
+	OPT_THREADS
 };
 
 static const char short_options[] = ":l:p:P:f:c:t:u:qvhV";
@@ -34,6 +36,7 @@ static const struct option long_options[] = {
 	{ "max-per-ip",		required_argument,	NULL, OPT_MAX_PER_IP },
 	{ "idle-timeout",	required_argument,	NULL, 't' },
 	{ "drain-timeout",	required_argument,	NULL, OPT_DRAIN_TIMEOUT },
+	{ "threads",		required_argument,	NULL, OPT_THREADS },
 	{ "user",		required_argument,	NULL, 'u' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "verbose",		no_argument,		NULL, 'v' },
@@ -71,6 +74,9 @@ usage(FILE *out)
 "                            (default 0)\n"
 "      --drain-timeout SECS  on SIGINT/SIGTERM, wait at most this long for\n"
 "                            output to drain (default %d)\n"
+"      --threads N|auto      event loops, one per thread, each with its\n"
+"                            own listener on every address; auto = one\n"
+"                            per CPU (default 1)\n"
 "  -u, --user NAME           after binding, switch to this user (when\n"
 "                            started as root; default: stay as started)\n"
 "  -q, --quiet               no per-connection log lines\n"
@@ -158,6 +164,7 @@ options_defaults(struct options *opts)
 	opts->output_limit = DEFAULT_OUTPUT_LIMIT;
 	opts->drain_timeout = DEFAULT_DRAIN_TIMEOUT;
 	opts->log_level = LOG_LEVEL_INFO;
+	opts->threads = 1;
 }
 
 static int
@@ -240,6 +247,19 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		    false, &n) == -1)
 			return -1;
 		opts->drain_timeout = n;
+		return 0;
+	case OPT_THREADS:
+		if (strcmp(arg, "auto") == 0) {
+			long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+			opts->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ?
+			    MAX_THREADS : cpus;
+			return 0;
+		}
+		if (option_number(err, "--threads", arg, 1, MAX_THREADS,
+		    false, &n) == -1)
+			return -1;
+		opts->threads = n;
 		return 0;
 	case 'u':
 		free(opts->user);

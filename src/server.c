@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -53,10 +54,11 @@ server_raise_nofile(void)
  * accept() then fails with EMFILE first, which pauses accepting too.
  */
 static void
-server_set_max_conns(struct server *srv)
+server_set_max_conns(struct group *g)
 {
 	rlim_t		 nofile = server_raise_nofile();
-	rlim_t		 reserve = FD_RESERVE + srv->opts->listen.count;
+	rlim_t		 reserve = FD_RESERVE + (g->opts->listen.count + 2) *
+			    g->nthreads;
 	unsigned int	 fit;
 
 	if (nofile <= reserve)
@@ -65,13 +67,33 @@ server_set_max_conns(struct server *srv)
 		fit = MAX_CONNECTIONS_LIMIT;
 	else
 		fit = nofile - reserve;
-	srv->max_conns = srv->opts->max_connections;
-	if (srv->max_conns == 0)
-		srv->max_conns = fit;
-	else if (srv->max_conns > fit)
+	g->max_conns = g->opts->max_connections;
+	if (g->max_conns == 0)
+		g->max_conns = fit;
+	else if (g->max_conns > fit)
 		log_warnx("--max-connections %u exceeds what the open-file "
-		    "limit (%llu) allows, about %u", srv->max_conns,
+		    "limit (%llu) allows, about %u", g->max_conns,
 		    (unsigned long long)nofile, fit);
+}
+
+/* Tells the other threads something; see server_ctl_cb(). */
+static void
+server_tell_others(struct server *srv, char command)
+{
+	struct group	*g = srv->group;
+	unsigned int	 i;
+
+	for (i = 0; i < g->nthreads; i++)
+		if (i != srv->index &&
+		    write(g->servers[i].ctl[1], &command, 1) == -1 &&
+		    errno != EAGAIN)
+			log_warn("cannot signal thread %u", i);
+}
+
+static bool
+server_full(const struct server *srv)
+{
+	return atomic_load(&srv->group->nconns) >= srv->group->max_conns;
 }
 
 static void
@@ -79,11 +101,11 @@ server_pause_accept(struct server *srv)
 {
 	size_t	 i;
 
-	if (srv->accept_paused)
+	if (atomic_load(&srv->accept_paused))
 		return;
 	for (i = 0; i < srv->nlisteners; i++)
 		evconnlistener_disable(srv->listeners[i]);
-	srv->accept_paused = true;
+	atomic_store(&srv->accept_paused, true);
 }
 
 static void
@@ -91,12 +113,12 @@ server_resume_accept(struct server *srv)
 {
 	size_t	 i;
 
-	if (!srv->accept_paused || srv->shutting_down ||
-	    srv->nconns >= srv->max_conns)
+	if (!atomic_load(&srv->accept_paused) || srv->shutting_down ||
+	    server_full(srv))
 		return;
 	for (i = 0; i < srv->nlisteners; i++)
 		evconnlistener_enable(srv->listeners[i]);
-	srv->accept_paused = false;
+	atomic_store(&srv->accept_paused, false);
 }
 
 /*
@@ -124,23 +146,38 @@ server_retry_cb(evutil_socket_t fd, short what, void *arg)
 	server_resume_accept(arg);
 }
 
-/* A connection is gone: it may make room for the next one. */
+static void
+server_peer_put(struct server *srv, struct peer *peer, bool counted)
+{
+	struct group	*g = srv->group;
+
+	pthread_mutex_lock(&g->peers_lock);
+	if (counted)
+		peer->count--;
+	peers_put(&g->peers, peer);
+	pthread_mutex_unlock(&g->peers_lock);
+}
+
+/* A connection is gone: it may make room for the next one, anywhere. */
 void
 server_conn_gone(struct server *srv, struct conn *c)
 {
+	struct group	*g = srv->group;
+	unsigned int	 left;
+
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
-	if (c->peer_count != NULL) {
-		c->peer_count->count--;
-		peers_put(&srv->peers, c->peer_count);
-	}
+	left = atomic_fetch_sub(&g->nconns, 1) - 1;
+	if (c->peer_count != NULL)
+		server_peer_put(srv, c->peer_count, true);
 	if (srv->shutting_down) {
 		if (srv->nconns == 0)
 			event_base_loopexit(srv->base, NULL);
 		return;
 	}
-	if (srv->accept_paused && srv->nconns < srv->max_conns)
-		server_resume_accept(srv);
+	if (left + 1 == g->max_conns)
+		server_tell_others(srv, 'R');
+	server_resume_accept(srv);
 	if (srv->nconns == 0 && !evtimer_pending(srv->trim_ev, NULL)) {
 		struct timeval	 idle = { TRIM_IDLE_SEC, 0 };
 
@@ -156,12 +193,34 @@ server_log_limit(struct server *srv)
 	if (srv->limit_logged != 0 && now - srv->limit_logged <
 	    LIMIT_LOG_INTERVAL) {
 		log_debug("--max-connections (%u) reached again",
-		    srv->max_conns);
+		    srv->group->max_conns);
 		return;
 	}
 	srv->limit_logged = now;
 	log_warnx("--max-connections (%u) reached: new clients wait until "
-	    "a connection closes", srv->max_conns);
+	    "a connection closes", srv->group->max_conns);
+}
+
+/* With --max-per-ip: the address's count, or NULL to turn it away. */
+static struct peer *
+server_peer_get(struct server *srv, const struct sockaddr *sa)
+{
+	struct group	*g = srv->group;
+	struct peer	*peer;
+	char		 name[ADDR_STRLEN];
+
+	pthread_mutex_lock(&g->peers_lock);
+	if ((peer = peers_get(&g->peers, sa)) == NULL)
+		log_warnx("out of memory counting connections");
+	else if (peer->count >= g->opts->max_per_ip) {
+		log_info("Connection from %s refused: --max-per-ip (%u) "
+		    "reached", addr_format(sa, name, sizeof(name)),
+		    g->opts->max_per_ip);
+		peer = NULL;
+	} else
+		peer->count++;
+	pthread_mutex_unlock(&g->peers_lock);
+	return peer;
 }
 
 static void
@@ -169,41 +228,30 @@ server_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct server	*srv = arg;
+	struct group	*g = srv->group;
 	struct conn	*c;
 	struct peer	*peer = NULL;
-	char		 name[ADDR_STRLEN];
 
 	(void)listener;
 	(void)salen;
-	if (srv->opts->max_per_ip != 0) {
-		if ((peer = peers_get(&srv->peers, sa)) == NULL) {
-			log_warnx("out of memory counting connections");
-			evutil_closesocket(fd);
-			return;
-		}
-		if (peer->count >= srv->opts->max_per_ip) {
-			log_info("Connection from %s refused: --max-per-ip "
-			    "(%u) reached", addr_format(sa, name, sizeof(name)),
-			    srv->opts->max_per_ip);
-			evutil_closesocket(fd);
-			return;
-		}
+	if (g->opts->max_per_ip != 0 &&
+	    (peer = server_peer_get(srv, sa)) == NULL) {
+		evutil_closesocket(fd);
+		return;
 	}
 	if ((c = conn_new(srv, fd, sa)) == NULL) {
 		evutil_closesocket(fd);
 		if (peer != NULL)
-			peers_put(&srv->peers, peer);
+			server_peer_put(srv, peer, true);
 		return;
 	}
-	if (peer != NULL) {
-		peer->count++;
-		c->peer_count = peer;
-	}
+	c->peer_count = peer;
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
 	srv->accepted++;
-	if (srv->nconns >= srv->max_conns) {
+	if (atomic_fetch_add(&g->nconns, 1) + 1 >= g->max_conns) {
 		server_pause_accept(srv);
+		server_tell_others(srv, 'P');
 		server_log_limit(srv);
 	}
 }
@@ -252,8 +300,10 @@ server_calm_cb(evutil_socket_t fd, short what, void *arg)
 	log_warnx("descriptors available again, accepting normally");
 }
 
+/* With several threads, each has its own socket on every address. */
 static evutil_socket_t
-server_bind(const struct listen_addr *la, char *name, size_t namelen)
+server_bind(const struct listen_addr *la, bool reuseport, char *name,
+    size_t namelen)
 {
 	evutil_socket_t	 fd;
 	int		 one = 1, saved;
@@ -264,6 +314,7 @@ server_bind(const struct listen_addr *la, char *name, size_t namelen)
 	if (fd == -1)
 		return -1;
 	if (evutil_make_listen_socket_reuseable(fd) == -1 ||
+	    (reuseport && evutil_make_listen_socket_reuseable_port(fd) == -1) ||
 	    (la->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
 	    bind(fd, (const struct sockaddr *)&la->ss, la->len) == -1 ||
@@ -283,11 +334,17 @@ server_family_missing(int err)
 	    err == EPROTONOSUPPORT;
 }
 
-/* Binds every address; on failure logs the address and reason. */
+/*
+ * Binds every address; on failure logs the address and reason.  Thread
+ * 0 binds what the command line says and notes the real addresses (the
+ * port 0 asked for, found); the other threads bind those.
+ */
 static int
 server_listen(struct server *srv, char *bound, size_t boundlen)
 {
-	const struct listen_list *list = &srv->opts->listen;
+	struct group		 *g = srv->group;
+	const struct listen_list *list = srv->index == 0 ? &g->opts->listen :
+				    &g->bound;
 	struct listen_addr	  la;
 	struct sockaddr_storage	  ss;
 	socklen_t		  sslen;
@@ -304,7 +361,8 @@ server_listen(struct server *srv, char *bound, size_t boundlen)
 		la = list->addrs[i];
 		if (la.share_port && addr_port((struct sockaddr *)&la.ss) == 0)
 			addr_set_port((struct sockaddr *)&la.ss, prev_port);
-		if ((fd = server_bind(&la, name, sizeof(name))) == -1) {
+		if ((fd = server_bind(&la, g->nthreads > 1, name,
+		    sizeof(name))) == -1) {
 			if (la.optional && server_family_missing(errno)) {
 				log_debug("no IPv6 here (%s), IPv4 only",
 				    strerror(errno));
@@ -314,8 +372,12 @@ server_listen(struct server *srv, char *bound, size_t boundlen)
 			return -1;
 		}
 		sslen = sizeof(ss);
-		if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-			addr_format((struct sockaddr *)&ss, name, sizeof(name));
+		if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1)
+			fatal("getsockname");
+		addr_format((struct sockaddr *)&ss, name, sizeof(name));
+		if (srv->index == 0 && addr_list_add(&g->bound,
+		    (struct sockaddr *)&ss, sslen) == -1)
+			fatal("addr_list_add");
 		if (!la.share_port)
 			prev_port = addr_port((struct sockaddr *)&ss);
 		srv->listeners[srv->nlisteners] = evconnlistener_new(srv->base,
@@ -366,8 +428,9 @@ server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(srv->base, NULL);
 }
 
+/* Stops accepting, drains every connection, exits when they are gone. */
 static void
-server_shutdown(struct server *srv, int sig)
+server_shutdown(struct server *srv)
 {
 	struct timeval	 deadline = { srv->opts->drain_timeout, 0 };
 	struct conn	*c, *next;
@@ -377,8 +440,6 @@ server_shutdown(struct server *srv, int sig)
 	evtimer_del(srv->retry_ev);
 	evtimer_del(srv->trim_ev);
 	evtimer_del(srv->calm_ev);
-	log_notice("%s: shutting down, draining %u connection%s",
-	    strsignal(sig), srv->nconns, srv->nconns == 1 ? "" : "s");
 	/* conn_shutdown() may close c, but never another connection. */
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
@@ -392,19 +453,65 @@ server_shutdown(struct server *srv, int sig)
 }
 
 static void
+server_force_exit(struct server *srv)
+{
+	server_close_all(srv, "shutdown forced");
+	event_base_loopbreak(srv->base);
+}
+
+/*
+ * Signals go to thread 0's loop (libevent delivers them to one base);
+ * it tells the others through their pipes.
+ */
+static void
 server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server	*srv = arg;
+	unsigned int	 open = atomic_load(&srv->group->nconns);
 
 	(void)what;
 	if (!srv->shutting_down) {
-		server_shutdown(srv, sig);
+		log_notice("%s: shutting down, draining %u connection%s",
+		    strsignal(sig), open, open == 1 ? "" : "s");
+		server_tell_others(srv, 'S');
+		server_shutdown(srv);
 		return;
 	}
 	log_warnx("%s again: exiting now, cutting %u connection%s",
-	    strsignal(sig), srv->nconns, srv->nconns == 1 ? "" : "s");
-	server_close_all(srv, "shutdown forced");
-	event_base_loopbreak(srv->base);
+	    strsignal(sig), open, open == 1 ? "" : "s");
+	server_tell_others(srv, 'F');
+	server_force_exit(srv);
+}
+
+/* A command from another thread: P(ause), R(esume), S(hut down), F(orce). */
+static void
+server_ctl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	char		 commands[64];
+	ssize_t		 n, i;
+
+	(void)what;
+	if ((n = read(fd, commands, sizeof(commands))) <= 0)
+		return;
+	for (i = 0; i < n; i++) {
+		switch (commands[i]) {
+		case 'P':
+			if (server_full(srv))
+				server_pause_accept(srv);
+			break;
+		case 'R':
+			server_resume_accept(srv);
+			break;
+		case 'S':
+			if (!srv->shutting_down)
+				server_shutdown(srv);
+			break;
+		case 'F':
+			server_force_exit(srv);
+			return;
+		}
+	}
 }
 
 /*
@@ -426,73 +533,68 @@ server_new_base(void)
 	return base;
 }
 
-int
-server_init(struct server *srv, const struct options *opts)
+static int
+server_init_events(struct server *srv)
 {
-	char	 bound[1024];
-
-	memset(srv, 0, sizeof(*srv));
-	srv->opts = opts;
-	TAILQ_INIT(&srv->conns);
-	framing_init(&srv->framing, opts);
-	srv->idle_timeout.tv_sec = opts->idle_timeout;
-	srv->read_max = srv->framing.kind == FRAME_CHUNK ? opts->read_size :
-	    opts->max_line;
+	srv->ctl[0] = srv->ctl[1] = -1;
 	if ((srv->base = server_new_base()) == NULL ||
-	    (srv->scratch = evbuffer_new()) == NULL) {
-		log_warnx("cannot create the event loop");
+	    (srv->scratch = evbuffer_new()) == NULL ||
+	    pipe2(srv->ctl, O_NONBLOCK | O_CLOEXEC) == -1)
 		return -1;
-	}
-	srv->sigint_ev = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
-	srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, server_signal_cb,
-	    srv);
+	srv->ctl_ev = event_new(srv->base, srv->ctl[0], EV_READ | EV_PERSIST,
+	    server_ctl_cb, srv);
 	srv->drain_ev = evtimer_new(srv->base, server_drain_timeout_cb, srv);
 	srv->retry_ev = evtimer_new(srv->base, server_retry_cb, srv);
 	srv->trim_ev = evtimer_new(srv->base, server_trim_cb, srv);
 	srv->calm_ev = evtimer_new(srv->base, server_calm_cb, srv);
+	if (srv->ctl_ev == NULL || srv->drain_ev == NULL ||
+	    srv->retry_ev == NULL || srv->trim_ev == NULL ||
+	    srv->calm_ev == NULL || event_add(srv->ctl_ev, NULL) == -1)
+		return -1;
+	if (srv->index != 0)
+		return 0;
+	srv->sigint_ev = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
+	srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, server_signal_cb,
+	    srv);
 	if (srv->sigint_ev == NULL || srv->sigterm_ev == NULL ||
-	    srv->drain_ev == NULL || srv->retry_ev == NULL ||
-	    srv->trim_ev == NULL || srv->calm_ev == NULL ||
 	    evsignal_add(srv->sigint_ev, NULL) == -1 ||
-	    evsignal_add(srv->sigterm_ev, NULL) == -1) {
-		log_warnx("cannot set up signal handling");
+	    evsignal_add(srv->sigterm_ev, NULL) == -1)
 		return -1;
-	}
-	if (server_listen(srv, bound, sizeof(bound)) == -1)
-		return -1;
-	server_set_max_conns(srv);
-	if (opts->max_per_ip != 0 &&
-	    peers_init(&srv->peers, srv->max_conns) == -1) {
-		log_warnx("cannot allocate the --max-per-ip table");
-		return -1;
-	}
-	log_notice("listening on %s", bound);
 	return 0;
 }
 
-int
-server_run(struct server *srv)
+static int
+server_init(struct server *srv, struct group *g, unsigned int index,
+    char *bound, size_t boundlen)
 {
-	if (event_base_dispatch(srv->base) == -1) {
-		log_warnx("event loop failed");
-		return 1;
+	const struct options	*opts = g->opts;
+
+	srv->group = g;
+	srv->index = index;
+	srv->opts = opts;
+	TAILQ_INIT(&srv->conns);
+	atomic_init(&srv->accept_paused, false);
+	framing_init(&srv->framing, opts);
+	srv->idle_timeout.tv_sec = opts->idle_timeout;
+	srv->read_max = srv->framing.kind == FRAME_CHUNK ? opts->read_size :
+	    opts->max_line;
+	if (server_init_events(srv) == -1) {
+		log_warn("cannot set up the event loop");
+		return -1;
 	}
-	log_notice("exiting: %llu connection%s served, %llu bytes in, "
-	    "%llu bytes out", (unsigned long long)srv->accepted,
-	    srv->accepted == 1 ? "" : "s",
-	    (unsigned long long)srv->bytes_in,
-	    (unsigned long long)srv->bytes_out);
-	return 0;
+	return server_listen(srv, bound, boundlen);
 }
 
 /* Frees everything, connections first, then events, then the base. */
-void
+static void
 server_free(struct server *srv)
 {
 	srv->shutting_down = true;	/* no accept resumes, no loopexit */
 	server_close_all(srv, "server exiting");
 	server_close_listeners(srv);
 	free(srv->listeners);
+	if (srv->ctl_ev != NULL)
+		event_free(srv->ctl_ev);
 	if (srv->sigint_ev != NULL)
 		event_free(srv->sigint_ev);
 	if (srv->sigterm_ev != NULL)
@@ -505,10 +607,116 @@ server_free(struct server *srv)
 		event_free(srv->trim_ev);
 	if (srv->calm_ev != NULL)
 		event_free(srv->calm_ev);
-	peers_free(&srv->peers);
 	if (srv->scratch != NULL)
 		evbuffer_free(srv->scratch);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
-	memset(srv, 0, sizeof(*srv));
+	if (srv->ctl[0] != -1) {
+		close(srv->ctl[0]);
+		close(srv->ctl[1]);
+	}
+}
+
+/* Sets up every thread's loop and listeners, in the calling thread. */
+int
+group_init(struct group *g, const struct options *opts)
+{
+	char		 bound[1024];
+	unsigned int	 i;
+
+	memset(g, 0, sizeof(*g));
+	g->opts = opts;
+	g->nthreads = opts->threads;
+	atomic_init(&g->nconns, 0);
+	pthread_mutex_init(&g->peers_lock, NULL);
+	if ((g->servers = calloc(g->nthreads, sizeof(*g->servers))) == NULL)
+		fatal("calloc");
+	for (i = 0; i < g->nthreads; i++)
+		g->servers[i].ctl[0] = g->servers[i].ctl[1] = -1;
+	server_set_max_conns(g);
+	if (opts->max_per_ip != 0 &&
+	    peers_init(&g->peers, g->max_conns) == -1) {
+		log_warnx("cannot allocate the --max-per-ip table");
+		return -1;
+	}
+	for (i = 0; i < g->nthreads; i++)
+		if (server_init(&g->servers[i], g, i, bound,
+		    sizeof(bound)) == -1)
+			return -1;
+	if (g->nthreads > 1)
+		log_notice("listening on %s (%u threads)", bound, g->nthreads);
+	else
+		log_notice("listening on %s", bound);
+	return 0;
+}
+
+static void *
+server_thread_main(void *arg)
+{
+	struct server	*srv = arg;
+	sigset_t	 mask;
+
+	/* Signals are thread 0's; they must not interrupt this one. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	if (event_base_dispatch(srv->base) == -1)
+		log_warnx("thread %u: event loop failed", srv->index);
+	return NULL;
+}
+
+/* Runs every loop until shutdown; prints the totals. */
+int
+group_run(struct group *g)
+{
+	uint64_t	 accepted = 0, bytes_in = 0, bytes_out = 0;
+	unsigned int	 i, started;
+	int		 status = 0;
+
+	for (started = 1; started < g->nthreads; started++)
+		if (pthread_create(&g->servers[started].thread, NULL,
+		    server_thread_main, &g->servers[started]) != 0) {
+			log_warnx("cannot start thread %u", started);
+			server_tell_others(&g->servers[0], 'F');
+			status = 1;
+			break;
+		}
+	if (status == 0 && event_base_dispatch(g->servers[0].base) == -1) {
+		log_warnx("event loop failed");
+		server_tell_others(&g->servers[0], 'F');
+		status = 1;
+	}
+	for (i = 1; i < started; i++)
+		pthread_join(g->servers[i].thread, NULL);
+	for (i = 0; i < g->nthreads; i++) {
+		struct server *srv = &g->servers[i];
+
+		if (g->nthreads > 1)
+			log_info("thread %u: %llu connection%s served", i,
+			    (unsigned long long)srv->accepted,
+			    srv->accepted == 1 ? "" : "s");
+		accepted += srv->accepted;
+		bytes_in += srv->bytes_in;
+		bytes_out += srv->bytes_out;
+	}
+	log_notice("exiting: %llu connection%s served, %llu bytes in, "
+	    "%llu bytes out", (unsigned long long)accepted,
+	    accepted == 1 ? "" : "s", (unsigned long long)bytes_in,
+	    (unsigned long long)bytes_out);
+	return status;
+}
+
+void
+group_free(struct group *g)
+{
+	unsigned int	 i;
+
+	for (i = 0; g->servers != NULL && i < g->nthreads; i++)
+		server_free(&g->servers[i]);
+	free(g->servers);
+	peers_free(&g->peers);
+	addr_list_free(&g->bound);
+	pthread_mutex_destroy(&g->peers_lock);
+	memset(g, 0, sizeof(*g));
 }

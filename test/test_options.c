@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -111,6 +112,19 @@ Test(options, port_applies_to_default_and_portless_listen)
 	parsed_free(&p);
 }
 
+Test(options, threads_auto_is_one_per_cpu)
+{
+	struct parsed	 p;
+
+	PARSE(&p, "--threads", "auto");
+	cr_assert_eq(p.result, OPTIONS_RUN, "%s", p.err);
+	cr_assert_eq(p.opts.threads, (unsigned int)sysconf(_SC_NPROCESSORS_ONLN));
+	parsed_free(&p);
+	parse(&p, (const char *const[]){ NULL });
+	cr_assert_eq(p.opts.threads, 1);
+	parsed_free(&p);
+}
+
 Test(options, empty_prefix_is_allowed)
 {
 	struct parsed	 p;
@@ -128,7 +142,7 @@ Test(options, help_lists_every_option_with_its_default)
 	    "--framing", "--read-size", "--max-line", "--output-limit",
 	    "--max-connections", "--idle-timeout", "--drain-timeout",
 	    "--quiet", "--verbose", "--help", "--version", "--user",
-	    "--max-per-ip",
+	    "--max-per-ip", "--threads",
 	    "default 25000",
 	    "default \"GOT:\"", "default 1000", "default 65536",
 	    "default 16384", "default 5", NULL };
@@ -188,6 +202,9 @@ Test(options, usage_errors_name_the_problem)
 		{ { "-l", "[nonsense]:80" }, "bad IPv6 address" },
 		{ { "-l", "" }, "empty address" },
 		{ { "stray" }, "unexpected argument 'stray'" },
+		{ { "--threads", "0" }, "invalid --threads '0'" },
+		{ { "--threads", "257" }, "invalid --threads '257'" },
+		{ { "--threads", "many" }, "invalid --threads 'many'" },
 	};
 	struct parsed	 p;
 	size_t		 i;

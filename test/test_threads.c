@@ -1,0 +1,138 @@
+/* Integration: --threads, several event loops behind SO_REUSEPORT. */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(threads, .timeout = 60);
+
+#define NCLIENTS	40
+
+/* Connections served by thread i, from the exit lines. */
+static unsigned long
+served_by(struct echod *e, unsigned int i)
+{
+	char		 needle[32];
+	const char	*hit;
+
+	snprintf(needle, sizeof(needle), "thread %u: ", i);
+	cr_assert_not_null(hit = strstr(e->log, needle), "%s", e->log);
+	return strtoul(hit + strlen(needle), NULL, 10);
+}
+
+Test(threads, every_thread_serves)
+{
+	struct echod	 e;
+	int		 fds[NCLIENTS], i;
+	char		 line[32], want[40];
+
+	echod_start(&e, "--threads", "2", NULL);
+	cr_assert(echod_log_has(&e, "(2 threads)"), "%s", e.log);
+	for (i = 0; i < NCLIENTS; i++)
+		fds[i] = client_connect(e.port);
+	for (i = 0; i < NCLIENTS; i++) {
+		snprintf(line, sizeof(line), "client %d\n", i);
+		snprintf(want, sizeof(want), "GOT:client %d\n", i);
+		client_send(fds[i], line, strlen(line));
+		client_expect_str(fds[i], want);
+	}
+	for (i = 0; i < NCLIENTS; i++)
+		close(fds[i]);
+	cr_assert_eq(echod_stop(&e), 0);
+	/* The kernel spreads 40 connections over both; all are counted. */
+	cr_assert_gt(served_by(&e, 0), 0, "%s", e.log);
+	cr_assert_gt(served_by(&e, 1), 0, "%s", e.log);
+	cr_assert_eq(served_by(&e, 0) + served_by(&e, 1), NCLIENTS);
+	cr_assert(echod_log_has(&e, "exiting: 40 connections served"), "%s",
+	    e.log);
+	echod_free(&e);
+}
+
+/* Sends until the kernel stops taking more; returns the bytes sent. */
+static size_t
+stuff(int fd)
+{
+	static char	 chunk[65536];
+	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
+	size_t		 sent = 0;
+	ssize_t		 n;
+
+	memset(chunk, 'z', sizeof(chunk));
+	chunk[sizeof(chunk) - 1] = '\n';
+	client_nonblock(fd);
+	do {
+		while ((n = send(fd, chunk + sent % sizeof(chunk),
+		    sizeof(chunk) - sent % sizeof(chunk), MSG_NOSIGNAL)) > 0)
+			sent += n;
+	} while (poll(&pfd, 1, 300) > 0);
+	return sent;
+}
+
+#define NSTUFFED	8
+
+Test(threads, sigterm_drains_every_thread)
+{
+	struct echod	 e;
+	int		 fds[NSTUFFED], i;
+	char		 buf[65536];
+	size_t		 got[NSTUFFED], total = 0, n;
+	char		 want[64];
+
+	echod_start(&e, "--threads", "2", "--output-limit", "16K", NULL);
+	for (i = 0; i < NSTUFFED; i++) {
+		fds[i] = client_connect(e.port);
+		stuff(fds[i]);
+	}
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert(echod_wait_log(&e, "shutting down, draining 8 connections",
+	    WAIT_MS), "%s", e.log);
+	/* Every client, whichever thread has it, gets its echo, then EOF. */
+	for (i = 0; i < NSTUFFED; i++) {
+		got[i] = 0;
+		while ((n = client_recv(fds[i], buf, sizeof(buf), WAIT_MS)) > 0)
+			got[i] += n;
+		cr_assert_gt(got[i], 16384, "client %d got %zu", i, got[i]);
+		total += got[i];
+		close(fds[i]);
+	}
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
+	cr_assert_gt(served_by(&e, 0), 0, "%s", e.log);
+	cr_assert_gt(served_by(&e, 1), 0, "%s", e.log);
+	snprintf(want, sizeof(want), "bytes in, %zu bytes out\n", total);
+	cr_assert(echod_log_has(&e, want), "clients got %zu: %s", total, e.log);
+	echod_free(&e);
+}
+
+Test(threads, max_connections_is_one_limit_for_all)
+{
+	struct echod	 e;
+	int		 a, b, c;
+
+	echod_start(&e, "--threads", "2", "-c", "2", NULL);
+	a = client_connect(e.port);
+	b = client_connect(e.port);
+	client_send(a, "a\n", 2);
+	client_expect_str(a, "GOT:a\n");
+	client_send(b, "b\n", 2);
+	client_expect_str(b, "GOT:b\n");
+	c = client_connect(e.port);
+	client_send(c, "c\n", 2);
+	cr_assert(client_quiet_for(c, 300), "served beyond the limit");
+	/* Whichever thread a was on, c's thread hears of the room. */
+	close(a);
+	client_expect_str(c, "GOT:c\n");
+	close(b);
+	close(c);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
