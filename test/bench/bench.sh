@@ -70,3 +70,7 @@ run "churn: connect, one line, close (-q)" req_s "" "-m churn -j 4"
 run "10000 idle conns after one line each" bytes_per_conn "" "-m idle -c 10000"
 solo "same, --framing chunk --read-size 64K" req_s "-f chunk --read-size 64K" "-m pingpong -c 50 -l 64 -d 16 -C"
 solo "same, --prefix ''" req_s "-P ''" "-m pingpong -c 50 -l 64 -d 16 -P ''"
+# 1 vs 2 threads: here the two-thread generator shares the two cores
+# with the server, so this shows what threads cost or buy on a busy box.
+solo "16 in flight, 2-thread generator, --threads 1" req_s "--threads 1" "-m pingpong -c 50 -l 64 -d 16 -j 2"
+solo "16 in flight, 2-thread generator, --threads 2" req_s "--threads 2" "-m pingpong -c 50 -l 64 -d 16 -j 2"
