@@ -43,16 +43,21 @@ run() {
 	    "$(awk -v e="$e" -v r="$r" 'BEGIN { if (r > 0) printf "%.2f", e / r; else print "-" }')"
 }
 
-# echod alone, for modes the reference does not have.
-solo() {
-	local label=$1 metric=$2 eargs=$3 largs=$4 r vals=
+# Two echod configurations alternately: B against A, ratio B/A.
+versus() {
+	local label=$1 metric=$2 a_args=$3 a_load=$4 b_args=$5 b_load=$6 r a_vals= b_vals= a b
 	for r in $(seq 1 "$rounds"); do
-		eval "start_server echod \"\$echod\" -q -l 127.0.0.1:0 $eargs"
-		vals+="$(eval "\"\$loadgen\" -p $port -s $pid $largs -t $secs" | field "$metric") "
+		eval "start_server echod \"\$echod\" -q -l 127.0.0.1:0 $a_args"
+		a_vals+="$(eval "\"\$loadgen\" -p $port -s $pid $a_load -t $secs" | field "$metric") "
+		kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+		eval "start_server echod \"\$echod\" -q -l 127.0.0.1:0 $b_args"
+		b_vals+="$(eval "\"\$loadgen\" -p $port -s $pid $b_load -t $secs" | field "$metric") "
 		kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 	done
-	printf '| %-44s | %-14s | %12s | %12s | %6s |\n' "$label" "$metric" \
-	    "$(echo $vals | tr ' ' '\n' | median)" "" ""
+	a=$(echo $a_vals | tr ' ' '\n' | median)
+	b=$(echo $b_vals | tr ' ' '\n' | median)
+	printf '| %-44s | %-14s | %12s | %12s | %6s |\n' "$label" "$metric" "$b" "$a" \
+	    "$(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "-" }')"
 }
 
 echo "echod benchmark: $(nproc) cores, $(uname -sr), $rounds rounds of ${secs}s, median"
@@ -68,9 +73,15 @@ run "1000 conns, 64 B lines, 4 in flight" req_s "" "-m pingpong -c 1000 -l 64 -d
 run "8 conns streaming 1 KiB lines" mb_s "" "-m stream -c 8 -l 1024"
 run "churn: connect, one line, close (-q)" req_s "" "-m churn -j 4"
 run "10000 idle conns after one line each" bytes_per_conn "" "-m idle -c 10000"
-solo "same, --framing chunk --read-size 64K" req_s "-f chunk --read-size 64K" "-m pingpong -c 50 -l 64 -d 16 -C"
-solo "same, --prefix ''" req_s "-P ''" "-m pingpong -c 50 -l 64 -d 16 -P ''"
-# 1 vs 2 threads: here the two-thread generator shares the two cores
-# with the server, so this shows what threads cost or buy on a busy box.
-solo "16 in flight, 2-thread generator, --threads 1" req_s "--threads 1" "-m pingpong -c 50 -l 64 -d 16 -j 2"
-solo "16 in flight, 2-thread generator, --threads 2" req_s "--threads 2" "-m pingpong -c 50 -l 64 -d 16 -j 2"
+echo
+echo "echod against echod (B | A, ratio B/A):"
+echo
+printf '| %-44s | %-14s | %12s | %12s | %6s |\n' "B against A" metric B A ratio
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" \
+    "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
+pp16="-m pingpong -c 50 -l 64 -d 16"
+versus "chunk (--read-size 64K) against line framing" req_s "" "$pp16" "-f chunk --read-size 64K" "$pp16 -C"
+versus "--prefix '' against line framing" req_s "" "$pp16" "-P ''" "$pp16 -P ''"
+# Here the two-thread generator shares the two cores with the server.
+versus "--threads 2 against 1, 2-thread generator" req_s "" "$pp16 -j 2" "--threads 2" "$pp16 -j 2"
+versus "--threads 2 against 1, 1 in flight" req_s "" "-m pingpong -c 50 -l 64 -d 1" "--threads 2" "-m pingpong -c 50 -l 64 -d 1"
