@@ -412,3 +412,30 @@ client_raise_nofile(void)
 	rl.rlim_cur = rl.rlim_max;
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 }
+
+/*
+ * Sends 64 KiB lines, without reading, until the socket stays full for
+ * 300 ms: the server has stopped reading and the kernel's buffers on
+ * both sides are full.  Resumes a partly sent line, so the stream is
+ * always whole lines of 65535 'z' and an LF.  Returns the bytes sent.
+ */
+size_t
+client_stuff(int fd)
+{
+	static char	 line[65536];
+	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
+	size_t		 sent = 0;
+	ssize_t		 n;
+
+	memset(line, 'z', sizeof(line));
+	line[sizeof(line) - 1] = '\n';
+	client_nonblock(fd);
+	do {
+		while ((n = send(fd, line + sent % sizeof(line),
+		    sizeof(line) - sent % sizeof(line), MSG_NOSIGNAL)) > 0)
+			sent += n;
+		cr_assert(n == -1 && errno == EAGAIN, "send: %s",
+		    strerror(errno));
+	} while (poll(&pfd, 1, 300) > 0);
+	return sent;
+}

@@ -52,6 +52,7 @@ void	client_expect_eof(int);
 bool	client_quiet_for(int, int);
 void	client_reset(int);
 void	client_nonblock(int);
+size_t	client_stuff(int);
 void	client_raise_nofile(void);
 
 #endif

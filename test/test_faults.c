@@ -45,21 +45,6 @@ expect_fds_back(struct echod *e, int baseline)
 	close(probe);
 }
 
-/* Sends without reading until the server has paused and the kernel is full. */
-static void
-stuff(int fd)
-{
-	static char	 junk[65536];
-	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
-
-	memset(junk, 'j', sizeof(junk));
-	client_nonblock(fd);
-	do {
-		while (send(fd, junk, sizeof(junk), MSG_NOSIGNAL) > 0)
-			;
-	} while (poll(&pfd, 1, 300) > 0);
-}
-
 Test(faults, resets_and_aborts_leak_nothing)
 {
 	struct echod	 e;
@@ -83,7 +68,7 @@ Test(faults, resets_and_aborts_leak_nothing)
 
 	/* Reset with output pending: the server is mid-write. */
 	fd = client_connect(e.port);
-	stuff(fd);
+	client_stuff(fd);
 	client_reset(fd);
 	wait_closed(&e, 3);
 

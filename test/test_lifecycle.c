@@ -20,30 +20,14 @@ TestSuite(lifecycle, .timeout = 30);
 
 #define SPAWN(e, ...) echod_spawn((e), (const char *const[]){ __VA_ARGS__, NULL })
 
-/*
- * Sends until the server has paused reading and the kernel's buffers are
- * full too, so output is left waiting in the server.
- */
+/* Leaves output waiting in the server: it has paused reading. */
 static size_t
 make_backlog(struct echod *e, int fd)
 {
-	static char	 chunk[65536];
-	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
-	size_t		 sent = 0;
-	ssize_t		 n;
+	size_t	 sent = client_stuff(fd);
 
-	memset(chunk, 'q', sizeof(chunk));
-	chunk[sizeof(chunk) - 1] = '\n';
-	client_nonblock(fd);
-	do {
-		/* Resume mid-chunk, so the stream is whole 64K lines. */
-		while ((n = send(fd, chunk + sent % sizeof(chunk),
-		    sizeof(chunk) - sent % sizeof(chunk), MSG_NOSIGNAL)) > 0)
-			sent += n;
-		cr_assert(n == -1 && errno == EAGAIN, "send: %s",
-		    strerror(errno));
-	} while (poll(&pfd, 1, 300) > 0 ||
-	    !echod_log_has(e, "reading -> paused"));
+	cr_assert(echod_wait_log(e, "reading -> paused", WAIT_MS),
+	    "never paused: %s", e->log);
 	return sent;
 }
 
@@ -104,11 +88,11 @@ Test(lifecycle, sigterm_delivers_pending_output)
 	cr_assert(connect_refused(e.port), "still accepting after SIGTERM");
 	/* The client reads at last: everything the server took comes back. */
 	while ((n = client_recv(fd, buf, sizeof(buf), WAIT_MS)) > 0) {
-		/* "GOT:" + 65535 q + LF per line, a last partial one too. */
+		/* "GOT:" + 65535 z + LF per line, a last partial one too. */
 		for (i = 0; i < n; i++, received++) {
 			off = received % (4 + 65536);
 			want_byte = off < 4 ? "GOT:"[off] :
-			    off == 4 + 65535 ? '\n' : 'q';
+			    off == 4 + 65535 ? '\n' : 'z';
 			cr_assert_eq(buf[i], want_byte, "byte %zu", received);
 		}
 	}

@@ -58,26 +58,6 @@ Test(threads, every_thread_serves)
 	echod_free(&e);
 }
 
-/* Sends until the kernel stops taking more; returns the bytes sent. */
-static size_t
-stuff(int fd)
-{
-	static char	 chunk[65536];
-	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
-	size_t		 sent = 0;
-	ssize_t		 n;
-
-	memset(chunk, 'z', sizeof(chunk));
-	chunk[sizeof(chunk) - 1] = '\n';
-	client_nonblock(fd);
-	do {
-		while ((n = send(fd, chunk + sent % sizeof(chunk),
-		    sizeof(chunk) - sent % sizeof(chunk), MSG_NOSIGNAL)) > 0)
-			sent += n;
-	} while (poll(&pfd, 1, 300) > 0);
-	return sent;
-}
-
 #define NSTUFFED	8
 
 Test(threads, sigterm_drains_every_thread)
@@ -91,7 +71,7 @@ Test(threads, sigterm_drains_every_thread)
 	echod_start(&e, "--threads", "2", "--output-limit", "16K", NULL);
 	for (i = 0; i < NSTUFFED; i++) {
 		fds[i] = client_connect(e.port);
-		stuff(fds[i]);
+		client_stuff(fds[i]);
 	}
 	cr_assert_eq(kill(e.pid, SIGTERM), 0);
 	cr_assert(echod_wait_log(&e, "shutting down, draining 8 connections",

@@ -26,39 +26,35 @@ field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p"; }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# run LABEL METRIC ECHOD_ARGS -- LOADGEN_ARGS
-run() {
-	local label=$1 metric=$2 eargs=$3 largs=$4 r e_vals= r_vals= e r
-	for r in $(seq 1 "$rounds"); do
-		eval "start_server echod \"\$echod\" -q -l 127.0.0.1:0 $eargs"
-		e_vals+="$(eval "\"\$loadgen\" -p $port -s $pid $largs -t $secs" | field "$metric") "
-		kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-		start_server ref "$ref" -p 0
-		r_vals+="$(eval "\"\$loadgen\" -p $port -s $pid $largs -t $secs" | field "$metric") "
-		kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-	done
-	e=$(echo $e_vals | tr ' ' '\n' | median)
-	r=$(echo $r_vals | tr ' ' '\n' | median)
-	printf '| %-44s | %-14s | %12s | %12s | %6s |\n' "$label" "$metric" "$e" "$r" \
-	    "$(awk -v e="$e" -v r="$r" 'BEGIN { if (r > 0) printf "%.2f", e / r; else print "-" }')"
+# measure METRIC SERVER-COMMAND LOADGEN-ARGS: one server, one run, one figure.
+measure() {
+	eval "start_server server $2"
+	eval "\"\$loadgen\" -p $port -s $pid $3 -t $secs" | field "$1"
+	kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 }
 
-# Two echod configurations alternately: B against A, ratio B/A.
-versus() {
-	local label=$1 metric=$2 a_args=$3 a_load=$4 b_args=$5 b_load=$6 r a_vals= b_vals= a b
+# compare LABEL METRIC A-SERVER A-LOAD B-SERVER B-LOAD: alternately, A B A
+# B..., then the medians and B/A.
+compare() {
+	local r a_vals= b_vals= a b
 	for r in $(seq 1 "$rounds"); do
-		eval "start_server echod \"\$echod\" -q -l 127.0.0.1:0 $a_args"
-		a_vals+="$(eval "\"\$loadgen\" -p $port -s $pid $a_load -t $secs" | field "$metric") "
-		kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-		eval "start_server echod \"\$echod\" -q -l 127.0.0.1:0 $b_args"
-		b_vals+="$(eval "\"\$loadgen\" -p $port -s $pid $b_load -t $secs" | field "$metric") "
-		kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+		a_vals+="$(measure "$2" "$3" "$4") "
+		b_vals+="$(measure "$2" "$5" "$6") "
 	done
 	a=$(echo $a_vals | tr ' ' '\n' | median)
 	b=$(echo $b_vals | tr ' ' '\n' | median)
-	printf '| %-44s | %-14s | %12s | %12s | %6s |\n' "$label" "$metric" "$b" "$a" \
+	printf '| %-44s | %-14s | %12s | %12s | %6s |\n' "$1" "$2" "$b" "$a" \
 	    "$(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "-" }')"
 }
+
+ECHOD='"$echod" -q -l 127.0.0.1:0'
+REF='"$ref" -p 0'
+
+# run LABEL METRIC LOADGEN-ARGS: echod against the reference.
+run() { compare "$1" "$2" "$REF" "$3" "$ECHOD" "$3"; }
+
+# versus LABEL METRIC A-ARGS A-LOAD B-ARGS B-LOAD: echod against echod.
+versus() { compare "$1" "$2" "$ECHOD $3" "$4" "$ECHOD $5" "$6"; }
 
 echo "echod benchmark: $(nproc) cores, $(uname -sr), $rounds rounds of ${secs}s, median"
 echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
@@ -66,13 +62,13 @@ echo
 printf '| %-44s | %-14s | %12s | %12s | %6s |\n' workload metric echod reference ratio
 printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" \
     "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
-run "50 conns, 64 B lines, 1 in flight" req_s "" "-m pingpong -c 50 -l 64 -d 1"
-run "50 conns, 64 B lines, 1 in flight" cpu_us_per_req "" "-m pingpong -c 50 -l 64 -d 1"
-run "50 conns, 64 B lines, 16 in flight" req_s "" "-m pingpong -c 50 -l 64 -d 16"
-run "1000 conns, 64 B lines, 4 in flight" req_s "" "-m pingpong -c 1000 -l 64 -d 4"
-run "8 conns streaming 1 KiB lines" mb_s "" "-m stream -c 8 -l 1024"
-run "churn: connect, one line, close (-q)" req_s "" "-m churn -j 4"
-run "10000 idle conns after one line each" bytes_per_conn "" "-m idle -c 10000"
+run "50 conns, 64 B lines, 1 in flight" req_s "-m pingpong -c 50 -l 64 -d 1"
+run "50 conns, 64 B lines, 1 in flight" cpu_us_per_req "-m pingpong -c 50 -l 64 -d 1"
+run "50 conns, 64 B lines, 16 in flight" req_s "-m pingpong -c 50 -l 64 -d 16"
+run "1000 conns, 64 B lines, 4 in flight" req_s "-m pingpong -c 1000 -l 64 -d 4"
+run "8 conns streaming 1 KiB lines" mb_s "-m stream -c 8 -l 1024"
+run "churn: connect, one line, close (-q)" req_s "-m churn -j 4"
+run "10000 idle conns after one line each" bytes_per_conn "-m idle -c 10000"
 echo
 echo "echod against echod (B | A, ratio B/A):"
 echo
