@@ -471,10 +471,11 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (!srv->shutting_down) {
-		log_notice("%s: shutting down, draining %u connection%s",
-		    strsignal(sig), open, open == 1 ? "" : "s");
+		/* Listeners closed first: the line promises refused connects. */
 		server_tell_others(srv, 'S');
 		server_shutdown(srv);
+		log_notice("%s: shutting down, draining %u connection%s",
+		    strsignal(sig), open, open == 1 ? "" : "s");
 		return;
 	}
 	log_warnx("%s again: exiting now, cutting %u connection%s",
