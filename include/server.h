@@ -61,6 +61,7 @@ struct group {
 	struct server		*servers;
 	unsigned int		 nthreads;
 	atomic_uint		 nconns;	/* open, in all threads */
+	atomic_uint		 running;	/* threads other than 0 */
 	unsigned int		 max_conns;
 	pthread_mutex_t		 peers_lock;
 	struct peer_table	 peers;		/* with --max-per-ip */

@@ -90,6 +90,8 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa)
 		    &srv->idle_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	log_info("Connection from %s", c->peer);
+	if (srv->group->nthreads > 1)
+		log_debug("%s: on thread %u", c->peer, srv->index);
 	return c;
 }
 
@@ -221,7 +223,8 @@ conn_read_more(struct conn *c)
 	int			 i, nvec;
 
 	while (c->state == CONN_READING &&
-	    (room = c->srv->read_max - evbuffer_get_length(in)) > 0) {
+	    evbuffer_get_length(in) < c->srv->read_max) {
+		room = c->srv->read_max - evbuffer_get_length(in);
 		/* The bufferevent keeps its input's end frozen but in reads. */
 		evbuffer_unfreeze(in, 0);
 		if ((nvec = evbuffer_reserve_space(in, room, vec, 2)) <= 0)

@@ -146,6 +146,19 @@ server_retry_cb(evutil_socket_t fd, short what, void *arg)
 	server_resume_accept(arg);
 }
 
+/*
+ * A thread done draining leaves its loop; thread 0 only once the others
+ * have, since it alone hears signals and a second one must still work.
+ */
+static void
+server_maybe_exit(struct server *srv)
+{
+	if (srv->nconns != 0)
+		return;
+	if (srv->index != 0 || atomic_load(&srv->group->running) == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
 static void
 server_peer_put(struct server *srv, struct peer *peer, bool counted)
 {
@@ -171,8 +184,7 @@ server_conn_gone(struct server *srv, struct conn *c)
 	if (c->peer_count != NULL)
 		server_peer_put(srv, c->peer_count, true);
 	if (srv->shutting_down) {
-		if (srv->nconns == 0)
-			event_base_loopexit(srv->base, NULL);
+		server_maybe_exit(srv);
 		return;
 	}
 	if (left + 1 == g->max_conns)
@@ -425,7 +437,7 @@ server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	log_warnx("drain timeout after %u s: cutting %u connection%s",
 	    srv->opts->drain_timeout, srv->nconns, srv->nconns == 1 ? "" : "s");
 	server_close_all(srv, "drain timeout");
-	event_base_loopexit(srv->base, NULL);
+	server_maybe_exit(srv);
 }
 
 /* Stops accepting, drains every connection, exits when they are gone. */
@@ -446,7 +458,7 @@ server_shutdown(struct server *srv)
 		conn_shutdown(c);
 	}
 	if (srv->nconns == 0) {
-		event_base_loopexit(srv->base, NULL);
+		server_maybe_exit(srv);
 		return;
 	}
 	evtimer_add(srv->drain_ev, &deadline);
@@ -484,7 +496,10 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	server_force_exit(srv);
 }
 
-/* A command from another thread: P(ause), R(esume), S(hut down), F(orce). */
+/*
+ * A command from another thread: P(ause), R(esume), S(hut down),
+ * F(orce exit), D(one: that thread has left its loop).
+ */
 static void
 server_ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -511,6 +526,10 @@ server_ctl_cb(evutil_socket_t fd, short what, void *arg)
 		case 'F':
 			server_force_exit(srv);
 			return;
+		case 'D':		/* another thread is done */
+			if (srv->shutting_down)
+				server_maybe_exit(srv);
+			break;
 		}
 	}
 }
@@ -664,6 +683,9 @@ server_thread_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	if (event_base_dispatch(srv->base) == -1)
 		log_warnx("thread %u: event loop failed", srv->index);
+	atomic_fetch_sub(&srv->group->running, 1);
+	if (write(srv->group->servers[0].ctl[1], "D", 1) == -1)
+		log_warn("thread %u: cannot tell thread 0", srv->index);
 	return NULL;
 }
 
@@ -675,10 +697,12 @@ group_run(struct group *g)
 	unsigned int	 i, started;
 	int		 status = 0;
 
+	atomic_store(&g->running, g->nthreads - 1);
 	for (started = 1; started < g->nthreads; started++)
 		if (pthread_create(&g->servers[started].thread, NULL,
 		    server_thread_main, &g->servers[started]) != 0) {
 			log_warnx("cannot start thread %u", started);
+			atomic_fetch_sub(&g->running, g->nthreads - started);
 			server_tell_others(&g->servers[0], 'F');
 			status = 1;
 			break;

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -114,5 +115,48 @@ Test(threads, max_connections_is_one_limit_for_all)
 	close(b);
 	close(c);
 	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+/* The local port of fd, to find its line in the server's log. */
+static int
+local_port(int fd)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	return ntohs(sin.sin_port);
+}
+
+Test(threads, second_signal_works_while_another_thread_drains)
+{
+	struct echod	 e;
+	int		 fds[NCLIENTS], i, kept = -1;
+	char		 needle[64];
+
+	echod_start(&e, "-v", "--threads", "2", "--drain-timeout", "600",
+	    "--output-limit", "4K", NULL);
+	/* Find a client that thread 1 serves; stuff it, leave the rest idle. */
+	for (i = 0; i < NCLIENTS && kept == -1; i++) {
+		fds[i] = client_connect(e.port);
+		client_send(fds[i], "x\n", 2);
+		client_expect_str(fds[i], "GOT:x\n");
+		snprintf(needle, sizeof(needle), "127.0.0.1:%d: on thread 1",
+		    local_port(fds[i]));
+		if (echod_log_has(&e, needle))
+			kept = i;
+	}
+	cr_assert_neq(kept, -1, "no connection reached thread 1");
+	client_stuff(fds[kept]);
+	/* Thread 0 has only idle clients: it is done at once, thread 1 not. */
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert(echod_wait_log(&e, "shutting down", WAIT_MS), "%s", e.log);
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
+	cr_assert(echod_log_has(&e, "again: exiting now, cutting 1 "
+	    "connection"), "%s", e.log);
+	for (i = 0; i <= kept; i++)
+		close(fds[i]);
 	echod_free(&e);
 }
