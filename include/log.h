@@ -27,6 +27,4 @@ void	fatal(const char *, ...) LOG_PRINTF(1, 2)
 void	fatalx(const char *, ...) LOG_PRINTF(1, 2)
 	    __attribute__((noreturn));
 
-#define log_enabled(level)	(log_get_level() >= (level))
-
 #endif

@@ -609,24 +609,18 @@ server_init(struct server *srv, struct group *g, unsigned int index,
 static void
 server_free(struct server *srv)
 {
+	struct event	*events[] = { srv->ctl_ev, srv->sigint_ev,
+	    srv->sigterm_ev, srv->drain_ev, srv->retry_ev, srv->trim_ev,
+	    srv->calm_ev };
+	size_t		 i;
+
 	srv->shutting_down = true;	/* no accept resumes, no loopexit */
 	server_close_all(srv, "server exiting");
 	server_close_listeners(srv);
 	free(srv->listeners);
-	if (srv->ctl_ev != NULL)
-		event_free(srv->ctl_ev);
-	if (srv->sigint_ev != NULL)
-		event_free(srv->sigint_ev);
-	if (srv->sigterm_ev != NULL)
-		event_free(srv->sigterm_ev);
-	if (srv->drain_ev != NULL)
-		event_free(srv->drain_ev);
-	if (srv->retry_ev != NULL)
-		event_free(srv->retry_ev);
-	if (srv->trim_ev != NULL)
-		event_free(srv->trim_ev);
-	if (srv->calm_ev != NULL)
-		event_free(srv->calm_ev);
+	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+		if (events[i] != NULL)
+			event_free(events[i]);
 	if (srv->scratch != NULL)
 		evbuffer_free(srv->scratch);
 	if (srv->base != NULL)

@@ -94,30 +94,6 @@ Test(threads, sigterm_drains_every_thread)
 	echod_free(&e);
 }
 
-Test(threads, max_connections_is_one_limit_for_all)
-{
-	struct echod	 e;
-	int		 a, b, c;
-
-	echod_start(&e, "--threads", "2", "-c", "2", NULL);
-	a = client_connect(e.port);
-	b = client_connect(e.port);
-	client_send(a, "a\n", 2);
-	client_expect_str(a, "GOT:a\n");
-	client_send(b, "b\n", 2);
-	client_expect_str(b, "GOT:b\n");
-	c = client_connect(e.port);
-	client_send(c, "c\n", 2);
-	cr_assert(client_quiet_for(c, 300), "served beyond the limit");
-	/* Whichever thread a was on, c's thread hears of the room. */
-	close(a);
-	client_expect_str(c, "GOT:c\n");
-	close(b);
-	close(c);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
-}
-
 /* The local port of fd, to find its line in the server's log. */
 static int
 local_port(int fd)
@@ -158,5 +134,53 @@ Test(threads, second_signal_works_while_another_thread_drains)
 	    "connection"), "%s", e.log);
 	for (i = 0; i <= kept; i++)
 		close(fds[i]);
+	echod_free(&e);
+}
+
+/* The thread that serves fd, from its -v line. */
+static unsigned int
+thread_of(struct echod *e, int fd)
+{
+	char		 needle[64];
+	const char	*hit;
+
+	snprintf(needle, sizeof(needle), "127.0.0.1:%d: on thread ",
+	    local_port(fd));
+	cr_assert(echod_wait_log(e, needle, WAIT_MS), "%s", e->log);
+	hit = strstr(e->log, needle);
+	return (unsigned int)strtoul(hit + strlen(needle), NULL, 10);
+}
+
+/*
+ * -c 1 across two threads: each client waits until the one before it
+ * leaves.  Chained until a hand-over crosses threads, which only works
+ * if the closing thread tells the paused one.
+ */
+Test(threads, max_connections_is_one_limit_for_all)
+{
+	struct echod	 e;
+	unsigned int	 cur_thread, next_thread;
+	int		 cur, next, round;
+	bool		 crossed = false;
+
+	echod_start(&e, "-v", "--threads", "2", "-c", "1", NULL);
+	cur = client_connect(e.port);
+	client_send(cur, "0\n", 2);
+	client_expect_str(cur, "GOT:0\n");
+	cur_thread = thread_of(&e, cur);
+	for (round = 0; round < 30 && !crossed; round++) {
+		next = client_connect(e.port);
+		client_send(next, "n\n", 2);
+		cr_assert(client_quiet_for(next, 200), "served beyond -c 1");
+		close(cur);
+		client_expect_str(next, "GOT:n\n");
+		next_thread = thread_of(&e, next);
+		crossed = next_thread != cur_thread;
+		cur = next;
+		cur_thread = next_thread;
+	}
+	cr_assert(crossed, "no hand-over crossed threads in 30 rounds");
+	close(cur);
+	cr_assert_eq(echod_stop(&e), 0);
 	echod_free(&e);
 }
