@@ -12,6 +12,8 @@
 
 /* "[ffff:...:ffff]:65535" plus NUL, with room to spare. */
 #define ADDR_STRLEN	64
+/* A listener's name: "proxy:tls:" and "unix:" with a whole path. */
+#define LISTEN_NAMELEN	136
 
 struct listen_addr {
 	struct sockaddr_storage	ss;
@@ -24,6 +26,14 @@ struct listen_addr {
 	bool			share_port;
 	/* The IPv6 wildcard may be missing on hosts without IPv6. */
 	bool			optional;
+	bool			tls;		/* tls: served over TLS */
+	bool			proxy;		/* proxy: PROXY header first */
+	int			socktype;	/* SOCK_STREAM or SOCK_DGRAM */
+	/*
+	 * A socket already open: inherited from systemd, or one that every
+	 * thread shares (Unix sockets have no SO_REUSEPORT); else -1.
+	 */
+	int			fd;
 };
 
 struct listen_list {
@@ -38,7 +48,9 @@ int	addr_add_wildcard(struct listen_list *, uint16_t);
 int	addr_list_add(struct listen_list *, const struct sockaddr *,
 	    socklen_t);
 void	addr_list_free(struct listen_list *);
+int	addr_list_push(struct listen_list *, const struct listen_addr *);
 const char *addr_format(const struct sockaddr *, char *, size_t);
+const char *addr_listen_name(const struct listen_addr *, char *, size_t);
 uint16_t addr_port(const struct sockaddr *);
 void	addr_set_port(struct sockaddr *, uint16_t);
 

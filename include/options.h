@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "addr.h"
 
@@ -20,6 +21,7 @@
 #define DEFAULT_MAX_LINE	65536
 #define DEFAULT_OUTPUT_LIMIT	16384
 #define DEFAULT_DRAIN_TIMEOUT	5
+#define DEFAULT_UNIX_MODE	0666
 #define MAX_PREFIX_LEN		1024
 #define MAX_READ_SIZE		(16UL << 20)
 #define MAX_LINE_LIMIT		(64UL << 20)
@@ -49,6 +51,7 @@ struct options {
 	int			 log_level;
 	char			*user;		/* -u: drop to this user */
 	unsigned int		 threads;	/* event loops, one per thread */
+	unsigned int		 unix_mode;	/* of Unix socket files */
 };
 
 enum options_result {

@@ -22,6 +22,15 @@
 #include "peers.h"
 
 struct group;
+struct server;
+
+/* One listening socket of one thread. */
+struct listener {
+	struct server		*srv;
+	struct evconnlistener	*lev;
+	struct listen_addr	 addr;		/* as bound, with its flags */
+	bool			 owns_path;	/* a Unix socket we created */
+};
 
 struct server {
 	struct group		 *group;
@@ -33,7 +42,7 @@ struct server {
 	size_t			  read_max;	/* input watermark */
 	struct evbuffer		 *scratch;	/* replies written at once */
 	struct timeval		  idle_timeout;
-	struct evconnlistener	**listeners;
+	struct listener		 *listeners;
 	size_t			  nlisteners;
 	struct event		 *sigint_ev;
 	struct event		 *sigterm_ev;
@@ -65,6 +74,7 @@ struct group {
 	unsigned int		 max_conns;
 	pthread_mutex_t		 peers_lock;
 	struct peer_table	 peers;		/* with --max-per-ip */
+	struct listen_list	 wanted;	/* what thread 0 opens */
 	struct listen_list	 bound;		/* thread 0's real addresses */
 };
 

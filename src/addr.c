@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +29,19 @@ addr_push(struct listen_list *list, const struct sockaddr *sa,
 	la->len = len;
 	la->share_port = share_port;
 	la->optional = optional;
+	la->socktype = SOCK_STREAM;
+	la->fd = -1;
+	return 0;
+}
+
+/* Adds a copy of a whole entry, flags and all. */
+int
+addr_list_push(struct listen_list *list, const struct listen_addr *la)
+{
+	if (addr_push(list, (const struct sockaddr *)&la->ss, la->len,
+	    la->share_port, la->optional) == -1)
+		return -1;
+	list->addrs[list->count - 1] = *la;
 	return 0;
 }
 
@@ -118,8 +132,8 @@ addr_resolve(struct listen_list *list, const char *host, uint16_t port,
  * through evutil_parse_sockaddr_port(); its port check rejects 0 and
  * accepts trailing junk, so the port is split off and checked here.
  */
-int
-addr_parse_listen(struct listen_list *list, const char *spec,
+static int
+addr_parse_inet(struct listen_list *list, const char *spec,
     uint16_t default_port, char *why, size_t whylen)
 {
 	char			 host[256];
@@ -184,6 +198,75 @@ addr_parse_listen(struct listen_list *list, const char *spec,
 	return addr_resolve(list, host, port, why, whylen);
 }
 
+static int
+addr_parse_unix(struct listen_list *list, const char *path, char *why,
+    size_t whylen)
+{
+	struct sockaddr_un	 sun;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (*path == '\0') {
+		snprintf(why, whylen, "empty socket path");
+		return -1;
+	}
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(why, whylen, "socket path longer than %zu bytes",
+		    sizeof(sun.sun_path) - 1);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if (addr_push(list, (struct sockaddr *)&sun, sizeof(sun), false,
+	    false) == -1) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+addr_strip(const char **spec, const char *word)
+{
+	size_t	 len = strlen(word);
+
+	if (strncmp(*spec, word, len) != 0)
+		return false;
+	*spec += len;
+	return true;
+}
+
+/*
+ * [proxy:][tls:]ADDR or [proxy:][tls:]unix:PATH, where ADDR is one of
+ * the forms addr_parse_inet() takes.  The flags go on every address the
+ * spec names.
+ */
+int
+addr_parse_listen(struct listen_list *list, const char *spec,
+    uint16_t default_port, char *why, size_t whylen)
+{
+	size_t	 first = list->count, i;
+	bool	 tls = false, proxy = false;
+	int	 rc;
+
+	for (;;) {
+		if (addr_strip(&spec, "tls:"))
+			tls = true;
+		else if (addr_strip(&spec, "proxy:"))
+			proxy = true;
+		else
+			break;
+	}
+	if (addr_strip(&spec, "unix:"))
+		rc = addr_parse_unix(list, spec, why, whylen);
+	else
+		rc = addr_parse_inet(list, spec, default_port, why, whylen);
+	for (i = first; rc == 0 && i < list->count; i++) {
+		list->addrs[i].tls = tls;
+		list->addrs[i].proxy = proxy;
+	}
+	return rc;
+}
+
 void
 addr_list_free(struct listen_list *list)
 {
@@ -197,7 +280,9 @@ addr_port(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET6)
 		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	return 0;
 }
 
 void
@@ -205,7 +290,7 @@ addr_set_port(struct sockaddr *sa, uint16_t port)
 {
 	if (sa->sa_family == AF_INET6)
 		((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
-	else
+	else if (sa->sa_family == AF_INET)
 		((struct sockaddr_in *)sa)->sin_port = htons(port);
 }
 
@@ -234,7 +319,24 @@ addr_format(const struct sockaddr *sa, char *buf, size_t len)
 			snprintf(buf, len, "[%s]:%u", host,
 			    ntohs(sin6->sin6_port));
 		}
+	} else if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *sun = (const void *)sa;
+
+		snprintf(buf, len, "unix:%.*s", (int)sizeof(sun->sun_path),
+		    sun->sun_path);
 	} else
 		snprintf(buf, len, "<address family %d>", sa->sa_family);
+	return buf;
+}
+
+/* As the user would write it on the command line, flags first. */
+const char *
+addr_listen_name(const struct listen_addr *la, char *buf, size_t len)
+{
+	char	 addr[LISTEN_NAMELEN];
+
+	addr_format((const struct sockaddr *)&la->ss, addr, sizeof(addr));
+	snprintf(buf, len, "%s%s%s%s", la->socktype == SOCK_DGRAM ? "udp:" :
+	    "", la->proxy ? "proxy:" : "", la->tls ? "tls:" : "", addr);
 	return buf;
 }

@@ -19,7 +19,8 @@ enum {
 	OPT_OUTPUT_LIMIT,
 	OPT_DRAIN_TIMEOUT,
 	OPT_MAX_PER_IP,
-	OPT_THREADS
+	OPT_THREADS,
+	OPT_UNIX_MODE
 };
 
 static const char short_options[] = ":l:p:P:f:c:t:u:qvhV";
@@ -37,6 +38,7 @@ static const struct option long_options[] = {
 	{ "idle-timeout",	required_argument,	NULL, 't' },
 	{ "drain-timeout",	required_argument,	NULL, OPT_DRAIN_TIMEOUT },
 	{ "threads",		required_argument,	NULL, OPT_THREADS },
+	{ "unix-mode",		required_argument,	NULL, OPT_UNIX_MODE },
 	{ "user",		required_argument,	NULL, 'u' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "verbose",		no_argument,		NULL, 'v' },
@@ -52,9 +54,9 @@ usage(FILE *out)
 "usage: echod [options]\n"
 "Echo every line (or chunk) a TCP client sends back to it, with a prefix.\n"
 "\n"
-"  -l, --listen ADDR         listen on ADDR: PORT, HOST:PORT, [V6ADDR]:PORT\n"
-"                            or HOST; repeatable; replaces the default of\n"
-"                            every IPv4 and IPv6 address\n"
+"  -l, --listen ADDR         listen on ADDR: PORT, HOST:PORT, [V6ADDR]:PORT,\n"
+"                            HOST or unix:PATH; repeatable; replaces the\n"
+"                            default of every IPv4 and IPv6 address\n"
 "  -p, --port PORT           port of the default addresses and of a --listen\n"
 "                            without one; 0 = any free port (default %d)\n"
 "  -P, --prefix STR          prefix of every echoed line or chunk; '' echoes\n"
@@ -77,6 +79,8 @@ usage(FILE *out)
 "      --threads N|auto      event loops, one per thread, each with its\n"
 "                            own listener on every address; auto = one\n"
 "                            per CPU (default 1)\n"
+"      --unix-mode MODE      permissions of unix: sockets, in octal\n"
+"                            (default %04o)\n"
 "  -u, --user NAME           after binding, switch to this user (when\n"
 "                            started as root; default: stay as started)\n"
 "  -q, --quiet               no per-connection log lines\n"
@@ -86,7 +90,7 @@ usage(FILE *out)
 "\n"
 "Sizes take a K, M or G suffix (powers of 1024).  See echod(1).\n",
 	    DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_READ_SIZE, DEFAULT_MAX_LINE,
-	    DEFAULT_OUTPUT_LIMIT, DEFAULT_DRAIN_TIMEOUT);
+	    DEFAULT_OUTPUT_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_UNIX_MODE);
 }
 
 /*
@@ -165,6 +169,23 @@ options_defaults(struct options *opts)
 	opts->drain_timeout = DEFAULT_DRAIN_TIMEOUT;
 	opts->log_level = LOG_LEVEL_INFO;
 	opts->threads = 1;
+	opts->unix_mode = DEFAULT_UNIX_MODE;
+}
+
+/* An octal file mode such as 660 or 0660, nothing else. */
+static int
+option_mode(struct options *opts, FILE *err, const char *text)
+{
+	unsigned int	 mode = 0;
+	const char	*p;
+
+	for (p = text; *p >= '0' && *p <= '7' && mode <= 07777; p++)
+		mode = mode * 8 + (*p - '0');
+	if (p == text || *p != '\0' || mode > 0777)
+		return usage_error(err, "invalid --unix-mode '%s': must be an "
+		    "octal mode from 0 to 0777", text);
+	opts->unix_mode = mode;
+	return 0;
 }
 
 static int
@@ -261,6 +282,8 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 			return -1;
 		opts->threads = n;
 		return 0;
+	case OPT_UNIX_MODE:
+		return option_mode(opts, err, arg);
 	case 'u':
 		free(opts->user);
 		if ((opts->user = strdup(arg)) == NULL)
@@ -294,6 +317,10 @@ options_resolve_listen(struct options *opts, FILE *err, char **specs,
 			return usage_error(err, "invalid --listen '%s': %s",
 			    specs[i], why);
 	}
+	for (i = 0; i < opts->listen.count; i++)
+		if (opts->listen.addrs[i].tls || opts->listen.addrs[i].proxy)
+			return usage_error(err, "invalid --listen: tls: and "
+			    "proxy: are not supported yet");
 	return 0;
 }
 

@@ -2,6 +2,8 @@
 
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +59,8 @@ static void
 server_set_max_conns(struct group *g)
 {
 	rlim_t		 nofile = server_raise_nofile();
-	rlim_t		 reserve = FD_RESERVE + (g->opts->listen.count + 2) *
+	/* Per thread: a listener and a UDP socket per address, a pipe. */
+	rlim_t		 reserve = FD_RESERVE + (2 * g->wanted.count + 2) *
 			    g->nthreads;
 	unsigned int	 fit;
 
@@ -104,7 +107,7 @@ server_pause_accept(struct server *srv)
 	if (atomic_load(&srv->accept_paused))
 		return;
 	for (i = 0; i < srv->nlisteners; i++)
-		evconnlistener_disable(srv->listeners[i]);
+		evconnlistener_disable(srv->listeners[i].lev);
 	atomic_store(&srv->accept_paused, true);
 }
 
@@ -117,7 +120,7 @@ server_resume_accept(struct server *srv)
 	    server_full(srv))
 		return;
 	for (i = 0; i < srv->nlisteners; i++)
-		evconnlistener_enable(srv->listeners[i]);
+		evconnlistener_enable(srv->listeners[i].lev);
 	atomic_store(&srv->accept_paused, false);
 }
 
@@ -236,17 +239,21 @@ server_peer_get(struct server *srv, const struct sockaddr *sa)
 }
 
 static void
-server_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
+server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct server	*srv = arg;
+	struct listener	*listener = arg;
+	struct server	*srv = listener->srv;
 	struct group	*g = srv->group;
 	struct conn	*c;
 	struct peer	*peer = NULL;
 
-	(void)listener;
+	(void)lev;
 	(void)salen;
-	if (g->opts->max_per_ip != 0 &&
+	/* Unix clients have no address of their own: name the socket. */
+	if (sa->sa_family == AF_UNIX)
+		sa = (struct sockaddr *)&listener->addr.ss;
+	else if (g->opts->max_per_ip != 0 &&
 	    (peer = server_peer_get(srv, sa)) == NULL) {
 		evutil_closesocket(fd);
 		return;
@@ -274,14 +281,15 @@ server_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
  * until a connection closes or a short timer expires.
  */
 static void
-server_accept_error_cb(struct evconnlistener *listener, void *arg)
+server_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct server		*srv = arg;
+	struct listener		*listener = arg;
+	struct server		*srv = listener->srv;
 	int			 err = EVUTIL_SOCKET_ERROR();
 	struct timeval		 retry = { 0, ACCEPT_RETRY_MSEC * 1000 };
 	struct timeval		 calm = { FD_CALM_SEC, 0 };
 
-	(void)listener;
+	(void)lev;
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
 	    err != ENOMEM) {
 		log_warnx("accept: %s", evutil_socket_error_to_string(err));
@@ -314,14 +322,12 @@ server_calm_cb(evutil_socket_t fd, short what, void *arg)
 
 /* With several threads, each has its own socket on every address. */
 static evutil_socket_t
-server_bind(const struct listen_addr *la, bool reuseport, char *name,
-    size_t namelen)
+server_bind(const struct listen_addr *la, bool reuseport)
 {
 	evutil_socket_t	 fd;
 	int		 one = 1, saved;
 
-	addr_format((const struct sockaddr *)&la->ss, name, namelen);
-	fd = socket(la->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	fd = socket(la->ss.ss_family, la->socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -1;
@@ -330,13 +336,85 @@ server_bind(const struct listen_addr *la, bool reuseport, char *name,
 	    (la->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
 	    bind(fd, (const struct sockaddr *)&la->ss, la->len) == -1 ||
-	    listen(fd, LISTEN_BACKLOG) == -1) {
+	    (la->socktype == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) == -1)) {
 		saved = errno;
 		evutil_closesocket(fd);
 		errno = saved;
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * A socket file left behind by a server that is gone: connecting to it
+ * is refused.  A live server's socket, or a file that is no socket at
+ * all, is never replaced.
+ */
+static bool
+server_unix_stale(const struct sockaddr_un *sun)
+{
+	struct stat	 st;
+	int		 fd, rc, err;
+
+	if (lstat(sun->sun_path, &st) == -1)
+		return false;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;
+		return false;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		return false;
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	err = errno;
+	close(fd);
+	errno = EADDRINUSE;
+	return rc == -1 && err == ECONNREFUSED;
+}
+
+static evutil_socket_t
+server_bind_unix(const struct listen_addr *la, mode_t mode)
+{
+	const struct sockaddr_un *sun = (const void *)&la->ss;
+	evutil_socket_t		  fd;
+	int			  saved;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		return -1;
+	if (bind(fd, (const struct sockaddr *)sun, la->len) == -1) {
+		if (errno != EADDRINUSE || !server_unix_stale(sun))
+			goto fail;
+		log_info("replacing stale socket %s", sun->sun_path);
+		if (unlink(sun->sun_path) == -1 ||
+		    bind(fd, (const struct sockaddr *)sun, la->len) == -1)
+			goto fail;
+	}
+	if (chmod(sun->sun_path, mode) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1) {
+		saved = errno;
+		unlink(sun->sun_path);
+		errno = saved;
+		goto fail;
+	}
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Thread 0 opens the sockets; the others bind their own or share. */
+static evutil_socket_t
+server_open(struct server *srv, const struct listen_addr *la)
+{
+	if (la->fd != -1)
+		return srv->index == 0 ? la->fd :
+		    fcntl(la->fd, F_DUPFD_CLOEXEC, 0);
+	if (la->ss.ss_family == AF_UNIX)
+		return server_bind_unix(la, srv->opts->unix_mode);
+	return server_bind(la, srv->group->nthreads > 1);
 }
 
 static bool
@@ -346,67 +424,108 @@ server_family_missing(int err)
 	    err == EPROTONOSUPPORT;
 }
 
+static int
+server_add_listener(struct server *srv, evutil_socket_t fd,
+    const struct listen_addr *la, const char *name)
+{
+	struct listener	*l = &srv->listeners[srv->nlisteners];
+
+	l->srv = srv;
+	l->addr = *la;
+	l->owns_path = srv->index == 0 && la->ss.ss_family == AF_UNIX &&
+	    la->fd == -1;
+	/* Backlog 0: the socket listens already. */
+	l->lev = evconnlistener_new(srv->base, server_accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE, 0, fd);
+	if (l->lev == NULL) {
+		evutil_closesocket(fd);
+		log_warnx("cannot listen on %s: libevent failed", name);
+		return -1;
+	}
+	evconnlistener_set_error_cb(l->lev, server_accept_error_cb);
+	srv->nlisteners++;
+	return 0;
+}
+
+/* The address as bound: port 0 becomes the port the kernel chose. */
+static void
+server_bound_addr(evutil_socket_t fd, struct listen_addr *la)
+{
+	if (la->ss.ss_family == AF_UNIX)
+		return;
+	la->len = sizeof(la->ss);
+	if (getsockname(fd, (struct sockaddr *)&la->ss, &la->len) == -1)
+		fatal("getsockname");
+}
+
+static void
+server_name_append(char *names, size_t size, const char *name)
+{
+	size_t	 used = strlen(names);
+
+	snprintf(names + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
 /*
- * Binds every address; on failure logs the address and reason.  Thread
- * 0 binds what the command line says and notes the real addresses (the
- * port 0 asked for, found); the other threads bind those.
+ * Opens one address; logs the address and reason on failure.  Thread 0
+ * notes the real address (the port 0 asked for, found) for the others.
  */
 static int
-server_listen(struct server *srv, char *bound, size_t boundlen)
+server_listen_one(struct server *srv, struct listen_addr la,
+    uint16_t *prev_port, char *names, size_t namesize)
+{
+	struct group	*g = srv->group;
+	char		 name[LISTEN_NAMELEN];
+	evutil_socket_t	 fd;
+	struct listen_addr bound;
+
+	if (la.share_port && addr_port((struct sockaddr *)&la.ss) == 0)
+		addr_set_port((struct sockaddr *)&la.ss, *prev_port);
+	addr_listen_name(&la, name, sizeof(name));
+	if ((fd = server_open(srv, &la)) == -1) {
+		if (la.optional && server_family_missing(errno)) {
+			log_debug("no IPv6 here (%s), IPv4 only",
+			    strerror(errno));
+			return 0;
+		}
+		log_warn("cannot listen on %s", name);
+		return -1;
+	}
+	server_bound_addr(fd, &la);
+	addr_listen_name(&la, name, sizeof(name));
+	if (!la.share_port)
+		*prev_port = addr_port((struct sockaddr *)&la.ss);
+	if (srv->index == 0) {
+		bound = la;
+		bound.share_port = false;
+		if (la.ss.ss_family == AF_UNIX)
+			bound.fd = fd;
+		if (addr_list_push(&g->bound, &bound) == -1)
+			fatal("addr_list_push");
+	}
+	if (server_add_listener(srv, fd, &la, name) == -1)
+		return -1;
+	server_name_append(names, namesize, name);
+	return 0;
+}
+
+static int
+server_listen(struct server *srv, char *names, size_t namesize)
 {
 	struct group		 *g = srv->group;
-	const struct listen_list *list = srv->index == 0 ? &g->opts->listen :
+	const struct listen_list *list = srv->index == 0 ? &g->wanted :
 				    &g->bound;
-	struct listen_addr	  la;
-	struct sockaddr_storage	  ss;
-	socklen_t		  sslen;
-	char			  name[ADDR_STRLEN];
-	evutil_socket_t		  fd;
 	uint16_t		  prev_port = 0;
-	size_t			  i, used = 0;
+	size_t			  i;
 
 	srv->listeners = calloc(list->count, sizeof(*srv->listeners));
 	if (srv->listeners == NULL)
 		fatal("calloc");
-	bound[0] = '\0';
-	for (i = 0; i < list->count; i++) {
-		la = list->addrs[i];
-		if (la.share_port && addr_port((struct sockaddr *)&la.ss) == 0)
-			addr_set_port((struct sockaddr *)&la.ss, prev_port);
-		if ((fd = server_bind(&la, g->nthreads > 1, name,
-		    sizeof(name))) == -1) {
-			if (la.optional && server_family_missing(errno)) {
-				log_debug("no IPv6 here (%s), IPv4 only",
-				    strerror(errno));
-				continue;
-			}
-			log_warn("cannot listen on %s", name);
+	names[0] = '\0';
+	for (i = 0; i < list->count; i++)
+		if (server_listen_one(srv, list->addrs[i], &prev_port, names,
+		    namesize) == -1)
 			return -1;
-		}
-		sslen = sizeof(ss);
-		if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1)
-			fatal("getsockname");
-		addr_format((struct sockaddr *)&ss, name, sizeof(name));
-		if (srv->index == 0 && addr_list_add(&g->bound,
-		    (struct sockaddr *)&ss, sslen) == -1)
-			fatal("addr_list_add");
-		if (!la.share_port)
-			prev_port = addr_port((struct sockaddr *)&ss);
-		srv->listeners[srv->nlisteners] = evconnlistener_new(srv->base,
-		    server_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE, 0, fd);
-		if (srv->listeners[srv->nlisteners] == NULL) {
-			evutil_closesocket(fd);
-			log_warnx("cannot listen on %s: libevent failed", name);
-			return -1;
-		}
-		evconnlistener_set_error_cb(srv->listeners[srv->nlisteners],
-		    server_accept_error_cb);
-		srv->nlisteners++;
-		used += snprintf(bound + used, boundlen - used, "%s%s",
-		    used ? ", " : "", name);
-		if (used >= boundlen)
-			used = boundlen - 1;
-	}
 	return 0;
 }
 
@@ -415,8 +534,15 @@ server_close_listeners(struct server *srv)
 {
 	size_t	 i;
 
-	for (i = 0; i < srv->nlisteners; i++)
-		evconnlistener_free(srv->listeners[i]);
+	for (i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = &srv->listeners[i];
+
+		evconnlistener_free(l->lev);
+		if (l->owns_path && unlink(((struct sockaddr_un *)
+		    &l->addr.ss)->sun_path) == -1)
+			log_warn("cannot remove %s", ((struct sockaddr_un *)
+			    &l->addr.ss)->sun_path);
+	}
 	srv->nlisteners = 0;
 }
 
@@ -635,7 +761,7 @@ server_free(struct server *srv)
 int
 group_init(struct group *g, const struct options *opts)
 {
-	char		 bound[1024];
+	char		 bound[4096];
 	unsigned int	 i;
 
 	memset(g, 0, sizeof(*g));
@@ -647,6 +773,9 @@ group_init(struct group *g, const struct options *opts)
 		fatal("calloc");
 	for (i = 0; i < g->nthreads; i++)
 		g->servers[i].ctl[0] = g->servers[i].ctl[1] = -1;
+	for (i = 0; i < opts->listen.count; i++)
+		if (addr_list_push(&g->wanted, &opts->listen.addrs[i]) == -1)
+			fatal("addr_list_push");
 	server_set_max_conns(g);
 	if (opts->max_per_ip != 0 &&
 	    peers_init(&g->peers, g->max_conns) == -1) {
@@ -735,6 +864,7 @@ group_free(struct group *g)
 		server_free(&g->servers[i]);
 	free(g->servers);
 	peers_free(&g->peers);
+	addr_list_free(&g->wanted);
 	addr_list_free(&g->bound);
 	pthread_mutex_destroy(&g->peers_lock);
 	memset(g, 0, sizeof(*g));

@@ -3,6 +3,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -228,6 +229,58 @@ echod_rss_kb(const struct echod *e)
 			break;
 	fclose(f);
 	return kb;
+}
+
+/*
+ * The port of the listener whose name in the "listening on" line starts
+ * with prefix, e.g. "udp:127.0.0.1:" or "tls:127.0.0.1:".
+ */
+int
+echod_port_of(struct echod *e, const char *prefix)
+{
+	const char	*line, *hit, *eol;
+
+	cr_assert_not_null(line = strstr(e->log, "listening on "));
+	eol = strchr(line, '\n');
+	for (hit = line + strlen("listening on "); hit != NULL;
+	    hit = strstr(hit, ", ")) {
+		hit += hit[0] == ',' ? 2 : 0;
+		if (eol != NULL && hit > eol)
+			break;
+		if (strncmp(hit, prefix, strlen(prefix)) == 0)
+			return atoi(hit + strlen(prefix));
+	}
+	cr_assert_fail("no %s listener in: %s", prefix, e->log);
+	return -1;
+}
+
+/* A private directory for socket files; remove it with rmdir. */
+void
+test_tmpdir(char *dir, size_t len)
+{
+	cr_assert_lt((size_t)snprintf(dir, len, "/tmp/echod-test.XXXXXX"),
+	    len);
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+int
+client_connect_unix(const char *path)
+{
+	struct sockaddr_un	 sun;
+	struct timeval		 tv = { WAIT_MS / 1000, 0 };
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	cr_assert_lt(strlen(path), sizeof(sun.sun_path));
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_neq(fd, -1);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0,
+	    "connect to %s: %s", path, strerror(errno));
+	return fd;
 }
 
 int

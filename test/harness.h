@@ -42,7 +42,11 @@ void	echod_set_nofile(unsigned long);
 int	echod_fd_count(const struct echod *);
 void	echod_free(struct echod *);
 
+int	echod_port_of(struct echod *, const char *);
+void	test_tmpdir(char *, size_t);
+
 int	client_connect(int);
+int	client_connect_unix(const char *);
 int	client_connect_from(const char *, int);
 void	client_send(int, const void *, size_t);
 size_t	client_recv(int, void *, size_t, int);

@@ -119,3 +119,33 @@ Test(addr, peer_counts_treat_mapped_ipv4_as_ipv4)
 	cr_assert_eq(p6->count, 0, "a fresh entry after the last one left");
 	peers_free(&pt);
 }
+
+Test(addr, prefixes_set_flags_and_names)
+{
+	struct listen_list	 list = { NULL, 0 };
+	char			 why[256], name[LISTEN_NAMELEN];
+
+	cr_assert_eq(addr_parse_listen(&list, "unix:/run/echod.sock", 1, why,
+	    sizeof(why)), 0, "%s", why);
+	cr_assert_eq(list.addrs[0].ss.ss_family, AF_UNIX);
+	cr_assert_eq(list.addrs[0].fd, -1);
+	cr_assert_str_eq(addr_listen_name(&list.addrs[0], name, sizeof(name)),
+	    "unix:/run/echod.sock");
+	cr_assert_eq(addr_port((struct sockaddr *)&list.addrs[0].ss), 0);
+	addr_list_free(&list);
+
+	cr_assert_eq(addr_parse_listen(&list, "proxy:tls:127.0.0.1:9", 1, why,
+	    sizeof(why)), 0, "%s", why);
+	cr_assert(list.addrs[0].tls);
+	cr_assert(list.addrs[0].proxy);
+	cr_assert_str_eq(addr_listen_name(&list.addrs[0], name, sizeof(name)),
+	    "proxy:tls:127.0.0.1:9");
+	addr_list_free(&list);
+
+	cr_assert_eq(addr_parse_listen(&list, "tls:8443", 1, why,
+	    sizeof(why)), 0, "%s", why);
+	cr_assert_eq(list.count, 2);
+	cr_assert(list.addrs[0].tls && list.addrs[1].tls);
+	cr_assert(!list.addrs[0].proxy);
+	addr_list_free(&list);
+}

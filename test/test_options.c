@@ -245,3 +245,50 @@ Test(options, parse_number_ranges)
 	cr_assert_eq(parse_number("1k", 0, 10000, false, &v), -1);
 	cr_assert_eq(parse_number("1kk", 0, 10000, true, &v), -1);
 }
+
+Test(options, unix_mode_is_octal_and_bounded)
+{
+	struct parsed	 p;
+
+	parse(&p, (const char *const[]){ NULL });
+	cr_assert_eq(p.opts.unix_mode, 0666);
+	parsed_free(&p);
+	PARSE(&p, "--unix-mode", "0600");
+	cr_assert_eq(p.result, OPTIONS_RUN);
+	cr_assert_eq(p.opts.unix_mode, 0600);
+	parsed_free(&p);
+	PARSE(&p, "--unix-mode", "640");
+	cr_assert_eq(p.opts.unix_mode, 0640);
+	parsed_free(&p);
+	PARSE(&p, "--unix-mode", "0888");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert_str_eq(p.err, "echod: invalid --unix-mode '0888': must be "
+	    "an octal mode from 0 to 0777 (see echod --help)\n");
+	parsed_free(&p);
+	PARSE(&p, "--unix-mode", "1777");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	parsed_free(&p);
+	PARSE(&p, "--unix-mode", "");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	parsed_free(&p);
+}
+
+Test(options, unix_listen_path_is_checked)
+{
+	struct parsed	 p;
+	char		 longpath[200];
+
+	PARSE(&p, "-l", "unix:");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert_str_eq(p.err, "echod: invalid --listen 'unix:': empty "
+	    "socket path (see echod --help)\n");
+	parsed_free(&p);
+	memset(longpath, 'a', sizeof(longpath));
+	memcpy(longpath, "unix:/", 6);
+	longpath[sizeof(longpath) - 1] = '\0';
+	PARSE(&p, "-l", longpath);
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert(strstr(p.err, "socket path longer than 107 bytes") != NULL,
+	    "%s", p.err);
+	parsed_free(&p);
+}

@@ -1,0 +1,150 @@
+/* Integration: --listen unix:PATH and --unix-mode. */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(unix_socket, .timeout = 30);
+
+struct sock_path {
+	char	dir[64];
+	char	path[96];
+	char	listen[104];
+};
+
+static void
+sock_path_init(struct sock_path *sp)
+{
+	test_tmpdir(sp->dir, sizeof(sp->dir));
+	snprintf(sp->path, sizeof(sp->path), "%s/echod.sock", sp->dir);
+	snprintf(sp->listen, sizeof(sp->listen), "unix:%s", sp->path);
+}
+
+static void
+sock_path_free(struct sock_path *sp)
+{
+	unlink(sp->path);
+	cr_assert_eq(rmdir(sp->dir), 0, "rmdir %s: %s", sp->dir,
+	    strerror(errno));
+}
+
+static void
+expect_echo_unix(const char *path)
+{
+	int	 fd = client_connect_unix(path);
+
+	client_send(fd, "Hello\n", 6);
+	client_expect_str(fd, "GOT:Hello\n");
+	shutdown(fd, SHUT_WR);
+	client_expect_eof(fd);
+	close(fd);
+}
+
+Test(unix_socket, serves_with_its_mode_and_is_removed_at_exit)
+{
+	struct sock_path sp;
+	struct echod	 e;
+	struct stat	 st;
+	char		 line[256];
+
+	sock_path_init(&sp);
+	echod_start(&e, "-l", sp.listen, "--unix-mode", "640", NULL);
+	snprintf(line, sizeof(line), "listening on 127.0.0.1:%d, %s", e.port,
+	    sp.listen);
+	cr_assert(echod_log_has(&e, line), "%s", e.log);
+	cr_assert_eq(stat(sp.path, &st), 0);
+	cr_assert(S_ISSOCK(st.st_mode));
+	cr_assert_eq(st.st_mode & 07777, 0640);
+	expect_echo_unix(sp.path);
+	snprintf(line, sizeof(line), "Connection closed %s: client closed, "
+	    "6 bytes in, 10 bytes out", sp.listen);
+	cr_assert(echod_wait_log(&e, line, WAIT_MS), "%s", e.log);
+	cr_assert_eq(echod_stop(&e), 0);
+	cr_assert_eq(stat(sp.path, &st), -1, "socket file left behind");
+	echod_free(&e);
+	sock_path_free(&sp);
+}
+
+Test(unix_socket, stale_socket_is_replaced)
+{
+	struct sock_path    sp;
+	struct sockaddr_un  sun = { .sun_family = AF_UNIX };
+	struct echod	    e;
+	int		    fd;
+
+	sock_path_init(&sp);
+	/* A server that died without removing its socket. */
+	memcpy(sun.sun_path, sp.path, strlen(sp.path));
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd);
+	cr_assert_eq(access(sp.path, F_OK), 0);
+	echod_start(&e, "-l", sp.listen, NULL);
+	cr_assert(echod_log_has(&e, "replacing stale socket"), "%s", e.log);
+	expect_echo_unix(sp.path);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+	sock_path_free(&sp);
+}
+
+/* Another server's live socket, or a file that is no socket, is kept. */
+Test(unix_socket, live_socket_or_plain_file_is_never_replaced)
+{
+	struct sock_path    sp;
+	struct echod	    live, second;
+	const char	   *args[] = { "-l", NULL, NULL };
+	char		    want[160];
+	int		    fd;
+
+	sock_path_init(&sp);
+	echod_start(&live, "-l", sp.listen, NULL);
+	args[1] = sp.listen;
+	echod_spawn(&second, args);
+	cr_assert_eq(echod_wait_exit(&second, WAIT_MS), 1);
+	snprintf(want, sizeof(want), "cannot listen on %s: Address already "
+	    "in use", sp.listen);
+	cr_assert(echod_log_has(&second, want), "%s", second.log);
+	echod_free(&second);
+	expect_echo_unix(sp.path);
+	cr_assert_eq(echod_stop(&live), 0);
+	echod_free(&live);
+
+	cr_assert_neq(fd = open(sp.path, O_CREAT | O_WRONLY, 0600), -1);
+	cr_assert_eq(write(fd, "data", 4), 4);
+	close(fd);
+	echod_spawn(&second, args);
+	cr_assert_eq(echod_wait_exit(&second, WAIT_MS), 1);
+	snprintf(want, sizeof(want), "cannot listen on %s: File exists",
+	    sp.listen);
+	cr_assert(echod_log_has(&second, want), "%s", second.log);
+	cr_assert_eq(access(sp.path, F_OK), 0, "the file was removed");
+	echod_free(&second);
+	sock_path_free(&sp);
+}
+
+/* Threads share the one socket; every connection is served. */
+Test(unix_socket, threads_share_the_socket)
+{
+	struct sock_path sp;
+	struct echod	 e;
+	int		 i;
+
+	sock_path_init(&sp);
+	echod_start(&e, "-l", sp.listen, "--threads", "2", NULL);
+	for (i = 0; i < 8; i++)
+		expect_echo_unix(sp.path);
+	cr_assert_eq(echod_stop(&e), 0);
+	cr_assert_eq(access(sp.path, F_OK), -1);
+	echod_free(&e);
+	sock_path_free(&sp);
+}
