@@ -36,6 +36,7 @@ struct conn {
 	size_t			 input_held;	/* unechoed bytes in input */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_queued;	/* added to output, ever */
+	uint64_t		 bytes_counted;	/* of those, in the stats */
 	struct timespec		 started;
 	char			 peer[ADDR_STRLEN];
 };

@@ -52,6 +52,7 @@ struct options {
 	char			*user;		/* -u: drop to this user */
 	unsigned int		 threads;	/* event loops, one per thread */
 	unsigned int		 unix_mode;	/* of Unix socket files */
+	bool			 udp;		/* -U: UDP on every address */
 };
 
 enum options_result {

@@ -20,6 +20,8 @@
 #include "framing.h"
 #include "options.h"
 #include "peers.h"
+#include "stats.h"
+#include "udp.h"
 
 struct group;
 struct server;
@@ -44,6 +46,9 @@ struct server {
 	struct timeval		  idle_timeout;
 	struct listener		 *listeners;
 	size_t			  nlisteners;
+	struct udp_socket	**udp;
+	size_t			  nudp;
+	uint8_t			 *dgram;	/* one datagram, being echoed */
 	struct event		 *sigint_ev;
 	struct event		 *sigterm_ev;
 	struct event		 *drain_ev;	/* shutdown deadline */
@@ -58,10 +63,7 @@ struct server {
 	bool			  fd_exhausted;	/* paused by EMFILE/ENFILE */
 	bool			  shutting_down;
 	time_t			  limit_logged;	/* last "limit reached" line */
-	/* Totals, for the line printed at exit. */
-	uint64_t		  accepted;
-	uint64_t		  bytes_in;
-	uint64_t		  bytes_out;
+	struct stats		  stats;
 };
 
 /* What the threads share; the counters are per thread until the end. */

@@ -95,6 +95,25 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa)
 	return c;
 }
 
+static void
+conn_count_in(struct conn *c, size_t n)
+{
+	c->bytes_in += n;
+	stat_add(&c->srv->stats.bytes_in, n);
+}
+
+/* Bytes the client was sent: queued, less what still waits for it. */
+static uint64_t
+conn_count_out(struct conn *c)
+{
+	uint64_t	 sent = c->bytes_queued -
+			    evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	stat_add(&c->srv->stats.bytes_out, sent - c->bytes_counted);
+	c->bytes_counted = sent;
+	return sent;
+}
+
 /*
  * The one way out for a connection, from every path.  It logs why, adds
  * the connection's counters to the server's and frees it; the caller
@@ -106,15 +125,12 @@ conn_close(struct conn *c, const char *reason)
 	struct server	*srv = c->srv;
 	uint64_t	 bytes_out;
 
-	bytes_out = c->bytes_queued -
-	    evbuffer_get_length(bufferevent_get_output(c->bev));
+	bytes_out = conn_count_out(c);
 	/* Descriptor first: once the line is logged, the socket is gone. */
 	bufferevent_free(c->bev);
 	log_info("Connection closed %s: %s, %llu bytes in, %llu bytes out, "
 	    "%.3f s", c->peer, reason, (unsigned long long)c->bytes_in,
 	    (unsigned long long)bytes_out, conn_elapsed(c));
-	srv->bytes_in += c->bytes_in;
-	srv->bytes_out += bytes_out;
 	server_conn_gone(srv, c);
 	free(c);
 }
@@ -184,6 +200,7 @@ conn_echo(struct conn *c)
 		conn_queue(c, framing_echo(fr, in, out, limit));
 	else
 		conn_queue(c, 0);
+	conn_count_out(c);
 	if (evbuffer_get_length(out) >= limit)
 		conn_pause(c);
 	return 0;
@@ -243,7 +260,7 @@ conn_read_more(struct conn *c)
 		evbuffer_freeze(in, 0);
 		if (n <= 0)
 			return conn_read_failed(c, n);
-		c->bytes_in += n;
+		conn_count_in(c, n);
 		if (conn_echo(c) == -1)
 			return -1;
 		if ((size_t)n < room)
@@ -334,7 +351,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	got = evbuffer_get_length(in) - c->input_held;
-	c->bytes_in += got;
+	conn_count_in(c, got);
 	if (conn_echo(c) == -1)
 		return;
 	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAME_CHUNK)
@@ -346,6 +363,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
+	conn_count_out(c);
 	switch (c->state) {
 	case CONN_PAUSED:
 		conn_resume(c);
@@ -363,6 +381,7 @@ static void
 conn_timeout(struct conn *c, short what)
 {
 	if (what & BEV_EVENT_WRITING) {
+		stat_add(&c->srv->stats.timed_out, 1);
 		conn_close(c, "write timeout, client not reading");
 		return;
 	}
@@ -374,6 +393,7 @@ conn_timeout(struct conn *c, short what)
 		bufferevent_enable(c->bev, EV_READ);
 		return;
 	}
+	stat_add(&c->srv->stats.timed_out, 1);
 	conn_close(c, "idle timeout");
 }
 
@@ -392,8 +412,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		c->peer_eof = true;
-		c->bytes_in += evbuffer_get_length(bufferevent_get_input(bev)) -
-		    c->input_held;
+		conn_count_in(c, evbuffer_get_length(bufferevent_get_input(bev)) -
+		    c->input_held);
 		conn_drain(c);
 	} else if (what & BEV_EVENT_ERROR) {
 		conn_close(c, err != 0 ? evutil_socket_error_to_string(err) :

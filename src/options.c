@@ -23,7 +23,7 @@ enum {
 	OPT_UNIX_MODE
 };
 
-static const char short_options[] = ":l:p:P:f:c:t:u:qvhV";
+static const char short_options[] = ":l:p:P:f:c:t:u:UqvhV";
 
 static const struct option long_options[] = {
 	{ "listen",		required_argument,	NULL, 'l' },
@@ -40,6 +40,7 @@ static const struct option long_options[] = {
 	{ "threads",		required_argument,	NULL, OPT_THREADS },
 	{ "unix-mode",		required_argument,	NULL, OPT_UNIX_MODE },
 	{ "user",		required_argument,	NULL, 'u' },
+	{ "udp",		no_argument,		NULL, 'U' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -81,6 +82,8 @@ usage(FILE *out)
 "                            per CPU (default 1)\n"
 "      --unix-mode MODE      permissions of unix: sockets, in octal\n"
 "                            (default %04o)\n"
+"  -U, --udp                 also echo UDP datagrams on every TCP address,\n"
+"                            RFC 862 (default: TCP only)\n"
 "  -u, --user NAME           after binding, switch to this user (when\n"
 "                            started as root; default: stay as started)\n"
 "  -q, --quiet               no per-connection log lines\n"
@@ -288,6 +291,9 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		free(opts->user);
 		if ((opts->user = strdup(arg)) == NULL)
 			fatal("strdup");
+		return 0;
+	case 'U':
+		opts->udp = true;
 		return 0;
 	case 'q':
 		opts->log_level = LOG_LEVEL_QUIET;

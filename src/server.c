@@ -183,6 +183,7 @@ server_conn_gone(struct server *srv, struct conn *c)
 
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
+	stat_sub(&srv->stats.open, 1);
 	left = atomic_fetch_sub(&g->nconns, 1) - 1;
 	if (c->peer_count != NULL)
 		server_peer_put(srv, c->peer_count, true);
@@ -231,6 +232,7 @@ server_peer_get(struct server *srv, const struct sockaddr *sa)
 		log_info("Connection from %s refused: --max-per-ip (%u) "
 		    "reached", addr_format(sa, name, sizeof(name)),
 		    g->opts->max_per_ip);
+		stat_add(&srv->stats.rejected, 1);
 		peer = NULL;
 	} else
 		peer->count++;
@@ -267,7 +269,8 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	c->peer_count = peer;
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
-	srv->accepted++;
+	stat_add(&srv->stats.open, 1);
+	stat_add(&srv->stats.accepted, 1);
 	if (atomic_fetch_add(&g->nconns, 1) + 1 >= g->max_conns) {
 		server_pause_accept(srv);
 		server_tell_others(srv, 'P');
@@ -466,6 +469,30 @@ server_name_append(char *names, size_t size, const char *name)
 	snprintf(names + used, size - used, "%s%s", used ? ", " : "", name);
 }
 
+/* -U: a UDP socket on the address and port a TCP listener has. */
+static int
+server_listen_udp(struct server *srv, const struct listen_addr *tcp,
+    char *names, size_t namesize)
+{
+	struct listen_addr	 la = *tcp;
+	char			 name[LISTEN_NAMELEN];
+	evutil_socket_t		 fd;
+
+	la.socktype = SOCK_DGRAM;
+	la.tls = la.proxy = false;
+	addr_listen_name(&la, name, sizeof(name));
+	if ((fd = server_bind(&la, srv->group->nthreads > 1)) == -1) {
+		log_warn("cannot listen on %s", name);
+		return -1;
+	}
+	if (udp_open(srv, fd, &la) == -1) {
+		log_warnx("cannot listen on %s: libevent failed", name);
+		return -1;
+	}
+	server_name_append(names, namesize, name);
+	return 0;
+}
+
 /*
  * Opens one address; logs the address and reason on failure.  Thread 0
  * notes the real address (the port 0 asked for, found) for the others.
@@ -503,9 +530,17 @@ server_listen_one(struct server *srv, struct listen_addr la,
 		if (addr_list_push(&g->bound, &bound) == -1)
 			fatal("addr_list_push");
 	}
-	if (server_add_listener(srv, fd, &la, name) == -1)
+	if (la.socktype == SOCK_DGRAM) {
+		if (udp_open(srv, fd, &la) == -1) {
+			log_warnx("cannot listen on %s: libevent failed", name);
+			return -1;
+		}
+	} else if (server_add_listener(srv, fd, &la, name) == -1)
 		return -1;
 	server_name_append(names, namesize, name);
+	if (srv->opts->udp && la.socktype == SOCK_STREAM && la.fd == -1 &&
+	    la.ss.ss_family != AF_UNIX)
+		return server_listen_udp(srv, &la, names, namesize);
 	return 0;
 }
 
@@ -544,6 +579,7 @@ server_close_listeners(struct server *srv)
 			    &l->addr.ss)->sun_path);
 	}
 	srv->nlisteners = 0;
+	udp_close_all(srv);
 }
 
 static void
@@ -812,11 +848,44 @@ server_thread_main(void *arg)
 	return NULL;
 }
 
+static void
+group_log_totals(struct group *g)
+{
+	uint64_t	 accepted = 0, bytes_in = 0, bytes_out = 0;
+	uint64_t	 udp_in = 0, udp_out = 0, udp_cut = 0, udp_dropped = 0;
+	unsigned int	 i;
+
+	for (i = 0; i < g->nthreads; i++) {
+		struct stats *st = &g->servers[i].stats;
+		uint64_t n = stat_get(&st->accepted);
+
+		if (g->nthreads > 1)
+			log_info("thread %u: %llu connection%s served", i,
+			    (unsigned long long)n, n == 1 ? "" : "s");
+		accepted += n;
+		bytes_in += stat_get(&st->bytes_in);
+		bytes_out += stat_get(&st->bytes_out);
+		udp_in += stat_get(&st->udp_in);
+		udp_out += stat_get(&st->udp_out);
+		udp_cut += stat_get(&st->udp_truncated);
+		udp_dropped += stat_get(&st->udp_dropped);
+	}
+	if (g->opts->udp)
+		log_notice("UDP: %llu datagrams in, %llu echoed, %llu "
+		    "truncated, %llu not answered",
+		    (unsigned long long)udp_in, (unsigned long long)udp_out,
+		    (unsigned long long)udp_cut,
+		    (unsigned long long)udp_dropped);
+	log_notice("exiting: %llu connection%s served, %llu bytes in, "
+	    "%llu bytes out", (unsigned long long)accepted,
+	    accepted == 1 ? "" : "s", (unsigned long long)bytes_in,
+	    (unsigned long long)bytes_out);
+}
+
 /* Runs every loop until shutdown; prints the totals. */
 int
 group_run(struct group *g)
 {
-	uint64_t	 accepted = 0, bytes_in = 0, bytes_out = 0;
 	unsigned int	 i, started;
 	int		 status = 0;
 
@@ -837,21 +906,7 @@ group_run(struct group *g)
 	}
 	for (i = 1; i < started; i++)
 		pthread_join(g->servers[i].thread, NULL);
-	for (i = 0; i < g->nthreads; i++) {
-		struct server *srv = &g->servers[i];
-
-		if (g->nthreads > 1)
-			log_info("thread %u: %llu connection%s served", i,
-			    (unsigned long long)srv->accepted,
-			    srv->accepted == 1 ? "" : "s");
-		accepted += srv->accepted;
-		bytes_in += srv->bytes_in;
-		bytes_out += srv->bytes_out;
-	}
-	log_notice("exiting: %llu connection%s served, %llu bytes in, "
-	    "%llu bytes out", (unsigned long long)accepted,
-	    accepted == 1 ? "" : "s", (unsigned long long)bytes_in,
-	    (unsigned long long)bytes_out);
+	group_log_totals(g);
 	return status;
 }
 

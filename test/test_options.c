@@ -292,3 +292,18 @@ Test(options, unix_listen_path_is_checked)
 	    "%s", p.err);
 	parsed_free(&p);
 }
+
+Test(options, udp_is_off_unless_asked)
+{
+	struct parsed	 p;
+
+	parse(&p, (const char *const[]){ NULL });
+	cr_assert_not(p.opts.udp);
+	parsed_free(&p);
+	PARSE(&p, "-U");
+	cr_assert(p.opts.udp);
+	parsed_free(&p);
+	PARSE(&p, "--udp");
+	cr_assert(p.opts.udp);
+	parsed_free(&p);
+}
