@@ -53,6 +53,7 @@ struct options {
 	unsigned int		 threads;	/* event loops, one per thread */
 	unsigned int		 unix_mode;	/* of Unix socket files */
 	bool			 udp;		/* -U: UDP on every address */
+	struct listen_list	 metrics;	/* --metrics: HTTP endpoint */
 };
 
 enum options_result {

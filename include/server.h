@@ -51,6 +51,8 @@ struct server {
 	uint8_t			 *dgram;	/* one datagram, being echoed */
 	struct event		 *sigint_ev;
 	struct event		 *sigterm_ev;
+	struct event		 *sigusr1_ev;	/* counters to the log */
+	struct evhttp		 *http;		/* --metrics, in thread 0 */
 	struct event		 *drain_ev;	/* shutdown deadline */
 	struct event		 *retry_ev;	/* re-try accept after EMFILE */
 	struct event		 *trim_ev;	/* return memory when idle */
@@ -84,5 +86,6 @@ int	group_init(struct group *, const struct options *);
 int	group_run(struct group *);
 void	group_free(struct group *);
 void	server_conn_gone(struct server *, struct conn *);
+evutil_socket_t server_open_metrics(struct server *, struct listen_addr *);
 
 #endif

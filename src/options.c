@@ -20,7 +20,8 @@ enum {
 	OPT_DRAIN_TIMEOUT,
 	OPT_MAX_PER_IP,
 	OPT_THREADS,
-	OPT_UNIX_MODE
+	OPT_UNIX_MODE,
+	OPT_METRICS
 };
 
 static const char short_options[] = ":l:p:P:f:c:t:u:UqvhV";
@@ -39,6 +40,7 @@ static const struct option long_options[] = {
 	{ "drain-timeout",	required_argument,	NULL, OPT_DRAIN_TIMEOUT },
 	{ "threads",		required_argument,	NULL, OPT_THREADS },
 	{ "unix-mode",		required_argument,	NULL, OPT_UNIX_MODE },
+	{ "metrics",		required_argument,	NULL, OPT_METRICS },
 	{ "user",		required_argument,	NULL, 'u' },
 	{ "udp",		no_argument,		NULL, 'U' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -86,6 +88,8 @@ usage(FILE *out)
 "                            RFC 862 (default: TCP only)\n"
 "  -u, --user NAME           after binding, switch to this user (when\n"
 "                            started as root; default: stay as started)\n"
+"      --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics;\n"
+"                            ADDR as for --listen, TCP only (default: off)\n"
 "  -q, --quiet               no per-connection log lines\n"
 "  -v, --verbose             more detail in the log\n"
 "  -h, --help                show this help and exit\n"
@@ -206,6 +210,24 @@ option_set_prefix(struct options *opts, FILE *err, const char *text)
 	return 0;
 }
 
+/* HTTP on a TCP address: the forms of --listen without the prefixes. */
+static int
+option_metrics(struct options *opts, FILE *err, const char *text)
+{
+	char	 why[512];
+
+	if (strchr(text, ':') != NULL && (strncmp(text, "unix:", 5) == 0 ||
+	    strncmp(text, "tls:", 4) == 0 || strncmp(text, "proxy:", 6) == 0))
+		return usage_error(err, "invalid --metrics '%s': a TCP "
+		    "address is needed", text);
+	addr_list_free(&opts->metrics);
+	if (addr_parse_listen(&opts->metrics, text, opts->port, why,
+	    sizeof(why)) == -1)
+		return usage_error(err, "invalid --metrics '%s': %s", text,
+		    why);
+	return 0;
+}
+
 /* One option; -l is only collected, since -p may come after it. */
 static int
 option_apply(struct options *opts, FILE *err, int ch, const char *arg)
@@ -287,6 +309,8 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		return 0;
 	case OPT_UNIX_MODE:
 		return option_mode(opts, err, arg);
+	case OPT_METRICS:
+		return option_metrics(opts, err, arg);
 	case 'u':
 		free(opts->user);
 		if ((opts->user = strdup(arg)) == NULL)
@@ -397,6 +421,7 @@ void
 options_free(struct options *opts)
 {
 	addr_list_free(&opts->listen);
+	addr_list_free(&opts->metrics);
 	free(opts->prefix);
 	opts->prefix = NULL;
 	free(opts->user);

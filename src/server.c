@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 
 /* Descriptors kept back from --max-connections: stdio, listeners, libevent. */
@@ -420,6 +421,25 @@ server_open(struct server *srv, const struct listen_addr *la)
 	return server_bind(la, srv->group->nthreads > 1);
 }
 
+/* The metrics endpoint's socket: thread 0 only, TCP. */
+evutil_socket_t
+server_open_metrics(struct server *srv, struct listen_addr *la)
+{
+	char		 name[LISTEN_NAMELEN];
+	evutil_socket_t	 fd;
+
+	(void)srv;
+	if ((fd = server_bind(la, false)) == -1) {
+		log_warn("cannot serve metrics on %s",
+		    addr_listen_name(la, name, sizeof(name)));
+		return -1;
+	}
+	la->len = sizeof(la->ss);
+	if (getsockname(fd, (struct sockaddr *)&la->ss, &la->len) == -1)
+		fatal("getsockname");
+	return fd;
+}
+
 static bool
 server_family_missing(int err)
 {
@@ -644,6 +664,10 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	unsigned int	 open = atomic_load(&srv->group->nconns);
 
 	(void)what;
+	if (sig == SIGUSR1) {
+		metrics_log(srv->group);
+		return;
+	}
 	if (!srv->shutting_down) {
 		/* Listeners closed first: the line promises refused connects. */
 		server_tell_others(srv, 'S');
@@ -738,9 +762,13 @@ server_init_events(struct server *srv)
 	srv->sigint_ev = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
 	srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, server_signal_cb,
 	    srv);
+	srv->sigusr1_ev = evsignal_new(srv->base, SIGUSR1, server_signal_cb,
+	    srv);
 	if (srv->sigint_ev == NULL || srv->sigterm_ev == NULL ||
+	    srv->sigusr1_ev == NULL ||
 	    evsignal_add(srv->sigint_ev, NULL) == -1 ||
-	    evsignal_add(srv->sigterm_ev, NULL) == -1)
+	    evsignal_add(srv->sigterm_ev, NULL) == -1 ||
+	    evsignal_add(srv->sigusr1_ev, NULL) == -1)
 		return -1;
 	return 0;
 }
@@ -772,13 +800,14 @@ static void
 server_free(struct server *srv)
 {
 	struct event	*events[] = { srv->ctl_ev, srv->sigint_ev,
-	    srv->sigterm_ev, srv->drain_ev, srv->retry_ev, srv->trim_ev,
+	    srv->sigterm_ev, srv->sigusr1_ev, srv->drain_ev, srv->retry_ev, srv->trim_ev,
 	    srv->calm_ev };
 	size_t		 i;
 
 	srv->shutting_down = true;	/* no accept resumes, no loopexit */
 	server_close_all(srv, "server exiting");
 	server_close_listeners(srv);
+	metrics_stop(srv);
 	free(srv->listeners);
 	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 		if (events[i] != NULL)
@@ -822,6 +851,8 @@ group_init(struct group *g, const struct options *opts)
 		if (server_init(&g->servers[i], g, i, bound,
 		    sizeof(bound)) == -1)
 			return -1;
+	if (metrics_start(&g->servers[0]) == -1)
+		return -1;
 	if (g->nthreads > 1)
 		log_notice("listening on %s (%u threads)", bound, g->nthreads);
 	else
@@ -839,6 +870,7 @@ server_thread_main(void *arg)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	if (event_base_dispatch(srv->base) == -1)
 		log_warnx("thread %u: event loop failed", srv->index);

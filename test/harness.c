@@ -254,6 +254,62 @@ echod_port_of(struct echod *e, const char *prefix)
 	return -1;
 }
 
+/*
+ * Runs a tool (curl, openssl) with input on its stdin; its stdout and
+ * stderr together, NUL-terminated, go to *output.  Killed after WAIT_MS.
+ * Returns its exit status, or 128 + signal.
+ */
+int
+run_tool(const char *const *argv, const void *input, size_t inlen,
+    char **output)
+{
+	int		 in[2], out[2], status;
+	pid_t		 pid;
+	size_t		 len = 0, cap = 4096;
+	long		 deadline = now_ms() + WAIT_MS;
+	struct pollfd	 pfd;
+	ssize_t		 n;
+
+	cr_assert_eq(pipe2(in, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		dup2(out[1], STDERR_FILENO);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	/* Small inputs only: they fit in the pipe, so this cannot block. */
+	cr_assert_lt(inlen, 4096);
+	if (inlen > 0)
+		cr_assert_eq(write(in[1], input, inlen), (ssize_t)inlen);
+	close(in[1]);
+	cr_assert_not_null(*output = malloc(cap));
+	for (;;) {
+		pfd.fd = out[0];
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)(deadline - now_ms())) <= 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (len + 1 == cap)
+			cr_assert_not_null(*output = realloc(*output,
+			    cap *= 2));
+		if ((n = read(out[0], *output + len, cap - len - 1)) <= 0)
+			break;
+		len += n;
+	}
+	(*output)[len] = '\0';
+	close(out[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) :
+	    128 + WTERMSIG(status);
+}
+
 /* A private directory for socket files; remove it with rmdir. */
 void
 test_tmpdir(char *dir, size_t len)

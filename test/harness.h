@@ -44,6 +44,7 @@ void	echod_free(struct echod *);
 
 int	echod_port_of(struct echod *, const char *);
 void	test_tmpdir(char *, size_t);
+int	run_tool(const char *const *, const void *, size_t, char **);
 
 int	client_connect(int);
 int	client_connect_unix(const char *);

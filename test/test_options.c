@@ -307,3 +307,24 @@ Test(options, udp_is_off_unless_asked)
 	cr_assert(p.opts.udp);
 	parsed_free(&p);
 }
+
+Test(options, metrics_needs_a_tcp_address)
+{
+	struct parsed	 p;
+
+	parse(&p, (const char *const[]){ NULL });
+	cr_assert_eq(p.opts.metrics.count, 0);
+	parsed_free(&p);
+	PARSE(&p, "--metrics", "127.0.0.1:9100");
+	cr_assert_eq(p.result, OPTIONS_RUN);
+	cr_assert_eq(p.opts.metrics.count, 1);
+	parsed_free(&p);
+	PARSE(&p, "--metrics", "unix:/tmp/m");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert_str_eq(p.err, "echod: invalid --metrics 'unix:/tmp/m': a "
+	    "TCP address is needed (see echod --help)\n");
+	parsed_free(&p);
+	PARSE(&p, "--metrics", "127.0.0.1:99999");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	parsed_free(&p);
+}

@@ -1,0 +1,201 @@
+#include "config.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+
+/* An evhttp client gets this long to send its request. */
+#define METRICS_TIMEOUT_SEC	10
+#define METRICS_MAX_HEADERS	8192
+
+struct metric {
+	const char	*name;		/* Prometheus name */
+	const char	*label;		/* in the SIGUSR1 line */
+	const char	*type;
+	const char	*help;
+	size_t		 offset;	/* in struct stats */
+	bool		 udp;		/* only with -U */
+};
+
+static const struct metric metrics[] = {
+	{ "echod_connections_open", "open", "gauge",
+	    "TCP and Unix connections open now.",
+	    offsetof(struct stats, open), false },
+	{ "echod_connections_total", "accepted", "counter",
+	    "Connections accepted.",
+	    offsetof(struct stats, accepted), false },
+	{ "echod_connections_rejected_total", "rejected", "counter",
+	    "Connections closed at once: --max-per-ip, or a bad PROXY header.",
+	    offsetof(struct stats, rejected), false },
+	{ "echod_connections_timed_out_total", "timed out", "counter",
+	    "Connections closed by the idle or write timeout.",
+	    offsetof(struct stats, timed_out), false },
+	{ "echod_tls_handshakes_failed_total", "TLS handshakes failed",
+	    "counter", "TLS handshakes that failed.",
+	    offsetof(struct stats, tls_failed), false },
+	{ "echod_bytes_received_total", "bytes in", "counter",
+	    "Bytes received from clients, TCP, Unix and UDP.",
+	    offsetof(struct stats, bytes_in), false },
+	{ "echod_bytes_sent_total", "bytes out", "counter",
+	    "Bytes sent to clients, TCP, Unix and UDP.",
+	    offsetof(struct stats, bytes_out), false },
+	{ "echod_udp_datagrams_received_total", "UDP in", "counter",
+	    "UDP datagrams received.",
+	    offsetof(struct stats, udp_in), true },
+	{ "echod_udp_datagrams_sent_total", "UDP echoed", "counter",
+	    "UDP replies sent.",
+	    offsetof(struct stats, udp_out), true },
+	{ "echod_udp_datagrams_truncated_total", "UDP truncated", "counter",
+	    "UDP replies cut to fit one datagram.",
+	    offsetof(struct stats, udp_truncated), true },
+	{ "echod_udp_datagrams_unanswered_total", "UDP not answered",
+	    "counter", "UDP datagrams not answered: privileged source port, "
+	    "or the socket was full.",
+	    offsetof(struct stats, udp_dropped), true },
+};
+
+#define NMETRICS	(sizeof(metrics) / sizeof(metrics[0]))
+
+static uint64_t
+metric_value(const struct metric *m, struct server *srv)
+{
+	return stat_get((stat_t *)((char *)&srv->stats + m->offset));
+}
+
+static bool
+metric_shown(const struct metric *m, const struct group *g)
+{
+	return !m->udp || g->opts->udp;
+}
+
+/* Prometheus text format 0.0.4; per thread with --threads. */
+static void
+metrics_render(struct group *g, struct evbuffer *out)
+{
+	const struct metric	*m;
+	unsigned int		 i;
+
+	for (m = metrics; m < metrics + NMETRICS; m++) {
+		if (!metric_shown(m, g))
+			continue;
+		evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n",
+		    m->name, m->help, m->name, m->type);
+		if (g->nthreads == 1) {
+			evbuffer_add_printf(out, "%s %llu\n", m->name,
+			    (unsigned long long)metric_value(m,
+			    &g->servers[0]));
+			continue;
+		}
+		for (i = 0; i < g->nthreads; i++)
+			evbuffer_add_printf(out, "%s{thread=\"%u\"} %llu\n",
+			    m->name, i, (unsigned long long)metric_value(m,
+			    &g->servers[i]));
+	}
+}
+
+static void
+metrics_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct server		*srv = arg;
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*path = uri ? evhttp_uri_get_path(uri) : NULL;
+	struct evbuffer		*body = evhttp_request_get_output_buffer(req);
+
+	if (path == NULL || strcmp(path, "/metrics") != 0) {
+		evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
+		return;
+	}
+	metrics_render(srv->group, body);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+/* --metrics: thread 0 serves it, reading every thread's counters. */
+int
+metrics_start(struct server *srv)
+{
+	const struct listen_list *list = &srv->opts->metrics;
+	char			  name[LISTEN_NAMELEN];
+	evutil_socket_t		  fd;
+	size_t			  i;
+
+	if (list->count == 0)
+		return 0;
+	if ((srv->http = evhttp_new(srv->base)) == NULL) {
+		log_warnx("cannot start the metrics server");
+		return -1;
+	}
+	evhttp_set_timeout(srv->http, METRICS_TIMEOUT_SEC);
+	evhttp_set_max_headers_size(srv->http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(srv->http, 0);
+	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET |
+	    EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(srv->http, metrics_request_cb, srv);
+	for (i = 0; i < list->count; i++) {
+		struct listen_addr la = list->addrs[i];
+
+		if ((fd = server_open_metrics(srv, &la)) == -1)
+			return -1;
+		if (evhttp_accept_socket_with_handle(srv->http, fd) == NULL) {
+			evutil_closesocket(fd);
+			log_warnx("cannot serve metrics on %s: libevent failed",
+			    addr_listen_name(&la, name, sizeof(name)));
+			return -1;
+		}
+		log_notice("metrics on http://%s/metrics",
+		    addr_listen_name(&la, name, sizeof(name)));
+	}
+	return 0;
+}
+
+void
+metrics_stop(struct server *srv)
+{
+	if (srv->http != NULL)
+		evhttp_free(srv->http);
+	srv->http = NULL;
+}
+
+static void
+metrics_log_range(struct group *g, unsigned int first, unsigned int end,
+    const char *who)
+{
+	const struct metric	*m;
+	char			 line[1024];
+	size_t			 used;
+	unsigned int		 i;
+	uint64_t		 sum;
+
+	used = snprintf(line, sizeof(line), "%s:", who);
+	for (m = metrics; m < metrics + NMETRICS; m++) {
+		if (!metric_shown(m, g) || used >= sizeof(line))
+			continue;
+		for (sum = 0, i = first; i < end; i++)
+			sum += metric_value(m, &g->servers[i]);
+		used += snprintf(line + used, sizeof(line) - used, "%s %s %llu",
+		    m == metrics ? "" : ",", m->label, (unsigned long long)sum);
+	}
+	log_notice("%s", line);
+}
+
+/* SIGUSR1: the totals, after one line per thread with --threads. */
+void
+metrics_log(struct group *g)
+{
+	char		 who[32];
+	unsigned int	 t;
+
+	for (t = 0; g->nthreads > 1 && t < g->nthreads; t++) {
+		snprintf(who, sizeof(who), "thread %u counters", t);
+		metrics_log_range(g, t, t + 1, who);
+	}
+	metrics_log_range(g, 0, g->nthreads, "counters");
+}
