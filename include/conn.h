@@ -20,6 +20,7 @@ struct peer;
 struct server;
 
 enum conn_state {
+	CONN_PROXY,	/* waiting for the load balancer's PROXY header */
 	CONN_READING,	/* echoing what arrives */
 	CONN_PAUSED,	/* output limit reached: not reading until it drains */
 	CONN_DRAINING,	/* no more input: flushing output, then closing */
@@ -29,7 +30,8 @@ enum conn_state {
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct server		*srv;
-	struct bufferevent	*bev;
+	struct bufferevent	*bev;		/* once the PROXY header is in */
+	struct event		*proxy_ev;	/* until then */
 	struct peer		*peer_count;	/* with --max-per-ip */
 	enum conn_state		 state;
 	bool			 peer_eof;	/* the client half-closed */
@@ -44,7 +46,7 @@ struct conn {
 TAILQ_HEAD(conn_list, conn);
 
 struct conn	*conn_new(struct server *, evutil_socket_t,
-		    const struct sockaddr *);
+		    const struct sockaddr *, const struct listen_addr *);
 void		 conn_close(struct conn *, const char *);
 void		 conn_shutdown(struct conn *);
 

@@ -49,6 +49,7 @@ struct server {
 	struct udp_socket	**udp;
 	size_t			  nudp;
 	uint8_t			 *dgram;	/* one datagram, being echoed */
+	uint8_t			 *proxy_buf;	/* a PROXY header, peeked at */
 	struct event		 *sigint_ev;
 	struct event		 *sigterm_ev;
 	struct event		 *sigusr1_ev;	/* counters to the log */
@@ -86,6 +87,7 @@ int	group_init(struct group *, const struct options *);
 int	group_run(struct group *);
 void	group_free(struct group *);
 void	server_conn_gone(struct server *, struct conn *);
+struct peer *server_peer_get(struct server *, const struct sockaddr *);
 evutil_socket_t server_open_metrics(struct server *, struct listen_addr *);
 
 #endif

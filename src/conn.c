@@ -14,10 +14,13 @@
 
 #include "conn.h"
 #include "log.h"
+#include "proxy.h"
 #include "server.h"
 
 /* libevent 2.1's EVBUFFER_MAX_READ: the most one read event takes. */
 #define LIBEVENT_READ_CAP	4096
+/* A load balancer sends its PROXY header at once; this is generous. */
+#define PROXY_TIMEOUT_SEC	10
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -26,6 +29,7 @@ static int	conn_echo(struct conn *);
 static void	conn_drain(struct conn *);
 
 static const char *const conn_state_names[] = {
+	[CONN_PROXY] = "awaiting PROXY header",
 	[CONN_READING] = "reading",
 	[CONN_PAUSED] = "paused",
 	[CONN_DRAINING] = "draining",
@@ -50,28 +54,18 @@ conn_set_state(struct conn *c, enum conn_state state)
 	c->state = state;
 }
 
-struct conn *
-conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa)
+/* The connection proper: a bufferevent on the socket, reading. */
+static int
+conn_start(struct conn *c, evutil_socket_t fd)
 {
-	const struct options	*opts = srv->opts;
-	struct conn		*c;
-	int			 one = 1;
+	struct server	*srv = c->srv;
+	int		 one = 1;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("cannot allocate a connection");
-		return NULL;
-	}
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_warnx("cannot allocate a bufferevent");
-		free(c);
-		return NULL;
+		return -1;
 	}
-	c->srv = srv;
-	c->state = CONN_READING;
-	clock_gettime(CLOCK_MONOTONIC, &c->started);
-	addr_format(sa, c->peer, sizeof(c->peer));
-
 	/* Replies are written whole; Nagle would only delay them. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
@@ -85,13 +79,162 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa)
 		bufferevent_set_max_single_read(c->bev, srv->read_max);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
-	if (opts->idle_timeout != 0)
+	if (srv->opts->idle_timeout != 0)
 		bufferevent_set_timeouts(c->bev, &srv->idle_timeout,
 		    &srv->idle_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	log_info("Connection from %s", c->peer);
-	if (srv->group->nthreads > 1)
-		log_debug("%s: on thread %u", c->peer, srv->index);
+	if (c->state != CONN_READING)
+		conn_set_state(c, CONN_READING);
+	return 0;
+}
+
+static void
+conn_log_open(struct conn *c, const char *via, int proxy_version)
+{
+	if (via != NULL)
+		log_info("Connection from %s via %s (PROXY v%d)", c->peer, via,
+		    proxy_version);
+	else
+		log_info("Connection from %s", c->peer);
+	if (c->srv->group->nthreads > 1)
+		log_debug("%s: on thread %u", c->peer, c->srv->index);
+}
+
+/* Waits for the rest of the PROXY header, until its deadline. */
+static void
+conn_proxy_wait(struct conn *c)
+{
+	struct timespec	 now;
+	struct timeval	 left = { 0, 0 };
+	long		 ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (c->started.tv_sec + PROXY_TIMEOUT_SEC - now.tv_sec) * 1000L +
+	    (c->started.tv_nsec - now.tv_nsec) / 1000000L;
+	if (ms > 0) {
+		left.tv_sec = ms / 1000;
+		left.tv_usec = ms % 1000 * 1000;
+	}
+	event_add(c->proxy_ev, &left);
+}
+
+static void
+conn_reject(struct conn *c, const char *reason)
+{
+	stat_add(&c->srv->stats.rejected, 1);
+	conn_close(c, reason);
+}
+
+/* The header is in: the client it names becomes this connection's. */
+static void
+conn_proxy_done(struct conn *c, evutil_socket_t fd,
+    const struct proxy_header *h)
+{
+	struct server	*srv = c->srv;
+	char		 via[ADDR_STRLEN];
+
+	memcpy(via, c->peer, sizeof(via));
+	if (!h->local)
+		addr_format((const struct sockaddr *)&h->client, c->peer,
+		    sizeof(c->peer));
+	if (!h->local && srv->opts->max_per_ip != 0 &&
+	    (c->peer_count = server_peer_get(srv,
+	    (const struct sockaddr *)&h->client)) == NULL) {
+		conn_close(c, "--max-per-ip reached");
+		return;
+	}
+	event_free(c->proxy_ev);
+	c->proxy_ev = NULL;
+	conn_log_open(c, via, h->version);
+	if (conn_start(c, fd) == -1) {
+		evutil_closesocket(fd);
+		conn_close(c, "out of memory");
+	}
+}
+
+/*
+ * Peeks at what has arrived, so nothing past the header is taken from
+ * the socket; the header alone is then read.  Edge-triggered, since the
+ * peeked bytes stay readable.
+ */
+static void
+conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn		*c = arg;
+	uint8_t			*buf = c->srv->proxy_buf;
+	struct proxy_header	 h;
+	const char		*why;
+	char			 reason[96];
+	ssize_t			 n;
+
+	if (what & EV_TIMEOUT) {
+		conn_reject(c, "no PROXY header in time");
+		return;
+	}
+	n = recv(fd, buf, PROXY_MAX_HEADER, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		conn_proxy_wait(c);
+		return;
+	}
+	if (n <= 0) {
+		conn_reject(c, n == 0 ? "closed before its PROXY header" :
+		    strerror(errno));
+		return;
+	}
+	switch (proxy_parse(buf, n, &h, &why)) {
+	case PROXY_MORE:
+		if (what & EV_CLOSED)
+			conn_reject(c, "closed before its PROXY header");
+		else
+			conn_proxy_wait(c);
+		return;
+	case PROXY_BAD:
+		snprintf(reason, sizeof(reason), "bad PROXY header: %s", why);
+		conn_reject(c, reason);
+		return;
+	case PROXY_DONE:
+		break;
+	}
+	if (recv(fd, buf, h.len, 0) != (ssize_t)h.len) {
+		conn_close(c, strerror(errno));
+		return;
+	}
+	conn_proxy_done(c, fd, &h);
+}
+
+struct conn *
+conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
+    const struct listen_addr *la)
+{
+	struct conn	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("cannot allocate a connection");
+		return NULL;
+	}
+	c->srv = srv;
+	clock_gettime(CLOCK_MONOTONIC, &c->started);
+	addr_format(sa, c->peer, sizeof(c->peer));
+	if (la->proxy) {
+		c->state = CONN_PROXY;
+		if ((srv->proxy_buf == NULL && (srv->proxy_buf =
+		    malloc(PROXY_MAX_HEADER)) == NULL) ||
+		    (c->proxy_ev = event_new(srv->base, fd, EV_READ | EV_ET |
+		    EV_CLOSED, conn_proxy_cb, c)) == NULL) {
+			log_warnx("cannot allocate a connection");
+			free(c);
+			return NULL;
+		}
+		conn_proxy_wait(c);
+		log_debug("%s: awaiting its PROXY header", c->peer);
+		return c;
+	}
+	c->state = CONN_READING;
+	if (conn_start(c, fd) == -1) {
+		free(c);
+		return NULL;
+	}
+	conn_log_open(c, NULL, 0);
 	return c;
 }
 
@@ -106,8 +249,10 @@ conn_count_in(struct conn *c, size_t n)
 static uint64_t
 conn_count_out(struct conn *c)
 {
-	uint64_t	 sent = c->bytes_queued -
-			    evbuffer_get_length(bufferevent_get_output(c->bev));
+	uint64_t	 sent = c->bytes_queued;
+
+	if (c->bev != NULL)
+		sent -= evbuffer_get_length(bufferevent_get_output(c->bev));
 
 	stat_add(&c->srv->stats.bytes_out, sent - c->bytes_counted);
 	c->bytes_counted = sent;
@@ -127,7 +272,12 @@ conn_close(struct conn *c, const char *reason)
 
 	bytes_out = conn_count_out(c);
 	/* Descriptor first: once the line is logged, the socket is gone. */
-	bufferevent_free(c->bev);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	if (c->proxy_ev != NULL) {
+		evutil_closesocket(event_get_fd(c->proxy_ev));
+		event_free(c->proxy_ev);
+	}
 	log_info("Connection closed %s: %s, %llu bytes in, %llu bytes out, "
 	    "%.3f s", c->peer, reason, (unsigned long long)c->bytes_in,
 	    (unsigned long long)bytes_out, conn_elapsed(c));
@@ -333,6 +483,10 @@ conn_drain(struct conn *c)
 void
 conn_shutdown(struct conn *c)
 {
+	if (c->state == CONN_PROXY) {
+		conn_close(c, "shutdown");
+		return;
+	}
 	if (c->state == CONN_READING || c->state == CONN_PAUSED)
 		conn_drain(c);
 }

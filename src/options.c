@@ -21,7 +21,8 @@ enum {
 	OPT_MAX_PER_IP,
 	OPT_THREADS,
 	OPT_UNIX_MODE,
-	OPT_METRICS
+	OPT_METRICS,
+	OPT_PROXY_PROTOCOL
 };
 
 static const char short_options[] = ":l:p:P:f:c:t:u:UqvhV";
@@ -41,6 +42,7 @@ static const struct option long_options[] = {
 	{ "threads",		required_argument,	NULL, OPT_THREADS },
 	{ "unix-mode",		required_argument,	NULL, OPT_UNIX_MODE },
 	{ "metrics",		required_argument,	NULL, OPT_METRICS },
+	{ "proxy-protocol",	required_argument,	NULL, OPT_PROXY_PROTOCOL },
 	{ "user",		required_argument,	NULL, 'u' },
 	{ "udp",		no_argument,		NULL, 'U' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -60,6 +62,8 @@ usage(FILE *out)
 "  -l, --listen ADDR         listen on ADDR: PORT, HOST:PORT, [V6ADDR]:PORT,\n"
 "                            HOST or unix:PATH; repeatable; replaces the\n"
 "                            default of every IPv4 and IPv6 address\n"
+"      --proxy-protocol ADDR listen on ADDR as -l does, reading a PROXY\n"
+"                            header (v1 or v2) from each client first\n"
 "  -p, --port PORT           port of the default addresses and of a --listen\n"
 "                            without one; 0 = any free port (default %d)\n"
 "  -P, --prefix STR          prefix of every echoed line or chunk; '' echoes\n"
@@ -331,10 +335,10 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 
 static int
 options_resolve_listen(struct options *opts, FILE *err, char **specs,
-    size_t nspecs)
+    const bool *proxy, size_t nspecs)
 {
 	char	 why[512];
-	size_t	 i;
+	size_t	 i, first;
 
 	if (nspecs == 0) {
 		if (addr_add_wildcard(&opts->listen, opts->port) == -1)
@@ -342,15 +346,19 @@ options_resolve_listen(struct options *opts, FILE *err, char **specs,
 		return 0;
 	}
 	for (i = 0; i < nspecs; i++) {
+		first = opts->listen.count;
 		if (addr_parse_listen(&opts->listen, specs[i], opts->port,
 		    why, sizeof(why)) == -1)
-			return usage_error(err, "invalid --listen '%s': %s",
+			return usage_error(err, "invalid %s '%s': %s",
+			    proxy[i] ? "--proxy-protocol" : "--listen",
 			    specs[i], why);
+		for (; proxy[i] && first < opts->listen.count; first++)
+			opts->listen.addrs[first].proxy = true;
 	}
 	for (i = 0; i < opts->listen.count; i++)
-		if (opts->listen.addrs[i].tls || opts->listen.addrs[i].proxy)
-			return usage_error(err, "invalid --listen: tls: and "
-			    "proxy: are not supported yet");
+		if (opts->listen.addrs[i].tls)
+			return usage_error(err, "invalid --listen: tls: is "
+			    "not supported yet");
 	return 0;
 }
 
@@ -372,13 +380,15 @@ options_parse(struct options *opts, int argc, char **argv, FILE *out,
     FILE *err)
 {
 	char		**specs;
+	bool		 *proxy;
 	size_t		  nspecs = 0;
 	int		  ch, rc = 0;
 
 	options_defaults(opts);
 	if (option_set_prefix(opts, err, DEFAULT_PREFIX) == -1)
 		return OPTIONS_EXIT_USAGE;
-	if ((specs = calloc(argc + 1, sizeof(*specs))) == NULL)
+	if ((specs = calloc(argc + 1, sizeof(*specs))) == NULL ||
+	    (proxy = calloc(argc + 1, sizeof(*proxy))) == NULL)
 		fatal("calloc");
 
 	opterr = 0;
@@ -390,13 +400,17 @@ options_parse(struct options *opts, int argc, char **argv, FILE *out,
 		case 'h':
 			usage(out);
 			free(specs);
+			free(proxy);
 			return OPTIONS_EXIT_OK;
 		case 'V':
 			fprintf(out, "echod %s (libevent %s)\n",
 			    PACKAGE_VERSION, event_get_version());
 			free(specs);
+			free(proxy);
 			return OPTIONS_EXIT_OK;
 		case 'l':
+		case OPT_PROXY_PROTOCOL:
+			proxy[nspecs] = ch == OPT_PROXY_PROTOCOL;
 			specs[nspecs++] = optarg;
 			break;
 		case '?':
@@ -412,8 +426,9 @@ options_parse(struct options *opts, int argc, char **argv, FILE *out,
 	if (rc == 0 && optind < argc)
 		rc = usage_error(err, "unexpected argument '%s'", argv[optind]);
 	if (rc == 0)
-		rc = options_resolve_listen(opts, err, specs, nspecs);
+		rc = options_resolve_listen(opts, err, specs, proxy, nspecs);
 	free(specs);
+	free(proxy);
 	return rc == 0 ? OPTIONS_RUN : OPTIONS_EXIT_USAGE;
 }
 

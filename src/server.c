@@ -219,7 +219,7 @@ server_log_limit(struct server *srv)
 }
 
 /* With --max-per-ip: the address's count, or NULL to turn it away. */
-static struct peer *
+struct peer *
 server_peer_get(struct server *srv, const struct sockaddr *sa)
 {
 	struct group	*g = srv->group;
@@ -253,15 +253,19 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 
 	(void)lev;
 	(void)salen;
-	/* Unix clients have no address of their own: name the socket. */
+	/*
+	 * Unix clients have no address of their own: name the socket.
+	 * Behind a PROXY header the client is known only once it is read.
+	 */
 	if (sa->sa_family == AF_UNIX)
 		sa = (struct sockaddr *)&listener->addr.ss;
-	else if (g->opts->max_per_ip != 0 &&
+	if (sa->sa_family != AF_UNIX && !listener->addr.proxy &&
+	    g->opts->max_per_ip != 0 &&
 	    (peer = server_peer_get(srv, sa)) == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
-	if ((c = conn_new(srv, fd, sa)) == NULL) {
+	if ((c = conn_new(srv, fd, sa, &listener->addr)) == NULL) {
 		evutil_closesocket(fd);
 		if (peer != NULL)
 			server_peer_put(srv, peer, true);
@@ -814,6 +818,7 @@ server_free(struct server *srv)
 			event_free(events[i]);
 	if (srv->scratch != NULL)
 		evbuffer_free(srv->scratch);
+	free(srv->proxy_buf);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	if (srv->ctl[0] != -1) {

@@ -1,0 +1,34 @@
+/*
+ * The PROXY protocol, versions 1 and 2 (HAProxy's proxy-protocol.txt):
+ * the header a load balancer sends first, naming the original client.
+ */
+#ifndef ECHOD_PROXY_H
+#define ECHOD_PROXY_H
+
+#include <sys/socket.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The longest header: v2's 16 bytes plus its 16-bit length. */
+#define PROXY_MAX_HEADER	(16 + 65535)
+#define PROXY_V1_MAX		107
+
+enum proxy_result {
+	PROXY_MORE,		/* a header so far: read more */
+	PROXY_DONE,		/* whole and valid */
+	PROXY_BAD		/* not a valid header: *why says how */
+};
+
+struct proxy_header {
+	size_t			 len;		/* bytes the header took */
+	int			 version;
+	bool			 local;		/* no client named: keep ours */
+	struct sockaddr_storage	 client;
+	socklen_t		 client_len;
+};
+
+enum proxy_result proxy_parse(const uint8_t *, size_t, struct proxy_header *,
+		    const char **);
+
+#endif

@@ -1,0 +1,319 @@
+/* The PROXY protocol: the parser (unit) and a server behind it. */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "addr.h"
+#include "harness.h"
+#include "proxy.h"
+
+TestSuite(proxy_parse, .timeout = 10);
+
+static const uint8_t sig[12] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
+};
+
+/* A v2 header, PROXY command over TCP4, with extra TLV bytes. */
+static size_t
+v2_tcp4(uint8_t *buf, const char *src, uint16_t sport, size_t tlv)
+{
+	struct in_addr	 a;
+	uint16_t	 port = htons(sport), body = 12 + tlv;
+
+	memcpy(buf, sig, 12);
+	buf[12] = 0x21;
+	buf[13] = 0x11;
+	buf[14] = body >> 8;
+	buf[15] = body & 0xff;
+	inet_pton(AF_INET, src, &a);
+	memcpy(buf + 16, &a, 4);
+	inet_pton(AF_INET, "192.0.2.1", &a);
+	memcpy(buf + 20, &a, 4);
+	memcpy(buf + 24, &port, 2);
+	memcpy(buf + 26, &port, 2);
+	memset(buf + 28, 0xee, tlv);
+	return 16 + body;
+}
+
+static const char *
+client_of(const struct proxy_header *h, char *buf)
+{
+	return addr_format((const struct sockaddr *)&h->client, buf,
+	    ADDR_STRLEN);
+}
+
+static void
+expect_bad(const char *text, const char *want_why)
+{
+	struct proxy_header	 h;
+	const char		*why;
+
+	cr_assert_eq(proxy_parse((const uint8_t *)text, strlen(text), &h,
+	    &why), PROXY_BAD, "%s", text);
+	cr_assert_str_eq(why, want_why, "%s", text);
+}
+
+Test(proxy_parse, v1_tcp4_tcp6_and_unknown)
+{
+	struct proxy_header	 h;
+	const char		*why, *text;
+	char			 name[ADDR_STRLEN];
+
+	text = "PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\nHello\n";
+	cr_assert_eq(proxy_parse((const uint8_t *)text, strlen(text), &h,
+	    &why), PROXY_DONE);
+	cr_assert_eq(h.len, strlen(text) - 6);
+	cr_assert_eq(h.version, 1);
+	cr_assert_str_eq(client_of(&h, name), "203.0.113.7:56324");
+
+	text = "PROXY TCP6 2001:db8::7 2001:db8::1 65535 0\r\n";
+	cr_assert_eq(proxy_parse((const uint8_t *)text, strlen(text), &h,
+	    &why), PROXY_DONE);
+	cr_assert_str_eq(client_of(&h, name), "[2001:db8::7]:65535");
+
+	text = "PROXY UNKNOWN whatever\r\n";
+	cr_assert_eq(proxy_parse((const uint8_t *)text, strlen(text), &h,
+	    &why), PROXY_DONE);
+	cr_assert(h.local);
+}
+
+Test(proxy_parse, every_prefix_asks_for_more)
+{
+	const char		*text = "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n";
+	uint8_t			 v2[64];
+	size_t			 i, len = v2_tcp4(v2, "1.2.3.4", 5, 3);
+	struct proxy_header	 h;
+	const char		*why;
+
+	for (i = 0; i < strlen(text); i++)
+		cr_assert_eq(proxy_parse((const uint8_t *)text, i, &h, &why),
+		    PROXY_MORE, "v1 prefix of %zu bytes", i);
+	for (i = 0; i < len; i++)
+		cr_assert_eq(proxy_parse(v2, i, &h, &why), PROXY_MORE,
+		    "v2 prefix of %zu bytes", i);
+	cr_assert_eq(proxy_parse(v2, len, &h, &why), PROXY_DONE);
+	cr_assert_eq(h.len, len);
+}
+
+Test(proxy_parse, v1_malformed)
+{
+	char	 longer[200];
+
+	expect_bad("GET / HTTP/1.0\r\n", "not a PROXY header");
+	expect_bad("Hello\n", "not a PROXY header");
+	expect_bad("PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n", "malformed v1 header");
+	expect_bad("PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",
+	    "malformed v1 header");
+	expect_bad("PROXY TCP4 1.2.3.999 5.6.7.8 1 2\r\n",
+	    "malformed v1 header");
+	expect_bad("PROXY TCP4 ::1 5.6.7.8 1 2\r\n", "malformed v1 header");
+	expect_bad("PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n",
+	    "malformed v1 header");
+	expect_bad("PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
+	    "malformed v1 header");
+	expect_bad("PROXY TCP4 1.2.3.4 5.6.7.8 1 -2\r\n",
+	    "malformed v1 header");
+	expect_bad("PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n",
+	    "unknown v1 protocol");
+	memset(longer, 'x', sizeof(longer));
+	memcpy(longer, "PROXY ", 6);
+	longer[sizeof(longer) - 1] = '\0';
+	expect_bad(longer, "v1 header longer than 107 bytes");
+}
+
+Test(proxy_parse, v2_proxy_local_and_malformed)
+{
+	uint8_t			 buf[128];
+	size_t			 len;
+	struct proxy_header	 h;
+	const char		*why;
+	char			 name[ADDR_STRLEN];
+
+	len = v2_tcp4(buf, "198.51.100.9", 40000, 20);
+	memcpy(buf + len, "tail", 4);
+	cr_assert_eq(proxy_parse(buf, len + 4, &h, &why), PROXY_DONE);
+	cr_assert_eq(h.len, len, "TLVs are skipped, the payload kept");
+	cr_assert_eq(h.version, 2);
+	cr_assert_str_eq(client_of(&h, name), "198.51.100.9:40000");
+
+	buf[12] = 0x20;				/* LOCAL: health checks */
+	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_DONE);
+	cr_assert(h.local);
+
+	buf[12] = 0x22;
+	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_BAD);
+	cr_assert_str_eq(why, "unknown v2 command");
+	buf[12] = 0x11;
+	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_BAD);
+	cr_assert_str_eq(why, "unknown v2 version");
+
+	len = v2_tcp4(buf, "198.51.100.9", 1, 0);
+	buf[15] = 4;				/* too short for TCP4 */
+	cr_assert_eq(proxy_parse(buf, 20, &h, &why), PROXY_BAD);
+	cr_assert_str_eq(why, "v2 addresses cut short");
+}
+
+TestSuite(proxy, .timeout = 30);
+
+static int
+proxy_port(struct echod *e)
+{
+	return echod_port_of(e, "proxy:127.0.0.1:");
+}
+
+Test(proxy, v1_header_names_the_client)
+{
+	struct echod	 e;
+	const char	*hdr = "PROXY TCP4 203.0.113.7 127.0.0.1 56324 25000\r\n"
+			    "Hello\n";
+	int		 fd, plain;
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", NULL);
+	fd = client_connect(proxy_port(&e));
+	client_send(fd, hdr, strlen(hdr));
+	client_expect_str(fd, "GOT:Hello\n");
+	cr_assert(echod_wait_log(&e, "Connection from 203.0.113.7:56324 via "
+	    "127.0.0.1:", WAIT_MS), "%s", e.log);
+	cr_assert(echod_log_has(&e, "(PROXY v1)"));
+	shutdown(fd, SHUT_WR);
+	client_expect_eof(fd);
+	close(fd);
+	cr_assert(echod_wait_log(&e, "Connection closed 203.0.113.7:56324: "
+	    "client closed, 6 bytes in, 10 bytes out", WAIT_MS), "%s", e.log);
+	/* The plain listener beside it wants no header. */
+	plain = client_connect(e.port);
+	client_send(plain, "PROXY is just text here\n", 24);
+	client_expect_str(plain, "GOT:PROXY is just text here\n");
+	close(plain);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+/* Byte by byte: the header may arrive in any number of pieces. */
+Test(proxy, v2_header_in_pieces_then_data)
+{
+	struct echod	 e;
+	uint8_t		 hdr[64];
+	size_t		 len = v2_tcp4(hdr, "198.51.100.9", 40000, 7), i;
+	int		 fd;
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", NULL);
+	fd = client_connect(proxy_port(&e));
+	for (i = 0; i < len; i++) {
+		client_send(fd, hdr + i, 1);
+		cr_assert(client_quiet_for(fd, 5));
+	}
+	client_send(fd, "one\ntwo\n", 8);
+	client_expect_str(fd, "GOT:one\nGOT:two\n");
+	cr_assert(echod_wait_log(&e, "Connection from 198.51.100.9:40000 via "
+	    "127.0.0.1:", WAIT_MS), "%s", e.log);
+	cr_assert(echod_log_has(&e, "(PROXY v2)"));
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+Test(proxy, v2_local_keeps_the_real_peer)
+{
+	struct echod	 e;
+	uint8_t		 hdr[64];
+	size_t		 len = v2_tcp4(hdr, "198.51.100.9", 40000, 0);
+	int		 fd;
+
+	hdr[12] = 0x20;
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", NULL);
+	fd = client_connect(proxy_port(&e));
+	client_send(fd, hdr, len);
+	client_send(fd, "hc\n", 3);
+	client_expect_str(fd, "GOT:hc\n");
+	cr_assert(echod_wait_log(&e, "Connection from 127.0.0.1:", WAIT_MS));
+	cr_assert_not(echod_log_has(&e, "198.51.100.9"));
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+Test(proxy, missing_or_malformed_header_closes_with_a_reason)
+{
+	struct echod	 e;
+	int		 fd;
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", NULL);
+	fd = client_connect(proxy_port(&e));
+	client_send(fd, "Hello\n", 6);
+	client_expect_eof(fd);
+	close(fd);
+	cr_assert(echod_wait_log(&e, "Connection closed 127.0.0.1:", WAIT_MS));
+	cr_assert(echod_log_has(&e, ": bad PROXY header: not a PROXY header, "
+	    "0 bytes in, 0 bytes out"), "%s", e.log);
+
+	fd = client_connect(proxy_port(&e));
+	client_send(fd, "PROXY TCP4 1.2.3.4", 18);
+	shutdown(fd, SHUT_WR);
+	client_expect_eof(fd);
+	close(fd);
+	cr_assert(echod_wait_log(&e, "closed before its PROXY header",
+	    WAIT_MS), "%s", e.log);
+
+	cr_assert_eq(kill(e.pid, SIGUSR1), 0);
+	cr_assert(echod_wait_log(&e, "counters: open 0, accepted 2, "
+	    "rejected 2,", WAIT_MS), "%s", e.log);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+Test(proxy, header_must_come_in_time)
+{
+	struct echod	 e;
+	long		 start = now_ms();
+	int		 fd;
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", NULL);
+	fd = client_connect(proxy_port(&e));
+	client_send(fd, "PROXY ", 6);
+	client_expect_eof(fd);
+	cr_assert_geq(now_ms() - start, 9000, "closed before the deadline");
+	cr_assert(echod_wait_log(&e, "no PROXY header in time", WAIT_MS));
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+/* --max-per-ip counts the client the header names, not the balancer. */
+Test(proxy, per_address_limit_sees_the_original_client)
+{
+	struct echod	 e;
+	const char	*a = "PROXY TCP4 203.0.113.7 127.0.0.1 1111 25000\r\n";
+	const char	*b = "PROXY TCP4 203.0.113.8 127.0.0.1 2222 25000\r\n";
+	int		 first, second, other;
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", "--max-per-ip",
+	    "1", NULL);
+	first = client_connect(proxy_port(&e));
+	client_send(first, a, strlen(a));
+	client_send(first, "1\n", 2);
+	client_expect_str(first, "GOT:1\n");
+	second = client_connect(proxy_port(&e));
+	client_send(second, a, strlen(a));
+	client_expect_eof(second);
+	cr_assert(echod_wait_log(&e, "Connection from 203.0.113.7:1111 "
+	    "refused: --max-per-ip (1) reached", WAIT_MS), "%s", e.log);
+	other = client_connect(proxy_port(&e));
+	client_send(other, b, strlen(b));
+	client_send(other, "2\n", 2);
+	client_expect_str(other, "GOT:2\n");
+	close(first);
+	close(second);
+	close(other);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
