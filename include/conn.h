@@ -35,6 +35,8 @@ struct conn {
 	struct peer		*peer_count;	/* with --max-per-ip */
 	enum conn_state		 state;
 	bool			 peer_eof;	/* the client half-closed */
+	bool			 tls;		/* from a tls: listener */
+	bool			 tls_up;	/* its handshake is done */
 	size_t			 input_held;	/* unechoed bytes in input */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_queued;	/* added to output, ever */

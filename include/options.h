@@ -54,6 +54,8 @@ struct options {
 	unsigned int		 unix_mode;	/* of Unix socket files */
 	bool			 udp;		/* -U: UDP on every address */
 	struct listen_list	 metrics;	/* --metrics: HTTP endpoint */
+	char			*tls_cert;	/* PEM chain, for tls: */
+	char			*tls_key;
 };
 
 enum options_result {

@@ -81,6 +81,7 @@ struct group {
 	struct peer_table	 peers;		/* with --max-per-ip */
 	struct listen_list	 wanted;	/* what thread 0 opens */
 	struct listen_list	 bound;		/* thread 0's real addresses */
+	struct ssl_ctx_st	*tls_ctx;	/* for tls: listeners */
 };
 
 int	group_init(struct group *, const struct options *);

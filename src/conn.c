@@ -16,11 +16,14 @@
 #include "log.h"
 #include "proxy.h"
 #include "server.h"
+#include "tls.h"
 
 /* libevent 2.1's EVBUFFER_MAX_READ: the most one read event takes. */
 #define LIBEVENT_READ_CAP	4096
 /* A load balancer sends its PROXY header at once; this is generous. */
 #define PROXY_TIMEOUT_SEC	10
+/* So is a TLS client its handshake. */
+#define TLS_HANDSHAKE_SEC	10
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -59,9 +62,14 @@ static int
 conn_start(struct conn *c, evutil_socket_t fd)
 {
 	struct server	*srv = c->srv;
+	struct timeval	 handshake = { TLS_HANDSHAKE_SEC, 0 };
 	int		 one = 1;
 
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->tls)
+		c->bev = tls_bufferevent(srv->base, srv->group->tls_ctx, fd);
+	else
+		c->bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_warnx("cannot allocate a bufferevent");
 		return -1;
@@ -79,7 +87,9 @@ conn_start(struct conn *c, evutil_socket_t fd)
 		bufferevent_set_max_single_read(c->bev, srv->read_max);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
-	if (srv->opts->idle_timeout != 0)
+	if (c->tls)
+		bufferevent_set_timeouts(c->bev, &handshake, &handshake);
+	else if (srv->opts->idle_timeout != 0)
 		bufferevent_set_timeouts(c->bev, &srv->idle_timeout,
 		    &srv->idle_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -213,6 +223,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		return NULL;
 	}
 	c->srv = srv;
+	c->tls = la->tls;
 	clock_gettime(CLOCK_MONOTONIC, &c->started);
 	addr_format(sa, c->peer, sizeof(c->peer));
 	if (la->proxy) {
@@ -271,6 +282,8 @@ conn_close(struct conn *c, const char *reason)
 	uint64_t	 bytes_out;
 
 	bytes_out = conn_count_out(c);
+	if (c->tls_up)
+		tls_close_notify(c->bev);
 	/* Descriptor first: once the line is logged, the socket is gone. */
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
@@ -331,7 +344,7 @@ conn_echo(struct conn *c)
 	size_t			 limit = c->srv->opts->output_limit, added;
 	int			 err;
 
-	while (evbuffer_get_length(out) == 0) {
+	while (!c->tls && evbuffer_get_length(out) == 0) {
 		if ((added = framing_echo(fr, in, scratch, limit)) == 0)
 			break;
 		conn_queue(c, added);
@@ -346,7 +359,7 @@ conn_echo(struct conn *c)
 		    evbuffer_add_buffer(out, scratch) == -1)
 			fatalx("out of memory while echoing");
 	}
-	if (evbuffer_get_length(out) != 0)
+	if (c->tls || evbuffer_get_length(out) != 0)
 		conn_queue(c, framing_echo(fr, in, out, limit));
 	else
 		conn_queue(c, 0);
@@ -454,6 +467,10 @@ conn_finish(struct conn *c)
 		return;
 	}
 	conn_set_state(c, CONN_CLOSING);
+	if (c->tls_up) {
+		tls_close_notify(c->bev);
+		c->tls_up = false;
+	}
 	if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) == -1) {
 		conn_close(c, strerror(errno));
 		return;
@@ -508,7 +525,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_count_in(c, got);
 	if (conn_echo(c) == -1)
 		return;
-	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAME_CHUNK)
+	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAME_CHUNK &&
+	    !c->tls)
 		conn_read_more(c);
 }
 
@@ -551,13 +569,53 @@ conn_timeout(struct conn *c, short what)
 	conn_close(c, "idle timeout");
 }
 
+/* The handshake is done: from now on the usual timeouts. */
+static void
+conn_tls_up(struct conn *c)
+{
+	struct server	*srv = c->srv;
+	char		 how[128];
+
+	c->tls_up = true;
+	bufferevent_set_timeouts(c->bev, srv->opts->idle_timeout != 0 ?
+	    &srv->idle_timeout : NULL, srv->opts->idle_timeout != 0 ?
+	    &srv->idle_timeout : NULL);
+	log_debug("%s: TLS handshake done, %s", c->peer,
+	    tls_describe(c->bev, how, sizeof(how)));
+}
+
+static void
+conn_tls_failed(struct conn *c, short what)
+{
+	char	 why[256], reason[300];
+
+	stat_add(&c->srv->stats.tls_failed, 1);
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(why, sizeof(why), "timed out");
+	else if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof(why), "client closed");
+	else
+		tls_error(c->bev, why, sizeof(why));
+	snprintf(reason, sizeof(reason), "TLS handshake failed: %s", why);
+	conn_close(c, reason);
+}
+
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
 	int		 err = EVUTIL_SOCKET_ERROR();
+	char		 why[256];
 
-	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		conn_tls_up(c);
+		return;
+	}
+	if (c->tls && !c->tls_up && c->state != CONN_CLOSING &&
+	    c->state != CONN_DRAINING) {
+		conn_tls_failed(c, what);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		conn_timeout(c, what);
 	} else if (what & BEV_EVENT_EOF) {
@@ -570,7 +628,12 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    c->input_held);
 		conn_drain(c);
 	} else if (what & BEV_EVENT_ERROR) {
-		conn_close(c, err != 0 ? evutil_socket_error_to_string(err) :
-		    "socket error");
+		c->tls_up = false;	/* no close_notify after an error */
+		if (c->tls)
+			conn_close(c, tls_error(bev, why, sizeof(why)));
+		else
+			conn_close(c, err != 0 ?
+			    evutil_socket_error_to_string(err) :
+			    "socket error");
 	}
 }

@@ -22,7 +22,9 @@ enum {
 	OPT_THREADS,
 	OPT_UNIX_MODE,
 	OPT_METRICS,
-	OPT_PROXY_PROTOCOL
+	OPT_PROXY_PROTOCOL,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY
 };
 
 static const char short_options[] = ":l:p:P:f:c:t:u:UqvhV";
@@ -43,6 +45,8 @@ static const struct option long_options[] = {
 	{ "unix-mode",		required_argument,	NULL, OPT_UNIX_MODE },
 	{ "metrics",		required_argument,	NULL, OPT_METRICS },
 	{ "proxy-protocol",	required_argument,	NULL, OPT_PROXY_PROTOCOL },
+	{ "tls-cert",		required_argument,	NULL, OPT_TLS_CERT },
+	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
 	{ "user",		required_argument,	NULL, 'u' },
 	{ "udp",		no_argument,		NULL, 'U' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -60,8 +64,9 @@ usage(FILE *out)
 "Echo every line (or chunk) a TCP client sends back to it, with a prefix.\n"
 "\n"
 "  -l, --listen ADDR         listen on ADDR: PORT, HOST:PORT, [V6ADDR]:PORT,\n"
-"                            HOST or unix:PATH; repeatable; replaces the\n"
-"                            default of every IPv4 and IPv6 address\n"
+"                            HOST or unix:PATH, each optionally after tls:;\n"
+"                            repeatable; replaces the default of every IPv4\n"
+"                            and IPv6 address\n"
 "      --proxy-protocol ADDR listen on ADDR as -l does, reading a PROXY\n"
 "                            header (v1 or v2) from each client first\n"
 "  -p, --port PORT           port of the default addresses and of a --listen\n"
@@ -94,6 +99,8 @@ usage(FILE *out)
 "                            started as root; default: stay as started)\n"
 "      --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics;\n"
 "                            ADDR as for --listen, TCP only (default: off)\n"
+"      --tls-cert FILE       certificate chain (PEM) for tls: listeners\n"
+"      --tls-key FILE        its private key (PEM); both needed for tls:\n"
 "  -q, --quiet               no per-connection log lines\n"
 "  -v, --verbose             more detail in the log\n"
 "  -h, --help                show this help and exit\n"
@@ -214,6 +221,15 @@ option_set_prefix(struct options *opts, FILE *err, const char *text)
 	return 0;
 }
 
+static int
+option_string(char **field, const char *arg)
+{
+	free(*field);
+	if ((*field = strdup(arg)) == NULL)
+		fatal("strdup");
+	return 0;
+}
+
 /* HTTP on a TCP address: the forms of --listen without the prefixes. */
 static int
 option_metrics(struct options *opts, FILE *err, const char *text)
@@ -315,11 +331,12 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		return option_mode(opts, err, arg);
 	case OPT_METRICS:
 		return option_metrics(opts, err, arg);
+	case OPT_TLS_CERT:
+		return option_string(&opts->tls_cert, arg);
+	case OPT_TLS_KEY:
+		return option_string(&opts->tls_key, arg);
 	case 'u':
-		free(opts->user);
-		if ((opts->user = strdup(arg)) == NULL)
-			fatal("strdup");
-		return 0;
+		return option_string(&opts->user, arg);
 	case 'U':
 		opts->udp = true;
 		return 0;
@@ -355,10 +372,23 @@ options_resolve_listen(struct options *opts, FILE *err, char **specs,
 		for (; proxy[i] && first < opts->listen.count; first++)
 			opts->listen.addrs[first].proxy = true;
 	}
+	return 0;
+}
+
+/* A tls: listener needs a certificate and its key; each needs the other. */
+static int
+options_check_tls(struct options *opts, FILE *err)
+{
+	size_t	 i;
+
+	if ((opts->tls_cert == NULL) != (opts->tls_key == NULL))
+		return usage_error(err, "%s given without %s",
+		    opts->tls_cert ? "--tls-cert" : "--tls-key",
+		    opts->tls_cert ? "--tls-key" : "--tls-cert");
 	for (i = 0; i < opts->listen.count; i++)
-		if (opts->listen.addrs[i].tls)
-			return usage_error(err, "invalid --listen: tls: is "
-			    "not supported yet");
+		if (opts->listen.addrs[i].tls && opts->tls_cert == NULL)
+			return usage_error(err, "a tls: listener needs "
+			    "--tls-cert and --tls-key");
 	return 0;
 }
 
@@ -427,6 +457,8 @@ options_parse(struct options *opts, int argc, char **argv, FILE *out,
 		rc = usage_error(err, "unexpected argument '%s'", argv[optind]);
 	if (rc == 0)
 		rc = options_resolve_listen(opts, err, specs, proxy, nspecs);
+	if (rc == 0)
+		rc = options_check_tls(opts, err);
 	free(specs);
 	free(proxy);
 	return rc == 0 ? OPTIONS_RUN : OPTIONS_EXIT_USAGE;
@@ -441,4 +473,8 @@ options_free(struct options *opts)
 	opts->prefix = NULL;
 	free(opts->user);
 	opts->user = NULL;
+	free(opts->tls_cert);
+	opts->tls_cert = NULL;
+	free(opts->tls_key);
+	opts->tls_key = NULL;
 }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "tls.h"
 
 /* Descriptors kept back from --max-connections: stdio, listeners, libevent. */
 #define FD_RESERVE		16
@@ -847,6 +848,8 @@ group_init(struct group *g, const struct options *opts)
 		if (addr_list_push(&g->wanted, &opts->listen.addrs[i]) == -1)
 			fatal("addr_list_push");
 	server_set_max_conns(g);
+	if (opts->tls_cert != NULL && (g->tls_ctx = tls_init(opts)) == NULL)
+		return -1;
 	if (opts->max_per_ip != 0 &&
 	    peers_init(&g->peers, g->max_conns) == -1) {
 		log_warnx("cannot allocate the --max-per-ip table");
@@ -958,6 +961,7 @@ group_free(struct group *g)
 	peers_free(&g->peers);
 	addr_list_free(&g->wanted);
 	addr_list_free(&g->bound);
+	tls_free(g->tls_ctx);
 	pthread_mutex_destroy(&g->peers_lock);
 	memset(g, 0, sizeof(*g));
 }

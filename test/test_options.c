@@ -328,3 +328,32 @@ Test(options, metrics_needs_a_tcp_address)
 	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
 	parsed_free(&p);
 }
+
+Test(options, tls_listener_needs_certificate_and_key)
+{
+	struct parsed	 p;
+
+	PARSE(&p, "-l", "tls:127.0.0.1:443");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert_str_eq(p.err, "echod: a tls: listener needs --tls-cert and "
+	    "--tls-key (see echod --help)\n");
+	parsed_free(&p);
+	PARSE(&p, "--tls-cert", "c.pem", "-l", "tls:443");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert_str_eq(p.err, "echod: --tls-cert given without --tls-key "
+	    "(see echod --help)\n");
+	parsed_free(&p);
+	PARSE(&p, "--tls-key", "k.pem");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert_str_eq(p.err, "echod: --tls-key given without --tls-cert "
+	    "(see echod --help)\n");
+	parsed_free(&p);
+	PARSE(&p, "--tls-cert", "c.pem", "--tls-key", "k.pem", "-l",
+	    "tls:127.0.0.1:443", "-l", "127.0.0.1:7");
+	cr_assert_eq(p.result, OPTIONS_RUN, "%s", p.err);
+	cr_assert(p.opts.listen.addrs[0].tls);
+	cr_assert_not(p.opts.listen.addrs[1].tls);
+	cr_assert_str_eq(p.opts.tls_cert, "c.pem");
+	cr_assert_str_eq(p.opts.tls_key, "k.pem");
+	parsed_free(&p);
+}

@@ -1,0 +1,23 @@
+/*
+ * TLS for tls: listeners: one OpenSSL context for every thread, and
+ * connections through libevent's bufferevent_openssl.
+ */
+#ifndef ECHOD_TLS_H
+#define ECHOD_TLS_H
+
+#include <stddef.h>
+
+#include <event2/bufferevent.h>
+
+struct options;
+struct ssl_ctx_st;
+
+struct ssl_ctx_st *tls_init(const struct options *);
+void		 tls_free(struct ssl_ctx_st *);
+struct bufferevent *tls_bufferevent(struct event_base *, struct ssl_ctx_st *,
+		    evutil_socket_t);
+const char	*tls_error(struct bufferevent *, char *, size_t);
+const char	*tls_describe(struct bufferevent *, char *, size_t);
+void		 tls_close_notify(struct bufferevent *);
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * Integration: tls: listeners, with a certificate the test makes, real
+ * OpenSSL clients (openssl s_client, and one written here with libssl).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(tls, .timeout = 60);
+
+struct certs {
+	char	dir[64];
+	char	cert[96];
+	char	key[96];
+};
+
+static void
+make_cert(struct certs *c, const char *dir_or_null)
+{
+	char		*out;
+	const char	*argv[] = { "openssl", "req", "-x509", "-newkey", "ec",
+			    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+			    "-keyout", c->key, "-out", c->cert, "-days", "2",
+			    "-subj", "/CN=localhost", NULL };
+
+	if (dir_or_null == NULL)
+		test_tmpdir(c->dir, sizeof(c->dir));
+	else
+		snprintf(c->dir, sizeof(c->dir), "%s", dir_or_null);
+	snprintf(c->cert, sizeof(c->cert), "%s/cert%d.pem", c->dir,
+	    (int)getpid());
+	snprintf(c->key, sizeof(c->key), "%s/key%d.pem", c->dir,
+	    (int)getpid());
+	if (dir_or_null != NULL) {
+		/* A second pair in the same directory. */
+		strcat(c->cert, ".2");
+		strcat(c->key, ".2");
+	}
+	cr_assert_eq(run_tool(argv, NULL, 0, &out), 0, "openssl req: %s", out);
+	free(out);
+}
+
+static void
+certs_free(struct certs *c)
+{
+	unlink(c->cert);
+	unlink(c->key);
+	rmdir(c->dir);
+}
+
+static void
+start_tls(struct echod *e, struct certs *c, const char *extra)
+{
+	make_cert(c, NULL);
+	echod_start(e, "-l", "tls:127.0.0.1:0", "--tls-cert", c->cert,
+	    "--tls-key", c->key, "-v", extra, NULL);
+}
+
+struct tls_client {
+	SSL_CTX	*ctx;
+	SSL	*ssl;
+	int	 fd;
+};
+
+static void
+tls_connect(struct tls_client *t, int port)
+{
+	cr_assert_not_null(t->ctx = SSL_CTX_new(TLS_client_method()));
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
+	t->fd = client_connect(port);
+	cr_assert_not_null(t->ssl = SSL_new(t->ctx));
+	SSL_set_fd(t->ssl, t->fd);
+	cr_assert_eq(SSL_connect(t->ssl), 1, "handshake: %s",
+	    ERR_error_string(ERR_get_error(), NULL));
+}
+
+static void
+tls_send(struct tls_client *t, const void *buf, size_t len)
+{
+	cr_assert_eq(SSL_write(t->ssl, buf, len), (int)len);
+}
+
+/* Reads until the server's close_notify (or EOF); returns the bytes. */
+static size_t
+tls_read_all(struct tls_client *t, char *buf, size_t cap, bool *clean)
+{
+	size_t	 got = 0;
+	int	 n;
+
+	while (got < cap && (n = SSL_read(t->ssl, buf + got,
+	    cap - got)) > 0)
+		got += n;
+	*clean = (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+	return got;
+}
+
+static void
+tls_expect(struct tls_client *t, const char *want)
+{
+	char	 got[256];
+	size_t	 len = strlen(want), have = 0;
+	int	 n;
+
+	cr_assert_lt(len, sizeof(got));
+	while (have < len && (n = SSL_read(t->ssl, got + have,
+	    len - have)) > 0)
+		have += n;
+	cr_assert_eq(have, len, "expected %zu bytes, got %zu", len, have);
+	cr_assert_arr_eq(got, want, len);
+}
+
+static void
+tls_close(struct tls_client *t)
+{
+	SSL_free(t->ssl);
+	SSL_CTX_free(t->ctx);
+	close(t->fd);
+}
+
+Test(tls, s_client_session)
+{
+	struct echod	 e;
+	struct certs	 c;
+	char		 connect_to[64], *out;
+	const char	*argv[] = { "openssl", "s_client", "-connect",
+			    connect_to, "-quiet", NULL };
+
+	/* -quiet ignores stdin's EOF; -t 1 ends the session. */
+	start_tls(&e, &c, "-t1");
+	snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d",
+	    echod_port_of(&e, "tls:127.0.0.1:"));
+	cr_assert_eq(run_tool(argv, "Hello\n", 6, &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "GOT:Hello\n"), "%s", out);
+	free(out);
+	cr_assert(echod_wait_log(&e, "TLS handshake done, TLSv1.3", WAIT_MS),
+	    "%s", e.log);
+	cr_assert(echod_wait_log(&e, "idle timeout, 6 bytes in, 10 bytes out",
+	    WAIT_MS), "%s", e.log);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+	certs_free(&c);
+}
+
+/* close_notify from the client is a half-close: the rest still comes. */
+Test(tls, half_close_gets_everything_then_close_notify)
+{
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 t;
+	char			 buf[256];
+	bool			 clean;
+	size_t			 n;
+
+	start_tls(&e, &c, NULL);
+	tls_connect(&t, echod_port_of(&e, "tls:127.0.0.1:"));
+	tls_send(&t, "one\ntw", 6);
+	tls_expect(&t, "GOT:one\n");
+	tls_send(&t, "o", 1);
+	cr_assert_eq(SSL_shutdown(t.ssl), 0, "close_notify sent");
+	n = tls_read_all(&t, buf, sizeof(buf), &clean);
+	cr_assert_eq(n, 7);
+	cr_assert_arr_eq(buf, "GOT:two", 7);
+	cr_assert(clean, "no close_notify from the server");
+	tls_close(&t);
+	cr_assert(echod_wait_log(&e, "client closed, 7 bytes in, 15 bytes "
+	    "out", WAIT_MS), "%s", e.log);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+	certs_free(&c);
+}
+
+/*
+ * A client that sends without reading until echod stops reading it,
+ * then SIGTERM: the drain delivers every reply over TLS, ends with
+ * close_notify, and echod exits 0.
+ */
+Test(tls, backpressure_and_drain)
+{
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 t;
+	static char		 line[1024], *all;
+	struct pollfd		 pfd;
+	size_t			 lines = 0, got, i;
+	bool			 clean;
+	int			 n;
+
+	start_tls(&e, &c, NULL);
+	tls_connect(&t, echod_port_of(&e, "tls:127.0.0.1:"));
+	memset(line, 'q', sizeof(line));
+	line[sizeof(line) - 1] = '\n';
+	client_nonblock(t.fd);
+	SSL_set_mode(t.ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	for (;;) {
+		n = SSL_write(t.ssl, line, sizeof(line));
+		if (n > 0) {
+			cr_assert_eq(n, (int)sizeof(line));
+			lines++;
+			continue;
+		}
+		cr_assert_eq(SSL_get_error(t.ssl, n), SSL_ERROR_WANT_WRITE);
+		pfd.fd = t.fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, 300) == 0)
+			break;		/* stuffed: echod stopped reading */
+	}
+	/*
+	 * The write left pending is never finished: its record is cut, so
+	 * echod has whole lines only, and echoes those it read in time.
+	 */
+	cr_assert(echod_wait_log(&e, "reading -> paused", WAIT_MS), "%s",
+	    e.log);
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert(echod_wait_log(&e, "shutting down", WAIT_MS));
+	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) & ~O_NONBLOCK);
+	cr_assert_not_null(all = malloc((lines + 2) * (sizeof(line) + 4)));
+	got = tls_read_all(&t, all, (lines + 2) * (sizeof(line) + 4), &clean);
+	cr_assert(clean, "no close_notify after the drain");
+	cr_assert_eq(got % (sizeof(line) + 4), 0, "a reply was cut: %zu",
+	    got);
+	cr_assert_geq(got / (sizeof(line) + 4), 1);
+	for (i = 0; i < got; i += sizeof(line) + 4) {
+		cr_assert_arr_eq(all + i, "GOT:", 4);
+		cr_assert_arr_eq(all + i + 4, line, sizeof(line));
+	}
+	free(all);
+	tls_close(&t);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
+	echod_free(&e);
+	certs_free(&c);
+}
+
+Test(tls, failed_handshake_is_logged_counted_and_harmless)
+{
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 t;
+	int			 plain;
+
+	start_tls(&e, &c, NULL);
+	plain = client_connect(echod_port_of(&e, "tls:127.0.0.1:"));
+	client_send(plain, "Hello, not TLS\n", 15);
+	client_expect_eof(plain);
+	close(plain);
+	cr_assert(echod_wait_log(&e, "TLS handshake failed: ", WAIT_MS),
+	    "%s", e.log);
+	tls_connect(&t, echod_port_of(&e, "tls:127.0.0.1:"));
+	tls_send(&t, "fine\n", 5);
+	tls_expect(&t, "GOT:fine\n");
+	tls_close(&t);
+	/* Connected and gone before a handshake: counted too. */
+	close(client_connect(echod_port_of(&e, "tls:127.0.0.1:")));
+	cr_assert(echod_wait_log(&e, "TLS handshake failed: client closed",
+	    WAIT_MS), "%s", e.log);
+	cr_assert_eq(kill(e.pid, SIGUSR1), 0);
+	cr_assert(echod_wait_log(&e, "TLS handshakes failed 2,", WAIT_MS),
+	    "%s", e.log);
+	/* The plain listener beside it is untouched. */
+	plain = client_connect(e.port);
+	client_send(plain, "plain\n", 6);
+	client_expect_str(plain, "GOT:plain\n");
+	close(plain);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+	certs_free(&c);
+}
+
+Test(tls, bad_certificate_or_key_is_a_start_failure)
+{
+	struct echod	 e;
+	struct certs	 c, other;
+	const char	*args[] = { "-l", "tls:127.0.0.1:0", "--tls-cert", NULL,
+			    "--tls-key", NULL, NULL };
+
+	make_cert(&c, NULL);
+	make_cert(&other, c.dir);
+	args[3] = "/nonexistent/cert.pem";
+	args[5] = c.key;
+	echod_spawn(&e, args);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1);
+	cr_assert(echod_log_has(&e, "cannot load TLS certificate "
+	    "/nonexistent/cert.pem: "), "%s", e.log);
+	echod_free(&e);
+
+	args[3] = c.cert;
+	args[5] = other.key;
+	echod_spawn(&e, args);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1);
+	cr_assert(echod_log_has(&e, "cannot load TLS key "), "%s", e.log);
+	cr_assert(echod_log_has(&e, "key values mismatch"), "%s", e.log);
+	echod_free(&e);
+	unlink(other.cert);
+	unlink(other.key);
+	certs_free(&c);
+}
