@@ -37,6 +37,7 @@ enum framing_mode {
 
 struct options {
 	struct listen_list	 listen;	/* empty: the defaults */
+	bool			 listen_default; /* no -l: every address */
 	uint16_t		 port;
 	char			*prefix;
 	size_t			 prefix_len;

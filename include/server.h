@@ -82,6 +82,8 @@ struct group {
 	struct listen_list	 wanted;	/* what thread 0 opens */
 	struct listen_list	 bound;		/* thread 0's real addresses */
 	struct ssl_ctx_st	*tls_ctx;	/* for tls: listeners */
+	bool			 udp;		/* -U, or a UDP socket passed */
+	char			*listening;	/* "ADDR, ADDR...", for status */
 };
 
 int	group_init(struct group *, const struct options *);

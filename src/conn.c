@@ -98,12 +98,16 @@ conn_start(struct conn *c, evutil_socket_t fd)
 	return 0;
 }
 
+/* With a PROXY header that names nobody (a health check), say so. */
 static void
 conn_log_open(struct conn *c, const char *via, int proxy_version)
 {
 	if (via != NULL)
 		log_info("Connection from %s via %s (PROXY v%d)", c->peer, via,
 		    proxy_version);
+	else if (proxy_version != 0)
+		log_info("Connection from %s (PROXY v%d, no client named)",
+		    c->peer, proxy_version);
 	else
 		log_info("Connection from %s", c->peer);
 	if (c->srv->group->nthreads > 1)
@@ -155,7 +159,7 @@ conn_proxy_done(struct conn *c, evutil_socket_t fd,
 	}
 	event_free(c->proxy_ev);
 	c->proxy_ev = NULL;
-	conn_log_open(c, via, h->version);
+	conn_log_open(c, h->local ? NULL : via, h->version);
 	if (conn_start(c, fd) == -1) {
 		evutil_closesocket(fd);
 		conn_close(c, "out of memory");

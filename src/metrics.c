@@ -72,7 +72,7 @@ metric_value(const struct metric *m, struct server *srv)
 static bool
 metric_shown(const struct metric *m, const struct group *g)
 {
-	return !m->udp || g->opts->udp;
+	return !m->udp || g->udp;
 }
 
 /* Prometheus text format 0.0.4; per thread with --threads. */

@@ -360,6 +360,7 @@ options_resolve_listen(struct options *opts, FILE *err, char **specs,
 	if (nspecs == 0) {
 		if (addr_add_wildcard(&opts->listen, opts->port) == -1)
 			fatal("addr_add_wildcard");
+		opts->listen_default = true;
 		return 0;
 	}
 	for (i = 0; i < nspecs; i++) {

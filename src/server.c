@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "systemd.h"
 #include "tls.h"
 
 /* Descriptors kept back from --max-connections: stdio, listeners, libevent. */
@@ -677,6 +678,8 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		/* Listeners closed first: the line promises refused connects. */
 		server_tell_others(srv, 'S');
 		server_shutdown(srv);
+		systemd_notify("STOPPING=1\nSTATUS=draining %u connection%s",
+		    open, open == 1 ? "" : "s");
 		log_notice("%s: shutting down, draining %u connection%s",
 		    strsignal(sig), open, open == 1 ? "" : "s");
 		return;
@@ -828,6 +831,43 @@ server_free(struct server *srv)
 	}
 }
 
+/*
+ * What thread 0 opens: the command line's addresses and the sockets
+ * systemd passed; with sockets passed and no -l, only those.
+ */
+static int
+group_addresses(struct group *g)
+{
+	const struct options	*opts = g->opts;
+	struct listen_list	 passed = { NULL, 0 };
+	size_t			 i;
+	int			 n;
+
+	if ((n = systemd_listen_fds(&passed)) == -1)
+		return -1;
+	for (i = 0; i < opts->listen.count && !(n > 0 &&
+	    opts->listen_default); i++)
+		if (addr_list_push(&g->wanted, &opts->listen.addrs[i]) == -1)
+			fatal("addr_list_push");
+	g->udp = opts->udp;
+	for (i = 0; i < passed.count; i++) {
+		const struct listen_addr *la = &passed.addrs[i];
+
+		if (la->tls && opts->tls_cert == NULL) {
+			log_warnx("inherited descriptor %d is for TLS, but "
+			    "--tls-cert and --tls-key are not given", la->fd);
+			addr_list_free(&passed);
+			return -1;
+		}
+		if (la->socktype == SOCK_DGRAM)
+			g->udp = true;
+		if (addr_list_push(&g->wanted, la) == -1)
+			fatal("addr_list_push");
+	}
+	addr_list_free(&passed);
+	return 0;
+}
+
 /* Sets up every thread's loop and listeners, in the calling thread. */
 int
 group_init(struct group *g, const struct options *opts)
@@ -844,9 +884,8 @@ group_init(struct group *g, const struct options *opts)
 		fatal("calloc");
 	for (i = 0; i < g->nthreads; i++)
 		g->servers[i].ctl[0] = g->servers[i].ctl[1] = -1;
-	for (i = 0; i < opts->listen.count; i++)
-		if (addr_list_push(&g->wanted, &opts->listen.addrs[i]) == -1)
-			fatal("addr_list_push");
+	if (group_addresses(g) == -1)
+		return -1;
 	server_set_max_conns(g);
 	if (opts->tls_cert != NULL && (g->tls_ctx = tls_init(opts)) == NULL)
 		return -1;
@@ -861,6 +900,8 @@ group_init(struct group *g, const struct options *opts)
 			return -1;
 	if (metrics_start(&g->servers[0]) == -1)
 		return -1;
+	if ((g->listening = strdup(bound)) == NULL)
+		fatal("strdup");
 	if (g->nthreads > 1)
 		log_notice("listening on %s (%u threads)", bound, g->nthreads);
 	else
@@ -910,7 +951,7 @@ group_log_totals(struct group *g)
 		udp_cut += stat_get(&st->udp_truncated);
 		udp_dropped += stat_get(&st->udp_dropped);
 	}
-	if (g->opts->udp)
+	if (g->udp)
 		log_notice("UDP: %llu datagrams in, %llu echoed, %llu "
 		    "truncated, %llu not answered",
 		    (unsigned long long)udp_in, (unsigned long long)udp_out,
@@ -930,6 +971,7 @@ group_run(struct group *g)
 	int		 status = 0;
 
 	atomic_store(&g->running, g->nthreads - 1);
+	systemd_notify("READY=1\nSTATUS=listening on %s", g->listening);
 	for (started = 1; started < g->nthreads; started++)
 		if (pthread_create(&g->servers[started].thread, NULL,
 		    server_thread_main, &g->servers[started]) != 0) {
@@ -961,6 +1003,7 @@ group_free(struct group *g)
 	peers_free(&g->peers);
 	addr_list_free(&g->wanted);
 	addr_list_free(&g->bound);
+	free(g->listening);
 	tls_free(g->tls_ctx);
 	pthread_mutex_destroy(&g->peers_lock);
 	memset(g, 0, sizeof(*g));

@@ -115,6 +115,47 @@ echod_log_count(struct echod *e, const char *needle)
 	return count;
 }
 
+/* Sockets passed as systemd does: fds 3.., LISTEN_FDS, LISTEN_PID. */
+static const int	*pass_fds;
+static size_t		 pass_nfds;
+static const char	*pass_names;
+static const char	*pass_notify;
+
+void
+echod_pass(const int *fds, size_t nfds, const char *names,
+    const char *notify_socket)
+{
+	pass_fds = fds;
+	pass_nfds = nfds;
+	pass_names = names;
+	pass_notify = notify_socket;
+}
+
+/* In the child: the sockets at 3 and up, and the environment for them. */
+static void
+echod_pass_in_child(void)
+{
+	char	 number[32];
+	int	 moved[16];
+	size_t	 i;
+
+	if (pass_notify != NULL)
+		setenv("NOTIFY_SOCKET", pass_notify, 1);
+	if (pass_nfds == 0)
+		return;
+	/* Out of the way first: a socket may already sit at 3 or 4. */
+	for (i = 0; i < pass_nfds && i < 16; i++)
+		moved[i] = fcntl(pass_fds[i], F_DUPFD, 100);
+	for (i = 0; i < pass_nfds && i < 16; i++)
+		dup2(moved[i], 3 + i);
+	snprintf(number, sizeof(number), "%zu", pass_nfds);
+	setenv("LISTEN_FDS", number, 1);
+	snprintf(number, sizeof(number), "%d", (int)getpid());
+	setenv("LISTEN_PID", number, 1);
+	if (pass_names != NULL)
+		setenv("LISTEN_FDNAMES", pass_names, 1);
+}
+
 void
 echod_spawn(struct echod *e, const char *const *args)
 {
@@ -155,8 +196,9 @@ echod_spawn(struct echod *e, const char *const *args)
 		}
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
+		echod_pass_in_child();
 		/* Nothing of the test runner's leaks into the server. */
-		close_range(3, ~0U, 0);
+		close_range(3 + pass_nfds, ~0U, 0);
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}

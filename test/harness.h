@@ -31,6 +31,9 @@ void	echod_start(struct echod *, ...);
 /* Starts echod with exactly these arguments; its stdout and stderr
  * both go to the log.  Does not wait for it. */
 void	echod_spawn(struct echod *, const char *const *);
+/* For the next spawns: sockets to pass as systemd would, fd names,
+ * NOTIFY_SOCKET; echod_pass(NULL, 0, NULL, NULL) stops it. */
+void	echod_pass(const int *, size_t, const char *, const char *);
 bool	echod_wait_log(struct echod *, const char *, int);
 bool	echod_log_has(struct echod *, const char *);
 size_t	echod_log_count(struct echod *, const char *);

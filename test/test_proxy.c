@@ -236,6 +236,8 @@ Test(proxy, v2_local_keeps_the_real_peer)
 	client_send(fd, "hc\n", 3);
 	client_expect_str(fd, "GOT:hc\n");
 	cr_assert(echod_wait_log(&e, "Connection from 127.0.0.1:", WAIT_MS));
+	cr_assert(echod_log_has(&e, "(PROXY v2, no client named)"), "%s",
+	    e.log);
 	cr_assert_not(echod_log_has(&e, "198.51.100.9"));
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
