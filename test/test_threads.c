@@ -61,6 +61,63 @@ Test(threads, every_thread_serves)
 
 #define NSTUFFED	8
 
+/* The local port of fd, to find its line in the server's log. */
+static int
+local_port(int fd)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	return ntohs(sin.sin_port);
+}
+
+/* The thread that serves fd, from its -v line. */
+static unsigned int
+thread_of(struct echod *e, int fd)
+{
+	char		 needle[64];
+	const char	*hit;
+
+	snprintf(needle, sizeof(needle), "127.0.0.1:%d: on thread ",
+	    local_port(fd));
+	cr_assert(echod_wait_log(e, needle, WAIT_MS), "%s", e->log);
+	hit = strstr(e->log, needle);
+	return (unsigned int)strtoul(hit + strlen(needle), NULL, 10);
+}
+
+/*
+ * Connects clients until each thread has half of NSTUFFED; the kernel's
+ * SO_REUSEPORT hash decides where each goes, so extras are closed.
+ */
+static int
+connect_to_both_threads(struct echod *e, int *fds)
+{
+	unsigned int	 per_thread[2] = { 0, 0 }, t;
+	int		 fd, kept = 0, tries;
+	char		 closed[64];
+
+	for (tries = 0; kept < NSTUFFED && tries < 20 * NSTUFFED; tries++) {
+		fd = client_connect(e->port);
+		client_send(fd, "x\n", 2);
+		client_expect_str(fd, "GOT:x\n");
+		t = thread_of(e, fd);
+		cr_assert_lt(t, 2);
+		if (per_thread[t] < NSTUFFED / 2) {
+			per_thread[t]++;
+			fds[kept++] = fd;
+			continue;
+		}
+		snprintf(closed, sizeof(closed), "Connection closed "
+		    "127.0.0.1:%d:", local_port(fd));
+		close(fd);
+		cr_assert(echod_wait_log(e, closed, WAIT_MS), "%s", e->log);
+	}
+	cr_assert_eq(kept, NSTUFFED, "threads got %u and %u connections",
+	    per_thread[0], per_thread[1]);
+	return tries;
+}
+
 Test(threads, sigterm_drains_every_thread)
 {
 	struct echod	 e;
@@ -68,12 +125,13 @@ Test(threads, sigterm_drains_every_thread)
 	char		 buf[65536];
 	size_t		 got[NSTUFFED], total = 0, n;
 	char		 want[64];
+	int		 made;
 
-	echod_start(&e, "--threads", "2", "--output-limit", "16K", NULL);
-	for (i = 0; i < NSTUFFED; i++) {
-		fds[i] = client_connect(e.port);
+	echod_start(&e, "-v", "--threads", "2", "--output-limit", "16K",
+	    NULL);
+	made = connect_to_both_threads(&e, fds);
+	for (i = 0; i < NSTUFFED; i++)
 		client_stuff(fds[i]);
-	}
 	cr_assert_eq(kill(e.pid, SIGTERM), 0);
 	cr_assert(echod_wait_log(&e, "shutting down, draining 8 connections",
 	    WAIT_MS), "%s", e.log);
@@ -89,20 +147,11 @@ Test(threads, sigterm_drains_every_thread)
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
 	cr_assert_gt(served_by(&e, 0), 0, "%s", e.log);
 	cr_assert_gt(served_by(&e, 1), 0, "%s", e.log);
-	snprintf(want, sizeof(want), "bytes in, %zu bytes out\n", total);
-	cr_assert(echod_log_has(&e, want), "clients got %zu: %s", total, e.log);
+	/* Each connection also had its "GOT:x\n" before the stuffing. */
+	snprintf(want, sizeof(want), "bytes in, %zu bytes out\n",
+	    total + 6 * (size_t)made);
+	cr_assert(echod_log_has(&e, want), "want '%s': %s", want, e.log);
 	echod_free(&e);
-}
-
-/* The local port of fd, to find its line in the server's log. */
-static int
-local_port(int fd)
-{
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	return ntohs(sin.sin_port);
 }
 
 Test(threads, second_signal_works_while_another_thread_drains)
@@ -135,20 +184,6 @@ Test(threads, second_signal_works_while_another_thread_drains)
 	for (i = 0; i <= kept; i++)
 		close(fds[i]);
 	echod_free(&e);
-}
-
-/* The thread that serves fd, from its -v line. */
-static unsigned int
-thread_of(struct echod *e, int fd)
-{
-	char		 needle[64];
-	const char	*hit;
-
-	snprintf(needle, sizeof(needle), "127.0.0.1:%d: on thread ",
-	    local_port(fd));
-	cr_assert(echod_wait_log(e, needle, WAIT_MS), "%s", e->log);
-	hit = strstr(e->log, needle);
-	return (unsigned int)strtoul(hit + strlen(needle), NULL, 10);
 }
 
 /*
