@@ -61,7 +61,8 @@ usage(FILE *out)
 {
 	fprintf(out,
 "usage: echod [options]\n"
-"Echo every line (or chunk) a TCP client sends back to it, with a prefix.\n"
+"Echo every line (or chunk) a client sends back to it, with a prefix, over\n"
+"TCP, TLS, Unix sockets or UDP.\n"
 "\n"
 "  -l, --listen ADDR         listen on ADDR: PORT, HOST:PORT, [V6ADDR]:PORT,\n"
 "                            HOST or unix:PATH, each optionally after tls:;\n"
