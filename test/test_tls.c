@@ -308,3 +308,32 @@ Test(tls, bad_certificate_or_key_is_a_start_failure)
 	unlink(other.key);
 	certs_free(&c);
 }
+
+/* proxy:tls: the PROXY header comes in plain text, then the handshake. */
+Test(tls, proxy_header_before_the_handshake)
+{
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 t;
+	const char		*hdr = "PROXY TCP6 2001:db8::5 ::1 4433 443\r\n";
+
+	make_cert(&c, NULL);
+	echod_start(&e, "-l", "proxy:tls:127.0.0.1:0", "--tls-cert", c.cert,
+	    "--tls-key", c.key, NULL);
+	cr_assert_not_null(t.ctx = SSL_CTX_new(TLS_client_method()));
+	t.fd = client_connect(echod_port_of(&e, "proxy:tls:127.0.0.1:"));
+	client_send(t.fd, hdr, strlen(hdr));
+	cr_assert_not_null(t.ssl = SSL_new(t.ctx));
+	SSL_set_fd(t.ssl, t.fd);
+	cr_assert_eq(SSL_connect(t.ssl), 1);
+	tls_send(&t, "both\n", 5);
+	tls_expect(&t, "GOT:both\n");
+	cr_assert(echod_wait_log(&e, "Connection from [2001:db8::5]:4433 via "
+	    "127.0.0.1:", WAIT_MS), "%s", e.log);
+	tls_close(&t);
+	cr_assert(echod_wait_log(&e, "Connection closed [2001:db8::5]:4433: "
+	    "client closed, 5 bytes in, 9 bytes out", WAIT_MS), "%s", e.log);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+	certs_free(&c);
+}
