@@ -564,8 +564,9 @@ server_listen_one(struct server *srv, struct listen_addr la,
 	} else if (server_add_listener(srv, fd, &la, name) == -1)
 		return -1;
 	server_name_append(names, namesize, name);
+	/* UDP beside plain TCP only: no DTLS, no PROXY over UDP. */
 	if (srv->opts->udp && la.socktype == SOCK_STREAM && la.fd == -1 &&
-	    la.ss.ss_family != AF_UNIX)
+	    la.ss.ss_family != AF_UNIX && !la.tls && !la.proxy)
 		return server_listen_udp(srv, &la, names, namesize);
 	return 0;
 }

@@ -61,9 +61,11 @@ Test(udp, every_datagram_comes_back_whole)
 	struct echod	 e;
 	int		 fd, port, tcp;
 
-	echod_start(&e, "-U", NULL);
+	echod_start(&e, "-U", "--proxy-protocol", "127.0.0.1:0", NULL);
 	port = echod_port_of(&e, "udp:127.0.0.1:");
 	cr_assert_eq(port, e.port, "UDP and TCP on the same port");
+	/* Beside the plain listener only, not the PROXY one. */
+	cr_assert_eq(echod_log_count(&e, "udp:"), 1, "%s", e.log);
 	fd = udp_client(port, 0);
 	udp_expect(fd, "Hello", 5, "GOT:Hello", 9);
 	/* Datagrams are not lines: no framing, newlines and NULs kept. */
