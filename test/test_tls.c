@@ -337,3 +337,33 @@ Test(tls, proxy_header_before_the_handshake)
 	echod_free(&e);
 	certs_free(&c);
 }
+
+/* One OpenSSL context shared by every thread (CI runs this under TSan). */
+Test(tls, with_threads)
+{
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 t[16];
+	char			 line[32], want[40];
+	int			 i, port;
+
+	make_cert(&c, NULL);
+	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
+	    "--tls-key", c.key, "--threads", "2", NULL);
+	port = echod_port_of(&e, "tls:127.0.0.1:");
+	for (i = 0; i < 16; i++)
+		tls_connect(&t[i], port);
+	for (i = 0; i < 16; i++) {
+		snprintf(line, sizeof(line), "client %d\n", i);
+		snprintf(want, sizeof(want), "GOT:client %d\n", i);
+		tls_send(&t[i], line, strlen(line));
+		tls_expect(&t[i], want);
+	}
+	for (i = 0; i < 16; i++)
+		tls_close(&t[i]);
+	cr_assert_eq(echod_stop(&e), 0);
+	cr_assert(echod_log_has(&e, "exiting: 16 connections served"), "%s",
+	    e.log);
+	echod_free(&e);
+	certs_free(&c);
+}
