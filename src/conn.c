@@ -114,22 +114,20 @@ conn_log_open(struct conn *c, const char *via, int proxy_version)
 		log_debug("%s: on thread %u", c->peer, c->srv->index);
 }
 
-/* Waits for the rest of the PROXY header, until its deadline. */
-static void
-conn_proxy_wait(struct conn *c)
+/*
+ * The header's deadline counts from the accept: a persistent timeout
+ * restarts at every wakeup, so a client sending a byte at a time would
+ * otherwise never reach it.
+ */
+static bool
+conn_proxy_late(const struct conn *c)
 {
 	struct timespec	 now;
-	struct timeval	 left = { 0, 0 };
-	long		 ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (c->started.tv_sec + PROXY_TIMEOUT_SEC - now.tv_sec) * 1000L +
-	    (c->started.tv_nsec - now.tv_nsec) / 1000000L;
-	if (ms > 0) {
-		left.tv_sec = ms / 1000;
-		left.tv_usec = ms % 1000 * 1000;
-	}
-	event_add(c->proxy_ev, &left);
+	return now.tv_sec - c->started.tv_sec > PROXY_TIMEOUT_SEC ||
+	    (now.tv_sec - c->started.tv_sec == PROXY_TIMEOUT_SEC &&
+	    now.tv_nsec >= c->started.tv_nsec);
 }
 
 static void
@@ -168,8 +166,9 @@ conn_proxy_done(struct conn *c, evutil_socket_t fd,
 
 /*
  * Peeks at what has arrived, so nothing past the header is taken from
- * the socket; the header alone is then read.  Edge-triggered, since the
- * peeked bytes stay readable.
+ * the socket; the header alone is then read.  Edge-triggered and
+ * persistent, so bytes peeked at but left in the socket do not wake us
+ * again until more arrive.
  */
 static void
 conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
@@ -181,15 +180,13 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 	char			 reason[96];
 	ssize_t			 n;
 
-	if (what & EV_TIMEOUT) {
+	if ((what & EV_TIMEOUT) || conn_proxy_late(c)) {
 		conn_reject(c, "no PROXY header in time");
 		return;
 	}
 	n = recv(fd, buf, PROXY_MAX_HEADER, MSG_PEEK);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-		conn_proxy_wait(c);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
-	}
 	if (n <= 0) {
 		conn_reject(c, n == 0 ? "closed before its PROXY header" :
 		    strerror(errno));
@@ -199,8 +196,6 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 	case PROXY_MORE:
 		if (what & EV_CLOSED)
 			conn_reject(c, "closed before its PROXY header");
-		else
-			conn_proxy_wait(c);
 		return;
 	case PROXY_BAD:
 		snprintf(reason, sizeof(reason), "bad PROXY header: %s", why);
@@ -220,6 +215,7 @@ struct conn *
 conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
     const struct listen_addr *la)
 {
+	struct timeval	 proxy_timeout = { PROXY_TIMEOUT_SEC, 0 };
 	struct conn	*c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -235,12 +231,14 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		if ((srv->proxy_buf == NULL && (srv->proxy_buf =
 		    malloc(PROXY_MAX_HEADER)) == NULL) ||
 		    (c->proxy_ev = event_new(srv->base, fd, EV_READ | EV_ET |
-		    EV_CLOSED, conn_proxy_cb, c)) == NULL) {
+		    EV_CLOSED | EV_PERSIST, conn_proxy_cb, c)) == NULL ||
+		    event_add(c->proxy_ev, &proxy_timeout) == -1) {
 			log_warnx("cannot allocate a connection");
+			if (c->proxy_ev != NULL)
+				event_free(c->proxy_ev);
 			free(c);
 			return NULL;
 		}
-		conn_proxy_wait(c);
 		log_debug("%s: awaiting its PROXY header", c->peer);
 		return c;
 	}
