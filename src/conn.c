@@ -115,19 +115,28 @@ conn_log_open(struct conn *c, const char *via, int proxy_version)
 }
 
 /*
- * The header's deadline counts from the accept: a persistent timeout
- * restarts at every wakeup, so a client sending a byte at a time would
- * otherwise never reach it.
+ * Milliseconds left of the header's deadline, counted from the accept:
+ * a persistent timeout restarts at every wakeup, so it is set again to
+ * what is left, or a client sending a byte at a time would never meet it.
  */
-static bool
-conn_proxy_late(const struct conn *c)
+static long
+conn_proxy_left_ms(const struct conn *c)
 {
 	struct timespec	 now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec - c->started.tv_sec > PROXY_TIMEOUT_SEC ||
-	    (now.tv_sec - c->started.tv_sec == PROXY_TIMEOUT_SEC &&
-	    now.tv_nsec >= c->started.tv_nsec);
+	return (c->started.tv_sec + PROXY_TIMEOUT_SEC - now.tv_sec) * 1000L +
+	    (c->started.tv_nsec - now.tv_nsec) / 1000000L;
+}
+
+/* Not all of it yet: wait for more, until what is left of the deadline. */
+static void
+conn_proxy_wait(struct conn *c)
+{
+	long		 ms = conn_proxy_left_ms(c);
+	struct timeval	 left = { ms / 1000, ms % 1000 * 1000 };
+
+	event_add(c->proxy_ev, &left);
 }
 
 static void
@@ -180,13 +189,15 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 	char			 reason[96];
 	ssize_t			 n;
 
-	if ((what & EV_TIMEOUT) || conn_proxy_late(c)) {
+	if ((what & EV_TIMEOUT) || conn_proxy_left_ms(c) <= 0) {
 		conn_reject(c, "no PROXY header in time");
 		return;
 	}
 	n = recv(fd, buf, PROXY_MAX_HEADER, MSG_PEEK);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		conn_proxy_wait(c);
 		return;
+	}
 	if (n <= 0) {
 		conn_reject(c, n == 0 ? "closed before its PROXY header" :
 		    strerror(errno));
@@ -196,6 +207,8 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 	case PROXY_MORE:
 		if (what & EV_CLOSED)
 			conn_reject(c, "closed before its PROXY header");
+		else
+			conn_proxy_wait(c);
 		return;
 	case PROXY_BAD:
 		snprintf(reason, sizeof(reason), "bad PROXY header: %s", why);
