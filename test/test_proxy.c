@@ -273,20 +273,31 @@ Test(proxy, missing_or_malformed_header_closes_with_a_reason)
 	echod_free(&e);
 }
 
+/*
+ * The deadline counts from the accept: a client trickling a byte every
+ * 3 s is cut at 10 s, not 10 s after its last byte (19 s).
+ */
 Test(proxy, header_must_come_in_time)
 {
 	struct echod	 e;
-	long		 start = now_ms();
+	long		 start;
 	char		 ch;
-	int		 fd;
+	int		 fd, i;
 
 	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", NULL);
+	start = now_ms();
 	fd = client_connect(proxy_port(&e));
-	client_send(fd, "PROXY ", 6);
-	/* The deadline is 10 s: wait past it, even under valgrind. */
+	for (i = 0; i < 4; i++) {
+		client_send(fd, "PROX" + i, 1);
+		if (i < 3)
+			cr_assert(client_quiet_for(fd, 3000), "closed early");
+	}
+	/* Wait past the deadline, even under valgrind. */
 	cr_assert_eq(client_recv(fd, &ch, 1, 2 * WAIT_MS), 0);
 	cr_assert_eq(recv(fd, &ch, 1, MSG_DONTWAIT), 0, "expected EOF");
 	cr_assert_geq(now_ms() - start, 9000, "closed before the deadline");
+	cr_assert_lt(now_ms() - start, 17000, "deadline ran from the last "
+	    "byte");
 	cr_assert(echod_wait_log(&e, "no PROXY header in time", WAIT_MS));
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
