@@ -45,6 +45,11 @@ tls_init(const struct options *opts)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/*
+	 * No server-side session cache: it would keep every client's session
+	 * after it left.  Resumption still works with stateless tickets.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
 	/*
 	 * OpenSSL 3 makes a TCP close without close_notify an error, which
