@@ -91,6 +91,6 @@ int	group_run(struct group *);
 void	group_free(struct group *);
 void	server_conn_gone(struct server *, struct conn *);
 struct peer *server_peer_get(struct server *, const struct sockaddr *);
-evutil_socket_t server_open_metrics(struct server *, struct listen_addr *);
+evutil_socket_t server_open_metrics(struct listen_addr *);
 
 #endif

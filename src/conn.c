@@ -57,6 +57,13 @@ conn_set_state(struct conn *c, enum conn_state state)
 	c->state = state;
 }
 
+/* -t as bufferevent timeouts: NULL for none. */
+static const struct timeval *
+conn_idle_timeout(const struct server *srv)
+{
+	return srv->opts->idle_timeout != 0 ? &srv->idle_timeout : NULL;
+}
+
 /* The connection proper: a bufferevent on the socket, reading. */
 static int
 conn_start(struct conn *c, evutil_socket_t fd)
@@ -89,9 +96,9 @@ conn_start(struct conn *c, evutil_socket_t fd)
 	    c);
 	if (c->tls)
 		bufferevent_set_timeouts(c->bev, &handshake, &handshake);
-	else if (srv->opts->idle_timeout != 0)
-		bufferevent_set_timeouts(c->bev, &srv->idle_timeout,
-		    &srv->idle_timeout);
+	else
+		bufferevent_set_timeouts(c->bev, conn_idle_timeout(srv),
+		    conn_idle_timeout(srv));
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (c->state != CONN_READING)
 		conn_set_state(c, CONN_READING);
@@ -134,7 +141,12 @@ static void
 conn_proxy_wait(struct conn *c)
 {
 	long		 ms = conn_proxy_left_ms(c);
-	struct timeval	 left = { ms / 1000, ms % 1000 * 1000 };
+	struct timeval	 left = { 0, 0 };
+
+	if (ms > 0) {
+		left.tv_sec = ms / 1000;
+		left.tv_usec = ms % 1000 * 1000;
+	}
 
 	event_add(c->proxy_ev, &left);
 }
@@ -286,9 +298,9 @@ conn_count_out(struct conn *c)
 }
 
 /*
- * The one way out for a connection, from every path.  It logs why, adds
- * the connection's counters to the server's and frees it; the caller
- * must not touch the connection afterwards.
+ * The one way out for a connection, from every path.  It counts the
+ * last bytes sent, logs why and frees it; the caller must not touch the
+ * connection afterwards.
  */
 void
 conn_close(struct conn *c, const char *reason)
@@ -588,13 +600,11 @@ conn_timeout(struct conn *c, short what)
 static void
 conn_tls_up(struct conn *c)
 {
-	struct server	*srv = c->srv;
 	char		 how[128];
 
 	c->tls_up = true;
-	bufferevent_set_timeouts(c->bev, srv->opts->idle_timeout != 0 ?
-	    &srv->idle_timeout : NULL, srv->opts->idle_timeout != 0 ?
-	    &srv->idle_timeout : NULL);
+	bufferevent_set_timeouts(c->bev, conn_idle_timeout(c->srv),
+	    conn_idle_timeout(c->srv));
 	log_debug("%s: TLS handshake done, %s", c->peer,
 	    tls_describe(c->bev, how, sizeof(how)));
 }

@@ -142,7 +142,7 @@ metrics_start(struct server *srv)
 	for (i = 0; i < list->count; i++) {
 		struct listen_addr la = list->addrs[i];
 
-		if ((fd = server_open_metrics(srv, &la)) == -1)
+		if ((fd = server_open_metrics(&la)) == -1)
 			return -1;
 		if (evhttp_accept_socket_with_handle(srv->http, fd) == NULL) {
 			evutil_closesocket(fd);

@@ -237,8 +237,8 @@ option_metrics(struct options *opts, FILE *err, const char *text)
 {
 	char	 why[512];
 
-	if (strchr(text, ':') != NULL && (strncmp(text, "unix:", 5) == 0 ||
-	    strncmp(text, "tls:", 4) == 0 || strncmp(text, "proxy:", 6) == 0))
+	if (strncmp(text, "unix:", 5) == 0 || strncmp(text, "tls:", 4) == 0 ||
+	    strncmp(text, "proxy:", 6) == 0)
 		return usage_error(err, "invalid --metrics '%s': a TCP "
 		    "address is needed", text);
 	addr_list_free(&opts->metrics);

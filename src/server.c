@@ -427,25 +427,6 @@ server_open(struct server *srv, const struct listen_addr *la)
 	return server_bind(la, srv->group->nthreads > 1);
 }
 
-/* The metrics endpoint's socket: thread 0 only, TCP. */
-evutil_socket_t
-server_open_metrics(struct server *srv, struct listen_addr *la)
-{
-	char		 name[LISTEN_NAMELEN];
-	evutil_socket_t	 fd;
-
-	(void)srv;
-	if ((fd = server_bind(la, false)) == -1) {
-		log_warn("cannot serve metrics on %s",
-		    addr_listen_name(la, name, sizeof(name)));
-		return -1;
-	}
-	la->len = sizeof(la->ss);
-	if (getsockname(fd, (struct sockaddr *)&la->ss, &la->len) == -1)
-		fatal("getsockname");
-	return fd;
-}
-
 static bool
 server_family_missing(int err)
 {
@@ -487,6 +468,33 @@ server_bound_addr(evutil_socket_t fd, struct listen_addr *la)
 		fatal("getsockname");
 }
 
+/* The metrics endpoint's socket (thread 0, TCP), with its real port. */
+evutil_socket_t
+server_open_metrics(struct listen_addr *la)
+{
+	char		 name[LISTEN_NAMELEN];
+	evutil_socket_t	 fd;
+
+	if ((fd = server_bind(la, false)) == -1) {
+		log_warn("cannot serve metrics on %s",
+		    addr_listen_name(la, name, sizeof(name)));
+		return -1;
+	}
+	server_bound_addr(fd, la);
+	return fd;
+}
+
+static int
+server_add_udp(struct server *srv, evutil_socket_t fd,
+    const struct listen_addr *la, const char *name)
+{
+	if (udp_open(srv, fd, la) == -1) {
+		log_warnx("cannot listen on %s: libevent failed", name);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 server_name_append(char *names, size_t size, const char *name)
 {
@@ -511,10 +519,8 @@ server_listen_udp(struct server *srv, const struct listen_addr *tcp,
 		log_warn("cannot listen on %s", name);
 		return -1;
 	}
-	if (udp_open(srv, fd, &la) == -1) {
-		log_warnx("cannot listen on %s: libevent failed", name);
+	if (server_add_udp(srv, fd, &la, name) == -1)
 		return -1;
-	}
 	server_name_append(names, namesize, name);
 	return 0;
 }
@@ -556,12 +562,8 @@ server_listen_one(struct server *srv, struct listen_addr la,
 		if (addr_list_push(&g->bound, &bound) == -1)
 			fatal("addr_list_push");
 	}
-	if (la.socktype == SOCK_DGRAM) {
-		if (udp_open(srv, fd, &la) == -1) {
-			log_warnx("cannot listen on %s: libevent failed", name);
-			return -1;
-		}
-	} else if (server_add_listener(srv, fd, &la, name) == -1)
+	if ((la.socktype == SOCK_DGRAM ? server_add_udp(srv, fd, &la, name) :
+	    server_add_listener(srv, fd, &la, name)) == -1)
 		return -1;
 	server_name_append(names, namesize, name);
 	/* UDP beside plain TCP only: no DTLS, no PROXY over UDP. */
