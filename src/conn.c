@@ -64,6 +64,24 @@ conn_idle_timeout(const struct server *srv)
 	return srv->opts->idle_timeout != 0 ? &srv->idle_timeout : NULL;
 }
 
+/*
+ * What bounds the input buffer: in chunk mode each read is at most
+ * --read-size bytes; in line mode a partial line never grows past
+ * --max-line before it is echoed.  A read high watermark would do the
+ * same, but libevent 2.1 implements it as a callback on the input that
+ * runs, and re-adds the read event, on every read and every drain.
+ * Reading is disabled while the input is full (PAUSED), so there is
+ * always room here when it matters; 0 would mean libevent's default.
+ */
+static void
+conn_set_read_room(struct conn *c)
+{
+	size_t	 max = c->srv->read_max;
+
+	bufferevent_set_max_single_read(c->bev,
+	    c->input_held < max ? max - c->input_held : 1);
+}
+
 /* The connection proper: a bufferevent on the socket, reading. */
 static int
 conn_start(struct conn *c, evutil_socket_t fd)
@@ -84,14 +102,7 @@ conn_start(struct conn *c, evutil_socket_t fd)
 	/* Replies are written whole; Nagle would only delay them. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	/*
-	 * The read high watermark bounds the input buffer: in chunk mode it
-	 * makes each read at most --read-size bytes; in line mode a partial
-	 * line never grows past --max-line before it is echoed.
-	 */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, srv->read_max);
-	if (srv->framing.kind == FRAME_CHUNK)
-		bufferevent_set_max_single_read(c->bev, srv->read_max);
+	conn_set_read_room(c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
 	if (c->tls)
@@ -351,6 +362,7 @@ conn_queue(struct conn *c, size_t added)
 {
 	c->bytes_queued += added;
 	c->input_held = evbuffer_get_length(bufferevent_get_input(c->bev));
+	conn_set_read_room(c);
 }
 
 /*
@@ -504,7 +516,8 @@ conn_finish(struct conn *c)
 	}
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	/* Discarded as it comes: read in libevent's default amounts. */
+	bufferevent_set_max_single_read(c->bev, 0);
 	bufferevent_enable(c->bev, EV_READ);
 }
 
