@@ -5,6 +5,7 @@
 #ifndef ECHOD_FRAMING_H
 #define ECHOD_FRAMING_H
 
+#include <sys/uio.h>
 #include <stddef.h>
 
 #include <event2/buffer.h>
@@ -24,9 +25,15 @@ struct framing {
 	size_t			 max_line;
 };
 
+/* Input extents looked at, and iovecs filled, per gather. */
+#define FRAMING_EXTENTS	8
+#define FRAMING_IOV	64
+
 void	framing_init(struct framing *, const struct options *);
 size_t	framing_echo(const struct framing *, struct evbuffer *,
 	    struct evbuffer *, size_t);
+size_t	framing_gather(const struct framing *, struct evbuffer *, size_t,
+	    struct iovec *, int, int *, size_t *);
 size_t	framing_flush(const struct framing *, struct evbuffer *,
 	    struct evbuffer *);
 

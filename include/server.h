@@ -42,7 +42,6 @@ struct server {
 	const struct options	 *opts;
 	struct framing		  framing;
 	size_t			  read_max;	/* input watermark */
-	struct evbuffer		 *scratch;	/* replies written at once */
 	struct timeval		  idle_timeout;
 	struct listener		 *listeners;
 	size_t			  nlisteners;

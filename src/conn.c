@@ -365,12 +365,65 @@ conn_queue(struct conn *c, size_t added)
 	conn_set_read_room(c);
 }
 
+/* What the socket did not take of iov, past its first `sent` bytes. */
+static void
+conn_keep_unsent(struct evbuffer *out, const struct iovec *iov, int niov,
+    size_t sent)
+{
+	int	 i;
+
+	for (i = 0; i < niov; i++) {
+		if (sent >= iov[i].iov_len) {
+			sent -= iov[i].iov_len;
+			continue;
+		}
+		if (evbuffer_add(out, (char *)iov[i].iov_base + sent,
+		    iov[i].iov_len - sent) == -1)
+			fatalx("out of memory while echoing");
+		sent = 0;
+	}
+}
+
+/*
+ * While nothing is queued for the client, replies are written at once
+ * and straight from the input buffer, the prefix and each line in one
+ * writev(): through the bufferevent's output each would be copied, add
+ * the write event, wait a loop turn and remove it again.  What the
+ * socket does not take is queued as usual.  Returns the bytes queued,
+ * or -1 if the connection was closed.
+ */
+static ssize_t
+conn_write_direct(struct conn *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct iovec	 iov[FRAMING_IOV];
+	size_t		 added, used, queued = 0;
+	ssize_t		 n;
+	int		 niov;
+
+	while (evbuffer_get_length(out) == 0 &&
+	    (added = framing_gather(&c->srv->framing, in,
+	    c->srv->opts->output_limit, iov, FRAMING_IOV, &niov, &used)) != 0) {
+		if ((n = writev(bufferevent_getfd(c->bev), iov, niov)) == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR) {
+				conn_close(c,
+				    evutil_socket_error_to_string(errno));
+				return -1;
+			}
+			n = 0;
+		}
+		if ((size_t)n < added)
+			conn_keep_unsent(out, iov, niov, n);
+		evbuffer_drain(in, used);
+		queued += added;
+	}
+	return queued;
+}
+
 /*
  * Echoes what can be echoed, pausing once the output limit is reached.
- * While nothing is queued for the client, replies are framed into the
- * server's scratch buffer and written at once: through the bufferevent's
- * output each reply would add the write event, wait a loop turn and
- * remove it again.  What the socket does not take is queued as usual.
  * Returns -1 if the connection was closed.
  */
 static int
@@ -379,29 +432,14 @@ conn_echo(struct conn *c)
 	const struct framing	*fr = &c->srv->framing;
 	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	struct evbuffer		*scratch = c->srv->scratch;
-	size_t			 limit = c->srv->opts->output_limit, added;
-	int			 err;
+	size_t			 limit = c->srv->opts->output_limit;
+	ssize_t			 queued = 0;
 
-	while (!c->tls && evbuffer_get_length(out) == 0) {
-		if ((added = framing_echo(fr, in, scratch, limit)) == 0)
-			break;
-		conn_queue(c, added);
-		if (evbuffer_write(scratch, bufferevent_getfd(c->bev)) == -1 &&
-		    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			err = errno;
-			evbuffer_drain(scratch, evbuffer_get_length(scratch));
-			conn_close(c, evutil_socket_error_to_string(err));
-			return -1;
-		}
-		if (evbuffer_get_length(scratch) != 0 &&
-		    evbuffer_add_buffer(out, scratch) == -1)
-			fatalx("out of memory while echoing");
-	}
+	if (!c->tls && (queued = conn_write_direct(c)) == -1)
+		return -1;
 	if (c->tls || evbuffer_get_length(out) != 0)
-		conn_queue(c, framing_echo(fr, in, out, limit));
-	else
-		conn_queue(c, 0);
+		queued += framing_echo(fr, in, out, limit);
+	conn_queue(c, queued);
 	conn_count_out(c);
 	if (evbuffer_get_length(out) >= limit)
 		conn_pause(c);

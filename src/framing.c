@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <string.h>
 
 #include "framing.h"
 #include "log.h"
@@ -31,20 +32,94 @@ framing_emit(const struct framing *fr, struct evbuffer *in,
 }
 
 /*
- * Length of the next piece to echo: a whole line including its LF, or
- * max_line bytes of a longer one; 0 while a short line is incomplete.
+ * Length of the line starting at byte `off` of extent `e`: up to and
+ * including its LF, or max_line bytes of a longer one; 0 while a short
+ * line is incomplete in the extents given.
  */
 static size_t
-framing_next_line(const struct framing *fr, struct evbuffer *in)
+framing_line_len(const struct framing *fr, const struct evbuffer_iovec *ext,
+    int next, int e, size_t off)
 {
-	struct evbuffer_ptr	 eol;
-	size_t			 avail = evbuffer_get_length(in);
-	size_t			 eol_len;
+	size_t		 len = 0, want;
+	const char	*start, *lf;
 
-	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-	if (eol.pos >= 0 && (size_t)eol.pos < fr->max_line)
-		return (size_t)eol.pos + 1;
-	return avail >= fr->max_line ? fr->max_line : 0;
+	for (; e < next && len < fr->max_line; e++, off = 0) {
+		start = (const char *)ext[e].iov_base + off;
+		want = ext[e].iov_len - off;
+		if (want > fr->max_line - len)
+			want = fr->max_line - len;
+		if ((lf = memchr(start, '\n', want)) != NULL)
+			return len + (size_t)(lf - start) + 1;
+		len += want;
+	}
+	return len == fr->max_line ? len : 0;
+}
+
+/*
+ * Points iov at the next pieces to echo, without copying: the prefix,
+ * then the piece's bytes where they lie in `in`, for each piece while
+ * fewer than out_limit bytes are gathered and iovmax allows.  Sets
+ * *niov and *in_used (the input bytes covered); returns the output
+ * bytes gathered, 0 if nothing is complete.  The caller drains in_used
+ * bytes of `in` once iov has been used.
+ */
+size_t
+framing_gather(const struct framing *fr, struct evbuffer *in,
+    size_t out_limit, struct iovec *iov, int iovmax, int *niov,
+    size_t *in_used)
+{
+	struct evbuffer_iovec	 ext[FRAMING_EXTENTS];
+	size_t			 total = evbuffer_get_length(in), gathered = 0;
+	size_t			 off = 0, len, take;
+	int			 next, e = 0, n = 0;
+
+	*niov = 0;
+	*in_used = 0;
+	if (total == 0)
+		return 0;
+	/*
+	 * Rarely the input is in more pieces than we look at; then make a
+	 * piece's worth contiguous, so that a piece is always found whole.
+	 */
+	if (evbuffer_peek(in, (ev_ssize_t)total, NULL, ext, FRAMING_EXTENTS) >
+	    FRAMING_EXTENTS && fr->kind != FRAME_RAW)
+		evbuffer_pullup(in, fr->kind == FRAME_LINE &&
+		    total > fr->max_line ? (ev_ssize_t)fr->max_line : -1);
+	next = evbuffer_peek(in, (ev_ssize_t)total, NULL, ext,
+	    FRAMING_EXTENTS);
+	if (next > FRAMING_EXTENTS)
+		next = FRAMING_EXTENTS;
+
+	while (e < next && gathered < out_limit) {
+		if (fr->kind != FRAME_LINE)
+			len = SIZE_MAX;	/* all of it */
+		else if ((len = framing_line_len(fr, ext, next, e, off)) == 0)
+			break;
+		if (iovmax - n < 1 + next - e)
+			break;		/* perhaps not room for this one */
+		if (fr->prefix_len != 0) {
+			iov[n].iov_base = (void *)fr->prefix;
+			iov[n++].iov_len = fr->prefix_len;
+			gathered += fr->prefix_len;
+		}
+		while (len != 0 && e < next) {
+			take = ext[e].iov_len - off;
+			if (take > len)
+				take = len;
+			iov[n].iov_base = (char *)ext[e].iov_base + off;
+			iov[n++].iov_len = take;
+			gathered += take;
+			*in_used += take;
+			if (fr->kind == FRAME_LINE)
+				len -= take;
+			if ((off += take) == ext[e].iov_len) {
+				e++;
+				off = 0;
+			}
+		}
+	}
+	*niov = n;
+	return gathered;
 }
 
 /*
@@ -56,7 +131,9 @@ size_t
 framing_echo(const struct framing *fr, struct evbuffer *in,
     struct evbuffer *out, size_t out_limit)
 {
-	size_t	 added = 0, len;
+	struct iovec	 iov[FRAMING_IOV];
+	size_t		 added = 0, len, used;
+	int		 i, niov;
 
 	if (evbuffer_get_length(in) == 0)
 		return 0;
@@ -70,9 +147,16 @@ framing_echo(const struct framing *fr, struct evbuffer *in,
 	case FRAME_CHUNK:
 		return framing_emit(fr, in, out, evbuffer_get_length(in));
 	case FRAME_LINE:
-		while (evbuffer_get_length(out) < out_limit &&
-		    (len = framing_next_line(fr, in)) != 0)
-			added += framing_emit(fr, in, out, len);
+		while ((len = evbuffer_get_length(out)) < out_limit &&
+		    (len = framing_gather(fr, in, out_limit - len, iov,
+		    FRAMING_IOV, &niov, &used)) != 0) {
+			for (i = 0; i < niov; i++)
+				if (evbuffer_add(out, iov[i].iov_base,
+				    iov[i].iov_len) == -1)
+					fatalx("out of memory while echoing");
+			evbuffer_drain(in, used);
+			added += len;
+		}
 		break;
 	}
 	return added;

@@ -755,7 +755,6 @@ server_init_events(struct server *srv)
 {
 	srv->ctl[0] = srv->ctl[1] = -1;
 	if ((srv->base = server_new_base()) == NULL ||
-	    (srv->scratch = evbuffer_new()) == NULL ||
 	    pipe2(srv->ctl, O_NONBLOCK | O_CLOEXEC) == -1)
 		return -1;
 	srv->ctl_ev = event_new(srv->base, srv->ctl[0], EV_READ | EV_PERSIST,
@@ -823,8 +822,6 @@ server_free(struct server *srv)
 	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 		if (events[i] != NULL)
 			event_free(events[i]);
-	if (srv->scratch != NULL)
-		evbuffer_free(srv->scratch);
 	free(srv->proxy_buf);
 	if (srv->base != NULL)
 		event_base_free(srv->base);

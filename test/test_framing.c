@@ -206,3 +206,75 @@ Test(framing, any_split_gives_the_reference_output)
 		teardown(&f);
 	}
 }
+
+/* One chain per call, as many small reads leave the input. */
+static void
+feed_chain(struct fixture *f, const char *data)
+{
+	struct evbuffer	*chain = evbuffer_new();
+
+	cr_assert_eq(evbuffer_add(chain, data, strlen(data)), 0);
+	cr_assert_eq(evbuffer_add_buffer(f->in, chain), 0);
+	evbuffer_free(chain);
+}
+
+/* A gather as the direct write uses it, the socket taking everything. */
+static size_t
+gather_all(struct fixture *f, size_t limit)
+{
+	struct iovec	 iov[FRAMING_IOV];
+	size_t		 added, used;
+	int		 i, niov;
+
+	added = framing_gather(&f->fr, f->in, limit, iov, FRAMING_IOV, &niov,
+	    &used);
+	for (i = 0; i < niov; i++)
+		evbuffer_add(f->out, iov[i].iov_base, iov[i].iov_len);
+	evbuffer_drain(f->in, used);
+	return added;
+}
+
+Test(framing, gather_points_at_each_line_behind_the_prefix)
+{
+	struct fixture	 f;
+
+	setup(&f, FRAME_LINE, "GOT:", 64);
+	feed_chain(&f, "He");
+	feed_chain(&f, "llo\nwor");
+	feed_chain(&f, "ld\npart");
+	cr_assert_eq(gather_all(&f, 1000), 20);
+	EXPECT(&f, "GOT:Hello\nGOT:world\n");
+	cr_assert_eq(evbuffer_get_length(f.in), 4, "the partial line stays");
+	cr_assert_eq(gather_all(&f, 1000), 0);
+	teardown(&f);
+}
+
+/* More chains than one gather looks at: the line is still found whole. */
+Test(framing, gather_finds_a_line_across_many_chains)
+{
+	struct fixture	 f;
+	int		 i;
+
+	setup(&f, FRAME_LINE, "GOT:", 64);
+	for (i = 0; i < 3 * FRAMING_EXTENTS; i++)
+		feed_chain(&f, "ab");
+	feed_chain(&f, "\n");
+	cr_assert_eq(gather_all(&f, 1000), 4 + 6 * FRAMING_EXTENTS + 1);
+	cr_assert_eq(evbuffer_get_length(f.in), 0);
+	cr_assert_eq(evbuffer_get_length(f.out), 4 + 6 * FRAMING_EXTENTS + 1);
+	cr_assert_eq(evbuffer_pullup(f.out, -1)[4 + 6 * FRAMING_EXTENTS], '\n');
+	teardown(&f);
+}
+
+Test(framing, gather_chunk_is_one_piece_however_stored)
+{
+	struct fixture	 f;
+	int		 i;
+
+	setup(&f, FRAME_CHUNK, "GOT:", 64);
+	for (i = 0; i < 2 * FRAMING_EXTENTS; i++)
+		feed_chain(&f, "x");
+	cr_assert_eq(gather_all(&f, 1), 4 + 2 * FRAMING_EXTENTS);
+	EXPECT(&f, "GOT:xxxxxxxxxxxxxxxx");
+	teardown(&f);
+}

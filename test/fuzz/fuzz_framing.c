@@ -41,13 +41,35 @@ drain(struct evbuffer *out, size_t *actual_len)
 	*actual_len += n;
 }
 
+/* What the socket would take of a gather: all of it. */
+static size_t
+gather(const struct framing *fr, struct evbuffer *in, size_t limit,
+    size_t *actual_len)
+{
+	struct iovec	 iov[FRAMING_IOV];
+	size_t		 added, used, sum = 0;
+	int		 i, niov;
+
+	added = framing_gather(fr, in, limit, iov, FRAMING_IOV, &niov, &used);
+	for (i = 0; i < niov; i++) {
+		if (*actual_len + iov[i].iov_len > sizeof(actual))
+			__builtin_trap();
+		memcpy(actual + *actual_len, iov[i].iov_base, iov[i].iov_len);
+		*actual_len += iov[i].iov_len;
+		sum += iov[i].iov_len;
+	}
+	if (sum != added || evbuffer_drain(in, used) == -1)
+		__builtin_trap();
+	return added;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct framing	 fr;
-	struct evbuffer	*in, *out;
+	struct evbuffer	*in, *out, *chunk;
 	const uint8_t	*body;
 	size_t		 len, pos, step, expected_len = 0, actual_len = 0;
 	uint32_t	 state;
@@ -64,19 +86,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	in = evbuffer_new();
 	out = evbuffer_new();
+	chunk = evbuffer_new();
 	for (pos = 0; pos < len; pos += step) {
 		step = 1 + next_random(&state) % 300;
 		if (step > len - pos)
 			step = len - pos;
-		evbuffer_add(in, body + pos, step);
+		/* One chain per read, as many small reads leave it. */
+		evbuffer_add(chunk, body + pos, step);
+		evbuffer_add_buffer(in, chunk);
 		if (fr.kind == FRAME_CHUNK) {
 			memcpy(expected + expected_len, "GOT:", 4);
 			memcpy(expected + expected_len + 4, body + pos, step);
 			expected_len += 4 + step;
 		}
-		/* As the connection does: echo, drain, resume until stuck. */
-		while (framing_echo(&fr, in, out,
-		    1 + next_random(&state) % 100) != 0)
+		/*
+		 * As the connection does: echo, drain, resume until stuck;
+		 * straight from the input when nothing is queued, else
+		 * through the output buffer.
+		 */
+		while ((next_random(&state) & 1 ?
+		    gather(&fr, in, 1 + next_random(&state) % 100,
+		    &actual_len) :
+		    framing_echo(&fr, in, out,
+		    1 + next_random(&state) % 100)) != 0)
 			drain(out, &actual_len);
 		if (fr.kind == FRAME_LINE &&
 		    evbuffer_get_length(in) >= fr.max_line)
@@ -97,5 +129,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	evbuffer_free(in);
 	evbuffer_free(out);
+	evbuffer_free(chunk);
 	return 0;
 }
