@@ -81,12 +81,13 @@ framing_gather(const struct framing *fr, struct evbuffer *in,
 	 * Rarely the input is in more pieces than we look at; then make a
 	 * piece's worth contiguous, so that a piece is always found whole.
 	 */
-	if (evbuffer_peek(in, (ev_ssize_t)total, NULL, ext, FRAMING_EXTENTS) >
-	    FRAMING_EXTENTS && fr->kind != FRAME_RAW)
+	next = evbuffer_peek(in, (ev_ssize_t)total, NULL, ext, FRAMING_EXTENTS);
+	if (next > FRAMING_EXTENTS && fr->kind != FRAME_RAW) {
 		evbuffer_pullup(in, fr->kind == FRAME_LINE &&
 		    total > fr->max_line ? (ev_ssize_t)fr->max_line : -1);
-	next = evbuffer_peek(in, (ev_ssize_t)total, NULL, ext,
-	    FRAMING_EXTENTS);
+		next = evbuffer_peek(in, (ev_ssize_t)total, NULL, ext,
+		    FRAMING_EXTENTS);
+	}
 	if (next > FRAMING_EXTENTS)
 		next = FRAMING_EXTENTS;
 
