@@ -65,6 +65,7 @@ struct server {
 	bool			  fd_exhausted;	/* paused by EMFILE/ENFILE */
 	bool			  shutting_down;
 	time_t			  limit_logged;	/* last "limit reached" line */
+	time_t			  accept_error_logged; /* "accept: ..." */
 	struct stats		  stats;
 };
 

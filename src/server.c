@@ -204,18 +204,29 @@ server_conn_gone(struct server *srv, struct conn *c)
 	}
 }
 
-static void
-server_log_limit(struct server *srv)
+/*
+ * Whether a warning that clients can make repeat is due, at most once a
+ * LIMIT_LOG_INTERVAL; in between it is only a debug line.
+ */
+static bool
+server_warning_due(time_t *last)
 {
 	time_t	 now = time(NULL);
 
-	if (srv->limit_logged != 0 && now - srv->limit_logged <
-	    LIMIT_LOG_INTERVAL) {
+	if (*last != 0 && now - *last < LIMIT_LOG_INTERVAL)
+		return false;
+	*last = now;
+	return true;
+}
+
+static void
+server_log_limit(struct server *srv)
+{
+	if (!server_warning_due(&srv->limit_logged)) {
 		log_debug("--max-connections (%u) reached again",
 		    srv->group->max_conns);
 		return;
 	}
-	srv->limit_logged = now;
 	log_warnx("--max-connections (%u) reached: new clients wait until "
 	    "a connection closes", srv->group->max_conns);
 }
@@ -302,7 +313,12 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 	(void)lev;
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
 	    err != ENOMEM) {
-		log_warnx("accept: %s", evutil_socket_error_to_string(err));
+		if (server_warning_due(&srv->accept_error_logged))
+			log_warnx("accept: %s (repeats are logged once a "
+			    "minute)", evutil_socket_error_to_string(err));
+		else
+			log_debug("accept: %s",
+			    evutil_socket_error_to_string(err));
 		return;
 	}
 	if (!srv->fd_exhausted)
@@ -618,17 +634,26 @@ server_close_all(struct server *srv, const char *reason)
 		conn_close(TAILQ_FIRST(&srv->conns), reason);
 }
 
+/* The drain deadline has passed: whatever is still open is cut. */
+static void
+server_cut(struct server *srv)
+{
+	server_close_all(srv, "drain timeout");
+	server_maybe_exit(srv);
+}
+
 static void
 server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
+	unsigned int	 open = atomic_load(&srv->group->nconns);
 
 	(void)fd;
 	(void)what;
 	log_warnx("drain timeout after %u s: cutting %u connection%s",
-	    srv->opts->drain_timeout, srv->nconns, srv->nconns == 1 ? "" : "s");
-	server_close_all(srv, "drain timeout");
-	server_maybe_exit(srv);
+	    srv->opts->drain_timeout, open, open == 1 ? "" : "s");
+	server_tell_others(srv, 'T');
+	server_cut(srv);
 }
 
 /* Stops accepting, drains every connection, exits when they are gone. */
@@ -648,11 +673,13 @@ server_shutdown(struct server *srv)
 		next = TAILQ_NEXT(c, entry);
 		conn_shutdown(c);
 	}
-	if (srv->nconns == 0) {
-		server_maybe_exit(srv);
-		return;
-	}
-	evtimer_add(srv->drain_ev, &deadline);
+	/*
+	 * One deadline for all threads, kept by thread 0 (even with none of
+	 * its own left), so that the cut is one line, as with one thread.
+	 */
+	if (srv->index == 0)
+		evtimer_add(srv->drain_ev, &deadline);
+	server_maybe_exit(srv);
 }
 
 static void
@@ -695,7 +722,8 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /*
  * A command from another thread: P(ause), R(esume), S(hut down),
- * F(orce exit), D(one: that thread has left its loop).
+ * T(ime is up for the drain), F(orce exit), D(one: that thread has left
+ * its loop).
  */
 static void
 server_ctl_cb(evutil_socket_t fd, short what, void *arg)
@@ -719,6 +747,9 @@ server_ctl_cb(evutil_socket_t fd, short what, void *arg)
 		case 'S':
 			if (!srv->shutting_down)
 				server_shutdown(srv);
+			break;
+		case 'T':
+			server_cut(srv);
 			break;
 		case 'F':
 			server_force_exit(srv);

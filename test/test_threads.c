@@ -154,6 +154,30 @@ Test(threads, sigterm_drains_every_thread)
 	echod_free(&e);
 }
 
+/* One deadline for the whole server: one line, every thread cut. */
+Test(threads, drain_timeout_is_one_line_for_all_threads)
+{
+	struct echod	 e;
+	int		 fds[NSTUFFED], i;
+
+	echod_start(&e, "-v", "--threads", "2", "--output-limit", "16K",
+	    "--drain-timeout", "1", NULL);
+	connect_to_both_threads(&e, fds);
+	for (i = 0; i < NSTUFFED; i++)
+		client_stuff(fds[i]);
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, "drain timeout after"), 1, "%s",
+	    e.log);
+	cr_assert(echod_log_has(&e, "drain timeout after 1 s: cutting 8 "
+	    "connections"), "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, ": drain timeout, "), NSTUFFED,
+	    "%s", e.log);
+	for (i = 0; i < NSTUFFED; i++)
+		close(fds[i]);
+	echod_free(&e);
+}
+
 Test(threads, second_signal_works_while_another_thread_drains)
 {
 	struct echod	 e;
