@@ -218,6 +218,13 @@ feed_chain(struct fixture *f, const char *data)
 	evbuffer_free(chain);
 }
 
+static void
+feed_chains(struct fixture *f, const char *data, int count)
+{
+	while (count-- > 0)
+		feed_chain(f, data);
+}
+
 /* A gather as the direct write uses it, the socket taking everything. */
 static size_t
 gather_all(struct fixture *f, size_t limit)
@@ -253,11 +260,9 @@ Test(framing, gather_points_at_each_line_behind_the_prefix)
 Test(framing, gather_finds_a_line_across_many_chains)
 {
 	struct fixture	 f;
-	int		 i;
 
 	setup(&f, FRAME_LINE, "GOT:", 64);
-	for (i = 0; i < 3 * FRAMING_EXTENTS; i++)
-		feed_chain(&f, "ab");
+	feed_chains(&f, "ab", 3 * FRAMING_EXTENTS);
 	feed_chain(&f, "\n");
 	cr_assert_eq(gather_all(&f, 1000), 4 + 6 * FRAMING_EXTENTS + 1);
 	cr_assert_eq(evbuffer_get_length(f.in), 0);
@@ -269,11 +274,9 @@ Test(framing, gather_finds_a_line_across_many_chains)
 Test(framing, gather_chunk_is_one_piece_however_stored)
 {
 	struct fixture	 f;
-	int		 i;
 
 	setup(&f, FRAME_CHUNK, "GOT:", 64);
-	for (i = 0; i < 2 * FRAMING_EXTENTS; i++)
-		feed_chain(&f, "x");
+	feed_chains(&f, "x", 2 * FRAMING_EXTENTS);
 	cr_assert_eq(gather_all(&f, 1), 4 + 2 * FRAMING_EXTENTS);
 	EXPECT(&f, "GOT:xxxxxxxxxxxxxxxx");
 	teardown(&f);
