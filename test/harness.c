@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -8,11 +9,14 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +31,47 @@
 
 /* RLIMIT_NOFILE for the servers this test starts; 0 leaves it alone. */
 static rlim_t spawn_nofile;
+static bool spawn_no_ipv6;
 
 void
 echod_set_nofile(unsigned long nofile)
 {
 	spawn_nofile = nofile;
+}
+
+void
+echod_set_no_ipv6(bool on)
+{
+	spawn_no_ipv6 = on;
+}
+
+/*
+ * In the child: socket(AF_INET6, ...) fails with EAFNOSUPPORT, as on a
+ * kernel without IPv6 (disable_ipv6 does not do that: it still lets a
+ * socket bind to ::).
+ */
+static int
+spawn_deny_ipv6(void)
+{
+	struct sock_filter	 filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET6, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K,
+		    SECCOMP_RET_ERRNO | (EAFNOSUPPORT & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+	};
+	struct sock_fprog	 prog = {
+		.len = sizeof(filter) / sizeof(filter[0]),
+		.filter = filter
+	};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
 }
 
 long
@@ -194,6 +234,8 @@ echod_spawn(struct echod *e, const char *const *args)
 			if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 				_exit(126);
 		}
+		if (spawn_no_ipv6 && spawn_deny_ipv6() == -1)
+			_exit(125);
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
 		echod_pass_in_child();

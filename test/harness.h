@@ -42,6 +42,8 @@ int	echod_stop(struct echod *);
 long	echod_rss_kb(const struct echod *);
 long	echod_cpu_ms(const struct echod *);
 void	echod_set_nofile(unsigned long);
+/* Later spawns run on what looks like a kernel without IPv6. */
+void	echod_set_no_ipv6(bool);
 int	echod_fd_count(const struct echod *);
 void	echod_free(struct echod *);
 

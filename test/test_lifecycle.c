@@ -72,6 +72,27 @@ Test(lifecycle, default_listens_on_ipv4_and_ipv6_same_port)
 	echod_free(&e);
 }
 
+Test(lifecycle, ipv4_only_on_a_kernel_without_ipv6)
+{
+	struct echod	 e;
+	int		 port, fd;
+
+	echod_set_no_ipv6(true);
+	SPAWN(&e, "-v", "-p", "0");
+	echod_set_no_ipv6(false);
+	cr_assert(echod_wait_log(&e, "listening on ", WAIT_MS), "%s", e.log);
+	cr_assert(echod_log_has(&e, "no IPv6 here (Address family not "
+	    "supported by protocol), IPv4 only"), "%s", e.log);
+	port = echod_port_of(&e, "0.0.0.0:");
+	cr_assert_eq(echod_log_count(&e, "[::]"), 0, "%s", e.log);
+	fd = client_connect(port);
+	client_send(fd, "v4\n", 3);
+	client_expect_str(fd, "GOT:v4\n");
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0, "%s", e.log);
+	echod_free(&e);
+}
+
 Test(lifecycle, sigterm_delivers_pending_output)
 {
 	struct echod	 e;
