@@ -389,16 +389,16 @@ conn_keep_unsent(struct evbuffer *out, const struct iovec *iov, int niov,
  * and straight from the input buffer, the prefix and each line in one
  * writev(): through the bufferevent's output each would be copied, add
  * the write event, wait a loop turn and remove it again.  What the
- * socket does not take is queued as usual.  Returns the bytes queued,
- * or -1 if the connection was closed.
+ * socket does not take is queued as usual.  Returns -1 if the
+ * connection was closed.
  */
-static ssize_t
+static int
 conn_write_direct(struct conn *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	struct iovec	 iov[FRAMING_IOV];
-	size_t		 added, used, queued = 0;
+	size_t		 added, used;
 	ssize_t		 n;
 	int		 niov;
 
@@ -417,9 +417,9 @@ conn_write_direct(struct conn *c)
 		if ((size_t)n < added)
 			conn_keep_unsent(out, iov, niov, n);
 		evbuffer_drain(in, used);
-		queued += added;
+		c->bytes_queued += added;
 	}
-	return queued;
+	return 0;
 }
 
 /*
@@ -433,13 +433,13 @@ conn_echo(struct conn *c)
 	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
 	size_t			 limit = c->srv->opts->output_limit;
-	ssize_t			 queued = 0;
 
-	if (!c->tls && (queued = conn_write_direct(c)) == -1)
+	if (!c->tls && conn_write_direct(c) == -1)
 		return -1;
 	if (c->tls || evbuffer_get_length(out) != 0)
-		queued += framing_echo(fr, in, out, limit);
-	conn_queue(c, queued);
+		conn_queue(c, framing_echo(fr, in, out, limit));
+	else
+		conn_queue(c, 0);
 	conn_count_out(c);
 	if (evbuffer_get_length(out) >= limit)
 		conn_pause(c);
