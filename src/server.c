@@ -763,8 +763,13 @@ server_ctl_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * One thread per loop, so no locks; and epoll changes batched per loop
- * turn, so an event added and removed within one turn costs nothing.
+ * One thread per loop, so no locks.  Not EPOLL_USE_CHANGELIST: libevent
+ * documents it as unsafe with dup()ed descriptors, which Unix and
+ * systemd-passed sockets are with --threads; and since a connection's
+ * deferred epoll change outlived its close, another thread's accept
+ * could reuse the number before the change was made.  It bought little
+ * since replies are written directly: the write event is only added
+ * when a client stops reading.
  */
 static struct event_base *
 server_new_base(void)
@@ -774,8 +779,7 @@ server_new_base(void)
 
 	if ((cfg = event_config_new()) == NULL)
 		return NULL;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
-	    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	return base;
