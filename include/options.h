@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "udpguard.h"
 
 /* sysexits(3) EX_USAGE: the command line was wrong. */
 #define EXIT_USAGE		64
@@ -22,6 +23,13 @@
 #define DEFAULT_OUTPUT_LIMIT	16384
 #define DEFAULT_DRAIN_TIMEOUT	5
 #define DEFAULT_UNIX_MODE	0666
+/* UDP, per second: one ordinary test client never meets them. */
+#define DEFAULT_UDP_SOURCE_RATE		10000
+#define DEFAULT_UDP_SOURCE_BYTES	(1UL << 20)
+#define DEFAULT_UDP_TOTAL_RATE		100000
+#define DEFAULT_UDP_TOTAL_BYTES		(32UL << 20)
+#define MAX_UDP_RATE			100000000
+#define MAX_UDP_BYTES			(1UL << 30)
 #define MAX_PREFIX_LEN		1024
 #define MAX_READ_SIZE		(16UL << 20)
 #define MAX_LINE_LIMIT		(64UL << 20)
@@ -54,6 +62,7 @@ struct options {
 	unsigned int		 threads;	/* event loops, one per thread */
 	unsigned int		 unix_mode;	/* of Unix socket files */
 	bool			 udp;		/* -U: UDP on every address */
+	struct udp_limits	 udp_limits;	/* per second, 0: none */
 	struct listen_list	 metrics;	/* --metrics: HTTP endpoint */
 	char			*tls_cert;	/* PEM chain, for tls: */
 	char			*tls_key;

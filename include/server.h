@@ -45,9 +45,7 @@ struct server {
 	struct timeval		  idle_timeout;
 	struct listener		 *listeners;
 	size_t			  nlisteners;
-	struct udp_socket	**udp;
-	size_t			  nudp;
-	uint8_t			 *dgram;	/* one datagram, being echoed */
+	struct udp_set		 *udp;		/* this thread's UDP sockets */
 	uint8_t			 *proxy_buf;	/* a PROXY header, peeked at */
 	struct event		 *sigint_ev;
 	struct event		 *sigterm_ev;
@@ -83,6 +81,7 @@ struct group {
 	struct listen_list	 bound;		/* thread 0's real addresses */
 	struct ssl_ctx_st	*tls_ctx;	/* for tls: listeners */
 	bool			 udp;		/* -U, or a UDP socket passed */
+	struct siphash_key	 udp_key;	/* of every thread's UDP guard */
 	char			*listening;	/* "ADDR, ADDR...", for status */
 };
 

@@ -21,7 +21,9 @@ struct stats {
 	stat_t	 udp_in;	/* datagrams received */
 	stat_t	 udp_out;	/* replies sent */
 	stat_t	 udp_truncated;	/* replies cut to fit one datagram */
-	stat_t	 udp_dropped;	/* not answered: see udp.c */
+	stat_t	 udp_dropped;	/* not answered, for any reason */
+	stat_t	 udp_refused;	/* of those: could loop or amplify */
+	stat_t	 udp_limited;	/* of those: over a rate limit */
 	stat_t	 tls_failed;	/* TLS handshakes that failed */
 };
 

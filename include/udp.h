@@ -1,6 +1,7 @@
 /*
  * UDP echo (RFC 862): every datagram goes back to its sender, behind the
- * prefix, in one datagram.
+ * prefix, in one datagram, unless the guard (udpguard.h) says otherwise.
+ * One set per thread owns that thread's UDP sockets and their buffers.
  */
 #ifndef ECHOD_UDP_H
 #define ECHOD_UDP_H
@@ -8,16 +9,22 @@
 #include <event2/event.h>
 
 #include "addr.h"
+#include "stats.h"
+#include "udpguard.h"
 
-struct server;
+struct udp_set;
 
-struct udp_socket {
-	struct server		*srv;
-	struct event		*ev;
-	struct listen_addr	 addr;
+struct udp_config {
+	const char		*prefix;
+	size_t			 prefix_len;
+	struct udp_limits	 limits;	/* this thread's share */
+	struct siphash_key	 key;
 };
 
-int	udp_open(struct server *, evutil_socket_t, const struct listen_addr *);
-void	udp_close_all(struct server *);
+struct udp_set *udp_set_new(struct event_base *, const struct udp_config *,
+	    struct stats *);
+int	udp_set_add(struct udp_set *, evutil_socket_t,
+	    const struct listen_addr *);
+void	udp_set_free(struct udp_set *);
 
 #endif

@@ -56,9 +56,15 @@ static const struct metric metrics[] = {
 	    "UDP replies cut to fit one datagram.",
 	    offsetof(struct stats, udp_truncated), true },
 	{ "echod_udp_datagrams_unanswered_total", "UDP not answered",
-	    "counter", "UDP datagrams not answered: privileged source port, "
-	    "or the socket was full.",
+	    "counter", "UDP datagrams not answered, for any reason.",
 	    offsetof(struct stats, udp_dropped), true },
+	{ "echod_udp_datagrams_refused_total", "UDP could loop or amplify",
+	    "counter", "UDP datagrams not answered because the reply could "
+	    "start a loop or amplify: see echod(1).",
+	    offsetof(struct stats, udp_refused), true },
+	{ "echod_udp_datagrams_limited_total", "UDP over a rate limit",
+	    "counter", "UDP datagrams not answered because of a rate limit.",
+	    offsetof(struct stats, udp_limited), true },
 };
 
 #define NMETRICS	(sizeof(metrics) / sizeof(metrics[0]))

@@ -24,7 +24,11 @@ enum {
 	OPT_METRICS,
 	OPT_PROXY_PROTOCOL,
 	OPT_TLS_CERT,
-	OPT_TLS_KEY
+	OPT_TLS_KEY,
+	OPT_UDP_SOURCE_RATE,
+	OPT_UDP_SOURCE_BYTES,
+	OPT_UDP_TOTAL_RATE,
+	OPT_UDP_TOTAL_BYTES
 };
 
 static const char short_options[] = ":l:p:P:f:c:t:u:UqvhV";
@@ -49,6 +53,10 @@ static const struct option long_options[] = {
 	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
 	{ "user",		required_argument,	NULL, 'u' },
 	{ "udp",		no_argument,		NULL, 'U' },
+	{ "udp-source-rate",	required_argument,	NULL, OPT_UDP_SOURCE_RATE },
+	{ "udp-source-bytes",	required_argument,	NULL, OPT_UDP_SOURCE_BYTES },
+	{ "udp-total-rate",	required_argument,	NULL, OPT_UDP_TOTAL_RATE },
+	{ "udp-total-bytes",	required_argument,	NULL, OPT_UDP_TOTAL_BYTES },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -96,6 +104,15 @@ usage(FILE *out)
 "                            (default %04o)\n"
 "  -U, --udp                 also echo UDP datagrams on every plain TCP\n"
 "                            address, RFC 862 (default: TCP only)\n"
+"      --udp-source-rate N   UDP datagrams answered per second to one\n"
+"                            address (IPv6: one /64); 0 = no limit\n"
+"                            (default %d)\n"
+"      --udp-source-bytes BYTES  UDP reply bytes per second to one\n"
+"                            address (default %luK)\n"
+"      --udp-total-rate N    UDP datagrams answered per second in all\n"
+"                            (default %d)\n"
+"      --udp-total-bytes BYTES  UDP reply bytes per second in all\n"
+"                            (default %luM)\n"
 "  -u, --user NAME           after binding, switch to this user (when\n"
 "                            started as root; default: stay as started)\n"
 "      --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics;\n"
@@ -109,7 +126,9 @@ usage(FILE *out)
 "\n"
 "Sizes take a K, M or G suffix (powers of 1024).  See echod(1).\n",
 	    DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_READ_SIZE, DEFAULT_MAX_LINE,
-	    DEFAULT_OUTPUT_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_UNIX_MODE);
+	    DEFAULT_OUTPUT_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_UNIX_MODE,
+	    DEFAULT_UDP_SOURCE_RATE, DEFAULT_UDP_SOURCE_BYTES >> 10,
+	    DEFAULT_UDP_TOTAL_RATE, DEFAULT_UDP_TOTAL_BYTES >> 20);
 }
 
 /*
@@ -189,6 +208,10 @@ options_defaults(struct options *opts)
 	opts->log_level = LOG_LEVEL_INFO;
 	opts->threads = 1;
 	opts->unix_mode = DEFAULT_UNIX_MODE;
+	opts->udp_limits.source_dgrams = DEFAULT_UDP_SOURCE_RATE;
+	opts->udp_limits.source_bytes = DEFAULT_UDP_SOURCE_BYTES;
+	opts->udp_limits.total_dgrams = DEFAULT_UDP_TOTAL_RATE;
+	opts->udp_limits.total_bytes = DEFAULT_UDP_TOTAL_BYTES;
 }
 
 /* An octal file mode such as 660 or 0660, nothing else. */
@@ -341,6 +364,18 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 	case 'U':
 		opts->udp = true;
 		return 0;
+	case OPT_UDP_SOURCE_RATE:
+		return option_number(err, "--udp-source-rate", arg, 0,
+		    MAX_UDP_RATE, false, &opts->udp_limits.source_dgrams);
+	case OPT_UDP_SOURCE_BYTES:
+		return option_number(err, "--udp-source-bytes", arg, 0,
+		    MAX_UDP_BYTES, true, &opts->udp_limits.source_bytes);
+	case OPT_UDP_TOTAL_RATE:
+		return option_number(err, "--udp-total-rate", arg, 0,
+		    MAX_UDP_RATE, false, &opts->udp_limits.total_dgrams);
+	case OPT_UDP_TOTAL_BYTES:
+		return option_number(err, "--udp-total-bytes", arg, 0,
+		    MAX_UDP_BYTES, true, &opts->udp_limits.total_bytes);
 	case 'q':
 		opts->log_level = LOG_LEVEL_QUIET;
 		return 0;

@@ -357,7 +357,13 @@ server_bind(const struct listen_addr *la, bool reuseport)
 	    SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -1;
-	if (evutil_make_listen_socket_reuseable(fd) == -1 ||
+	/*
+	 * Not on UDP: Linux lets any user bind a UDP port that has
+	 * SO_REUSEADDR, and so steal its datagrams.  SO_REUSEPORT checks
+	 * that the user is the same.
+	 */
+	if ((la->socktype == SOCK_STREAM &&
+	    evutil_make_listen_socket_reuseable(fd) == -1) ||
 	    (reuseport && evutil_make_listen_socket_reuseable_port(fd) == -1) ||
 	    (la->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
@@ -500,11 +506,33 @@ server_open_metrics(struct listen_addr *la)
 	return fd;
 }
 
+/* The limits are the group's; each thread enforces its share. */
+static struct udp_set *
+server_udp_set(struct server *srv)
+{
+	const struct options	*opts = srv->opts;
+	unsigned int		 n = srv->group->nthreads;
+	struct udp_config	 cfg;
+
+	if (srv->udp != NULL)
+		return srv->udp;
+	cfg.prefix = opts->prefix;
+	cfg.prefix_len = opts->prefix_len;
+	cfg.limits = opts->udp_limits;
+	cfg.limits.total_dgrams = (cfg.limits.total_dgrams + n - 1) / n;
+	cfg.limits.total_bytes = (cfg.limits.total_bytes + n - 1) / n;
+	cfg.key = srv->group->udp_key;
+	if ((srv->udp = udp_set_new(srv->base, &cfg, &srv->stats)) == NULL)
+		fatal("udp_set_new");
+	return srv->udp;
+}
+
 static int
 server_add_udp(struct server *srv, evutil_socket_t fd,
     const struct listen_addr *la, const char *name)
 {
-	if (udp_open(srv, fd, la) == -1) {
+	if (udp_set_add(server_udp_set(srv), fd, la) == -1) {
+		evutil_closesocket(fd);
 		log_warnx("cannot listen on %s: libevent failed", name);
 		return -1;
 	}
@@ -624,7 +652,8 @@ server_close_listeners(struct server *srv)
 			    &l->addr.ss)->sun_path);
 	}
 	srv->nlisteners = 0;
-	udp_close_all(srv);
+	udp_set_free(srv->udp);
+	srv->udp = NULL;
 }
 
 static void
@@ -915,6 +944,7 @@ group_init(struct group *g, const struct options *opts)
 	g->nthreads = opts->threads;
 	atomic_init(&g->nconns, 0);
 	pthread_mutex_init(&g->peers_lock, NULL);
+	siphash_random_key(&g->udp_key);
 	if ((g->servers = calloc(g->nthreads, sizeof(*g->servers))) == NULL)
 		fatal("calloc");
 	for (i = 0; i < g->nthreads; i++)
@@ -969,6 +999,7 @@ group_log_totals(struct group *g)
 {
 	uint64_t	 accepted = 0, bytes_in = 0, bytes_out = 0;
 	uint64_t	 udp_in = 0, udp_out = 0, udp_cut = 0, udp_dropped = 0;
+	uint64_t	 udp_refused = 0, udp_limited = 0;
 	unsigned int	 i;
 
 	for (i = 0; i < g->nthreads; i++) {
@@ -985,13 +1016,18 @@ group_log_totals(struct group *g)
 		udp_out += stat_get(&st->udp_out);
 		udp_cut += stat_get(&st->udp_truncated);
 		udp_dropped += stat_get(&st->udp_dropped);
+		udp_refused += stat_get(&st->udp_refused);
+		udp_limited += stat_get(&st->udp_limited);
 	}
 	if (g->udp)
 		log_notice("UDP: %llu datagrams in, %llu echoed, %llu "
-		    "truncated, %llu not answered",
+		    "truncated, %llu not answered (%llu could loop or "
+		    "amplify, %llu over a rate limit)",
 		    (unsigned long long)udp_in, (unsigned long long)udp_out,
 		    (unsigned long long)udp_cut,
-		    (unsigned long long)udp_dropped);
+		    (unsigned long long)udp_dropped,
+		    (unsigned long long)udp_refused,
+		    (unsigned long long)udp_limited);
 	log_notice("exiting: %llu connection%s served, %llu bytes in, "
 	    "%llu bytes out", (unsigned long long)accepted,
 	    accepted == 1 ? "" : "s", (unsigned long long)bytes_in,

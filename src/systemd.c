@@ -43,6 +43,12 @@ systemd_take(struct listen_list *list, int fd, const char *name)
 	}
 	la.socktype = type;
 	systemd_name_flags(&la, name);
+	/* A Unix datagram sender may have no address to answer. */
+	if (type == SOCK_DGRAM && la.ss.ss_family == AF_UNIX) {
+		log_warnx("inherited descriptor %d (%s) is a Unix datagram "
+		    "socket, which echod does not serve", fd, name);
+		return -1;
+	}
 	if (type == SOCK_DGRAM && (la.tls || la.proxy)) {
 		log_warnx("inherited descriptor %d (%s): UDP takes neither TLS "
 		    "nor PROXY", fd, name);

@@ -2,159 +2,262 @@
 
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <netinet/in.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "server.h"
 #include "udp.h"
 
-/* Largest payload of one datagram; RFC 862 allows no more. */
-#define UDP_MAX_V4		65507
-#define UDP_MAX_V6		65527
+/* A datagram buffer holds the largest IPv6 payload, with room to spare. */
 #define UDP_RECV_MAX		65536
-/* Datagrams per wakeup: UDP floods must not starve TCP clients. */
-#define UDP_BATCH		64
+/* Datagrams per system call, and per wakeup: a UDP flood must not
+ * starve the TCP clients of the same loop. */
+#define UDP_BATCH		32
+#define UDP_WAKEUP_MAX		64
+/* A refusal or limit that clients can make repeat: once a minute. */
+#define UDP_WARN_INTERVAL	60
+
+struct udp_socket {
+	struct udp_set		*set;
+	struct event		*ev;
+	struct listen_addr	 addr;
+};
+
+struct udp_set {
+	struct event_base	 *base;
+	struct stats		 *stats;
+	const char		 *prefix;
+	size_t			  prefix_len;
+	struct udp_guard	 *guard;
+	struct udp_socket	**socks;
+	size_t			  nsocks;
+	uint8_t			 *bufs;		/* UDP_BATCH datagrams */
+	struct mmsghdr		  in[UDP_BATCH];
+	struct iovec		  in_iov[UDP_BATCH];
+	struct sockaddr_storage	  from[UDP_BATCH];
+	struct mmsghdr		  out[UDP_BATCH];
+	struct iovec		  out_iov[UDP_BATCH][2];
+	time_t			  warned;	/* last refusal logged */
+};
 
 static void	udp_read_cb(evutil_socket_t, short, void *);
 
+struct udp_set *
+udp_set_new(struct event_base *base, const struct udp_config *cfg,
+    struct stats *stats)
+{
+	struct udp_set	*set;
+	size_t		 i;
+
+	if ((set = calloc(1, sizeof(*set))) == NULL)
+		return NULL;
+	set->base = base;
+	set->stats = stats;
+	set->prefix = cfg->prefix;
+	set->prefix_len = cfg->prefix_len;
+	/* Pages are touched only as large datagrams arrive. */
+	set->bufs = malloc((size_t)UDP_BATCH * UDP_RECV_MAX);
+	set->guard = udp_guard_new(cfg->prefix, cfg->prefix_len, &cfg->limits,
+	    &cfg->key);
+	if (set->bufs == NULL || set->guard == NULL) {
+		udp_set_free(set);
+		return NULL;
+	}
+	for (i = 0; i < UDP_BATCH; i++) {
+		set->in_iov[i].iov_base = set->bufs + i * UDP_RECV_MAX;
+		set->in_iov[i].iov_len = UDP_RECV_MAX;
+		set->in[i].msg_hdr.msg_iov = &set->in_iov[i];
+		set->in[i].msg_hdr.msg_iovlen = 1;
+		set->in[i].msg_hdr.msg_name = &set->from[i];
+		set->out_iov[i][0].iov_base = (void *)cfg->prefix;
+		set->out_iov[i][0].iov_len = cfg->prefix_len;
+		set->out[i].msg_hdr.msg_iov = set->out_iov[i];
+		set->out[i].msg_hdr.msg_iovlen = 2;
+	}
+	return set;
+}
+
+int
+udp_set_add(struct udp_set *set, evutil_socket_t fd,
+    const struct listen_addr *la)
+{
+	struct udp_socket	*u, **grown;
+
+	grown = reallocarray(set->socks, set->nsocks + 1, sizeof(*grown));
+	if (grown == NULL)
+		return -1;
+	set->socks = grown;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return -1;
+	u->set = set;
+	u->addr = *la;
+	u->ev = event_new(set->base, fd, EV_READ | EV_PERSIST, udp_read_cb, u);
+	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
+		if (u->ev != NULL)
+			event_free(u->ev);
+		free(u);
+		return -1;
+	}
+	udp_guard_own_port(set->guard, addr_port((struct sockaddr *)&la->ss));
+	set->socks[set->nsocks++] = u;
+	return 0;
+}
+
+/* Closes every socket of the set and frees it. */
+void
+udp_set_free(struct udp_set *set)
+{
+	size_t	 i;
+
+	if (set == NULL)
+		return;
+	for (i = 0; i < set->nsocks; i++) {
+		evutil_socket_t fd = event_get_fd(set->socks[i]->ev);
+
+		event_free(set->socks[i]->ev);
+		close(fd);
+		free(set->socks[i]);
+	}
+	free(set->socks);
+	udp_guard_free(set->guard);
+	free(set->bufs);
+	free(set);
+}
+
+static uint64_t
+udp_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
- * As OpenBSD's inetd does, no reply to privileged source ports: that is
- * where other echo, chargen and daytime services live, and two of them
- * answering each other would loop forever.  Spoofed sources are the
- * operator's to filter.
+ * A datagram not answered.  Each is a debug line; the first of a minute
+ * is a warning too, since clients (or forgers) decide how many there are.
  */
-static bool
-udp_sender_ok(const struct sockaddr *sa)
-{
-	return addr_port(sa) >= 1024;
-}
-
-static size_t
-udp_reply_max(const struct sockaddr *sa)
-{
-	const struct sockaddr_in6 *sin6 = (const void *)sa;
-
-	if (sa->sa_family == AF_INET6 &&
-	    !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-		return UDP_MAX_V6;
-	return UDP_MAX_V4;
-}
-
-/* Echoes one datagram; never waits for the socket. */
 static void
-udp_echo(struct udp_socket *u, const struct sockaddr *from, socklen_t fromlen,
-    size_t len)
+udp_refused(struct udp_set *set, const struct sockaddr *from,
+    enum udp_verdict v)
 {
-	struct server	*srv = u->srv;
-	const struct options *opts = srv->opts;
-	struct iovec	 iov[2];
-	struct msghdr	 msg;
-	size_t		 room = udp_reply_max(from) - opts->prefix_len;
+	char	 name[ADDR_STRLEN];
+	time_t	 now;
+
+	stat_add(&set->stats->udp_dropped, 1);
+	stat_add(udp_verdict_is_limit(v) ? &set->stats->udp_limited :
+	    &set->stats->udp_refused, 1);
+	if (log_get_level() >= LOG_LEVEL_DEBUG)
+		log_debug("udp %s: %s, not answered",
+		    addr_format(from, name, sizeof(name)),
+		    udp_verdict_reason(v));
+	now = time(NULL);
+	if (set->warned != 0 && now - set->warned < UDP_WARN_INTERVAL)
+		return;
+	set->warned = now;
+	log_warnx("udp %s: %s, not answered (such lines are logged once a "
+	    "minute; the counters have them all)",
+	    addr_format(from, name, sizeof(name)), udp_verdict_reason(v));
+}
+
+/* Judges datagram i of the batch; queues its reply as reply k. */
+static bool
+udp_judge(struct udp_set *set, unsigned int i, unsigned int k, uint64_t now)
+{
+	struct msghdr		*in = &set->in[i].msg_hdr;
+	const struct sockaddr	*from = in->msg_name;
+	size_t			 len = set->in[i].msg_len, reply_len;
+	enum udp_verdict	 v;
+	char			 name[ADDR_STRLEN];
+
+	stat_add(&set->stats->udp_in, 1);
+	stat_add(&set->stats->bytes_in, len);
+	if (in->msg_namelen == 0)
+		v = UDP_NO_ADDRESS;
+	else
+		v = udp_guard_judge(set->guard, from, in->msg_namelen,
+		    in->msg_iov->iov_base, len, now, &reply_len);
+	if (v != UDP_ANSWER) {
+		udp_refused(set, from, v);
+		return false;
+	}
+	if (reply_len < len) {
+		if (log_get_level() >= LOG_LEVEL_DEBUG)
+			log_debug("udp %s: reply cut from %zu to %zu bytes",
+			    addr_format(from, name, sizeof(name)),
+			    set->prefix_len + len,
+			    set->prefix_len + reply_len);
+		stat_add(&set->stats->udp_truncated, 1);
+	}
+	set->out_iov[k][1].iov_base = in->msg_iov->iov_base;
+	set->out_iov[k][1].iov_len = reply_len;
+	set->out[k].msg_hdr.msg_name = in->msg_name;
+	set->out[k].msg_hdr.msg_namelen = in->msg_namelen;
+	return true;
+}
+
+/* Sends the n replies queued; never waits: a full socket drops one. */
+static void
+udp_send(struct udp_set *set, evutil_socket_t fd, unsigned int n)
+{
+	unsigned int	 i = 0, j;
+	int		 sent;
 	char		 name[ADDR_STRLEN];
 
-	stat_add(&srv->stats.udp_in, 1);
-	stat_add(&srv->stats.bytes_in, len);
-	addr_format(from, name, sizeof(name));
-	if (!udp_sender_ok(from)) {
-		log_debug("udp %s: privileged source port, not answered",
-		    name);
-		stat_add(&srv->stats.udp_dropped, 1);
-		return;
+	while (i < n) {
+		sent = sendmmsg(fd, set->out + i, n - i, MSG_DONTWAIT);
+		if (sent <= 0) {
+			log_debug("udp %s: reply dropped: %s",
+			    addr_format(set->out[i].msg_hdr.msg_name, name,
+			    sizeof(name)), strerror(errno));
+			stat_add(&set->stats->udp_dropped, 1);
+			i++;
+			continue;
+		}
+		for (j = i; j < i + (unsigned int)sent; j++) {
+			stat_add(&set->stats->udp_out, 1);
+			stat_add(&set->stats->bytes_out, set->prefix_len +
+			    set->out_iov[j][1].iov_len);
+			if (log_get_level() >= LOG_LEVEL_DEBUG)
+				log_debug("udp %s: %zu bytes echoed",
+				    addr_format(set->out[j].msg_hdr.msg_name,
+				    name, sizeof(name)),
+				    set->out_iov[j][1].iov_len);
+		}
+		i += sent;
 	}
-	if (len > room) {
-		log_debug("udp %s: reply cut from %zu to %zu bytes", name,
-		    opts->prefix_len + len, opts->prefix_len + room);
-		stat_add(&srv->stats.udp_truncated, 1);
-		len = room;
-	}
-	iov[0].iov_base = opts->prefix;
-	iov[0].iov_len = opts->prefix_len;
-	iov[1].iov_base = srv->dgram;
-	iov[1].iov_len = len;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_name = (void *)from;
-	msg.msg_namelen = fromlen;
-	msg.msg_iov = iov;
-	msg.msg_iovlen = 2;
-	if (sendmsg(event_get_fd(u->ev), &msg, MSG_DONTWAIT) == -1) {
-		/* A full socket buffer drops the reply, as UDP does. */
-		log_debug("udp %s: reply dropped: %s", name, strerror(errno));
-		stat_add(&srv->stats.udp_dropped, 1);
-		return;
-	}
-	log_debug("udp %s: %zu bytes echoed", name, len);
-	stat_add(&srv->stats.udp_out, 1);
-	stat_add(&srv->stats.bytes_out, opts->prefix_len + len);
 }
 
 static void
 udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_socket	*u = arg;
-	struct sockaddr_storage	 from;
-	socklen_t		 fromlen;
-	ssize_t			 n;
-	int			 i;
+	struct udp_set		*set = u->set;
+	unsigned int		 done = 0, i, k;
+	int			 n;
+	uint64_t		 now = udp_now_ms();
 
 	(void)what;
-	for (i = 0; i < UDP_BATCH; i++) {
-		fromlen = sizeof(from);
-		n = recvfrom(fd, u->srv->dgram, UDP_RECV_MAX, MSG_DONTWAIT,
-		    (struct sockaddr *)&from, &fromlen);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR)
-				log_warn("udp: recvfrom");
+	while (done < UDP_WAKEUP_MAX) {
+		for (i = 0; i < UDP_BATCH; i++)
+			set->in[i].msg_hdr.msg_namelen = sizeof(set->from[i]);
+		n = recvmmsg(fd, set->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0) {
+			if (n == -1 && errno != EAGAIN &&
+			    errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("udp: recvmmsg");
 			return;
 		}
-		udp_echo(u, (struct sockaddr *)&from, fromlen, n);
+		for (i = k = 0; i < (unsigned int)n; i++)
+			if (udp_judge(set, i, k, now))
+				k++;
+		udp_send(set, fd, k);
+		done += n;
+		/* Fewer than asked for: the socket is empty, no need to ask. */
+		if (n < UDP_BATCH)
+			return;
 	}
-}
-
-int
-udp_open(struct server *srv, evutil_socket_t fd, const struct listen_addr *la)
-{
-	struct udp_socket	*u, **grown;
-
-	if (srv->dgram == NULL && (srv->dgram = malloc(UDP_RECV_MAX)) == NULL)
-		fatal("malloc");
-	grown = reallocarray(srv->udp, srv->nudp + 1, sizeof(*grown));
-	if (grown == NULL || (u = calloc(1, sizeof(*u))) == NULL)
-		fatal("udp_open");
-	srv->udp = grown;
-	u->srv = srv;
-	u->addr = *la;
-	u->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, udp_read_cb, u);
-	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
-		if (u->ev != NULL)
-			event_free(u->ev);
-		free(u);
-		close(fd);
-		return -1;
-	}
-	srv->udp[srv->nudp++] = u;
-	return 0;
-}
-
-void
-udp_close_all(struct server *srv)
-{
-	size_t	 i;
-
-	for (i = 0; i < srv->nudp; i++) {
-		evutil_socket_t fd = event_get_fd(srv->udp[i]->ev);
-
-		event_free(srv->udp[i]->ev);
-		close(fd);
-		free(srv->udp[i]);
-	}
-	free(srv->udp);
-	srv->udp = NULL;
-	srv->nudp = 0;
-	free(srv->dgram);
-	srv->dgram = NULL;
 }

@@ -1,0 +1,57 @@
+/*
+ * What UDP echo answers, decided per datagram without a system call:
+ * the rules that keep echod out of echo loops and reflection attacks,
+ * the amplification bound, and the rate limits.  Pure: no sockets, no
+ * events, no logging, so it fuzzes and tests alone.
+ */
+#ifndef ECHOD_UDPGUARD_H
+#define ECHOD_UDPGUARD_H
+
+#include <sys/socket.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "siphash.h"
+
+/* Per second; 0 is no limit. */
+struct udp_limits {
+	uint64_t	 source_dgrams;	/* from one address (IPv6: a /64) */
+	uint64_t	 source_bytes;	/* replies' bytes to one address */
+	uint64_t	 total_dgrams;	/* all sources together */
+	uint64_t	 total_bytes;
+};
+
+enum udp_verdict {
+	UDP_ANSWER,		/* answer reply_len bytes of the datagram */
+	UDP_NO_ADDRESS,		/* no IPv4 or IPv6 sender to answer */
+	UDP_PRIVILEGED_PORT,	/* source port below 1024 */
+	UDP_SERVICE_PORT,	/* a reflecting service's port */
+	UDP_OWN_PORT,		/* a port echod serves UDP on */
+	UDP_OWN_PREFIX,		/* begins with the prefix: an echo's answer */
+	UDP_AMPLIFY,		/* reply would be over twice the request */
+	UDP_SOURCE_LIMIT,	/* over the per-source rate */
+	UDP_TOTAL_LIMIT		/* over the global rate */
+};
+
+struct udp_guard;
+
+struct udp_guard *udp_guard_new(const char *, size_t, const struct udp_limits *,
+	    const struct siphash_key *);
+void	udp_guard_free(struct udp_guard *);
+void	udp_guard_own_port(struct udp_guard *, uint16_t);
+enum udp_verdict udp_guard_judge(struct udp_guard *, const struct sockaddr *,
+	    socklen_t, const void *, size_t, uint64_t, size_t *);
+const char *udp_verdict_reason(enum udp_verdict);
+bool	udp_verdict_is_limit(enum udp_verdict);
+size_t	udp_guard_sources(const struct udp_guard *);
+bool	udp_port_is_service(uint16_t);
+
+/* Largest payload of one datagram; RFC 862 allows no more. */
+#define UDP_MAX_V4		65507
+#define UDP_MAX_V6		65527
+/* Sources tracked per thread: a fixed table, the oldest evicted. */
+#define UDP_GUARD_SETS		1024
+#define UDP_GUARD_WAYS		4
+
+#endif

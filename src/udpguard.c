@@ -1,0 +1,297 @@
+#include "config.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "udpguard.h"
+
+/*
+ * Ports of UDP services that answer anything: an echo reply forged to
+ * come from one of them starts a loop, or makes echod reflect at it.
+ * Those below 1024 are refused anyway; these are the ones above.
+ */
+static const uint16_t service_ports[] = {
+	1434,	/* Microsoft SQL Server resolution */
+	1900,	/* SSDP */
+	3283,	/* Apple Remote Desktop */
+	3478,	/* STUN */
+	3702,	/* WS-Discovery */
+	5060,	/* SIP */
+	5353,	/* mDNS */
+	5683,	/* CoAP */
+	10001,	/* Ubiquiti discovery */
+	11211,	/* memcached */
+	27015,	/* Source engine queries */
+};
+
+/* A token bucket, in thousandths, so that a millisecond refills. */
+struct bucket {
+	uint64_t	 dgrams;
+	uint64_t	 bytes;
+};
+
+struct source {
+	uint64_t	 key[2];	/* IPv4 address, or an IPv6 /64 */
+	uint64_t	 last_ms;	/* 0: free slot */
+	struct bucket	 tokens;
+};
+
+struct udp_guard {
+	const char		*prefix;
+	size_t			 prefix_len;
+	struct udp_limits	 limits;
+	struct siphash_key	 key;
+	uint8_t			 refused[65536 / 8];	/* one bit a port */
+	struct source		 sources[UDP_GUARD_SETS][UDP_GUARD_WAYS];
+	struct bucket		 total;
+	uint64_t		 total_ms;
+};
+
+static void
+port_refuse(struct udp_guard *g, uint16_t port)
+{
+	g->refused[port >> 3] |= 1 << (port & 7);
+}
+
+bool
+udp_port_is_service(uint16_t port)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(service_ports) / sizeof(service_ports[0]); i++)
+		if (service_ports[i] == port)
+			return true;
+	return false;
+}
+
+struct udp_guard *
+udp_guard_new(const char *prefix, size_t prefix_len,
+    const struct udp_limits *limits, const struct siphash_key *key)
+{
+	struct udp_guard	*g;
+	size_t			 i;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	g->prefix = prefix;
+	g->prefix_len = prefix_len;
+	g->limits = *limits;
+	g->key = *key;
+	for (i = 0; i < sizeof(service_ports) / sizeof(service_ports[0]); i++)
+		port_refuse(g, service_ports[i]);
+	return g;
+}
+
+void
+udp_guard_free(struct udp_guard *g)
+{
+	free(g);
+}
+
+void
+udp_guard_own_port(struct udp_guard *g, uint16_t port)
+{
+	port_refuse(g, port);
+}
+
+/* The sender's port and rate-limit key; false if it has none. */
+static bool
+guard_sender(const struct sockaddr *sa, socklen_t len, uint16_t *port,
+    uint64_t key[2], size_t *headers)
+{
+	const struct sockaddr_in	*sin = (const void *)sa;
+	const struct sockaddr_in6	*sin6 = (const void *)sa;
+	uint32_t			 v4;
+
+	if (sa->sa_family == AF_INET && len >= sizeof(*sin)) {
+		memcpy(&v4, &sin->sin_addr, 4);
+		*port = ntohs(sin->sin_port);
+		*headers = 28;
+	} else if (sa->sa_family == AF_INET6 && len >= sizeof(*sin6)) {
+		*port = ntohs(sin6->sin6_port);
+		*headers = 28;		/* v4-mapped: it travels as IPv4 */
+		if (!IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			*headers = 48;
+			/* One /64 is one site: limited as one source. */
+			memcpy(&key[0], &sin6->sin6_addr, 8);
+			key[1] = 6;
+			return true;
+		}
+		memcpy(&v4, &sin6->sin6_addr.s6_addr[12], 4);
+	} else
+		return false;
+	key[0] = v4;
+	key[1] = 4;
+	return true;
+}
+
+/* Adds what elapsed, capped at one second's worth (the burst). */
+static void
+bucket_refill(struct bucket *b, const struct udp_limits *rate, bool source,
+    uint64_t elapsed_ms)
+{
+	uint64_t dgrams = source ? rate->source_dgrams : rate->total_dgrams;
+	uint64_t bytes = source ? rate->source_bytes : rate->total_bytes;
+
+	if (elapsed_ms > 1000)
+		elapsed_ms = 1000;
+	b->dgrams += elapsed_ms * dgrams;
+	if (b->dgrams > dgrams * 1000)
+		b->dgrams = dgrams * 1000;
+	b->bytes += elapsed_ms * bytes;
+	if (b->bytes > bytes * 1000)
+		b->bytes = bytes * 1000;
+}
+
+/* Takes one datagram of len bytes, or says no and takes nothing. */
+static bool
+bucket_take(struct bucket *b, uint64_t dgrams_limit, uint64_t bytes_limit,
+    size_t len)
+{
+	uint64_t	 cost = (uint64_t)len * 1000;
+
+	if ((dgrams_limit != 0 && b->dgrams < 1000) ||
+	    (bytes_limit != 0 && b->bytes < cost))
+		return false;
+	if (dgrams_limit != 0)
+		b->dgrams -= 1000;
+	if (bytes_limit != 0)
+		b->bytes -= cost;
+	return true;
+}
+
+/*
+ * The source's slot: found, else a free one, else the least recently
+ * seen of its set, which starts again with a full bucket.  A flood of
+ * forged sources can so refill one victim's bucket; the global limit
+ * is what bounds that.
+ */
+static struct source *
+guard_source(struct udp_guard *g, const uint64_t key[2], uint64_t now)
+{
+	struct source	*set, *victim;
+	uint64_t	 h = siphash(&g->key, key, 2 * sizeof(key[0]));
+	size_t		 i;
+
+	set = g->sources[h & (UDP_GUARD_SETS - 1)];
+	victim = &set[0];
+	for (i = 0; i < UDP_GUARD_WAYS; i++) {
+		if (set[i].last_ms != 0 && set[i].key[0] == key[0] &&
+		    set[i].key[1] == key[1])
+			return &set[i];
+		if (set[i].last_ms < victim->last_ms)
+			victim = &set[i];
+	}
+	victim->key[0] = key[0];
+	victim->key[1] = key[1];
+	victim->last_ms = now;
+	victim->tokens.dgrams = g->limits.source_dgrams * 1000;
+	victim->tokens.bytes = g->limits.source_bytes * 1000;
+	return victim;
+}
+
+static enum udp_verdict
+guard_rate(struct udp_guard *g, const uint64_t key[2], size_t reply_len,
+    uint64_t now)
+{
+	const struct udp_limits	*l = &g->limits;
+	struct source		*s;
+
+	/* now is never 0, so that last_ms marks a slot in use. */
+	now++;
+	if (l->source_dgrams != 0 || l->source_bytes != 0) {
+		s = guard_source(g, key, now);
+		bucket_refill(&s->tokens, l, true, now - s->last_ms);
+		s->last_ms = now;
+		if (!bucket_take(&s->tokens, l->source_dgrams,
+		    l->source_bytes, reply_len))
+			return UDP_SOURCE_LIMIT;
+	}
+	if (l->total_dgrams != 0 || l->total_bytes != 0) {
+		if (g->total_ms == 0)
+			bucket_refill(&g->total, l, false, 1000);
+		else
+			bucket_refill(&g->total, l, false, now - g->total_ms);
+		g->total_ms = now;
+		if (!bucket_take(&g->total, l->total_dgrams, l->total_bytes,
+		    reply_len))
+			return UDP_TOTAL_LIMIT;
+	}
+	return UDP_ANSWER;
+}
+
+/*
+ * One datagram of len bytes from sa, at now_ms (monotonic): whether to
+ * answer it, and with how many of its bytes after the prefix.
+ */
+enum udp_verdict
+udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
+    socklen_t salen, const void *data, size_t len, uint64_t now_ms,
+    size_t *reply_len)
+{
+	uint64_t	 key[2];
+	uint16_t	 port;
+	size_t		 headers, room;
+
+	*reply_len = 0;
+	if (!guard_sender(sa, salen, &port, key, &headers))
+		return UDP_NO_ADDRESS;
+	if (port < 1024)
+		return UDP_PRIVILEGED_PORT;
+	if (g->refused[port >> 3] & (1 << (port & 7)))
+		return udp_port_is_service(port) ? UDP_SERVICE_PORT :
+		    UDP_OWN_PORT;
+	if (g->prefix_len != 0 && len >= g->prefix_len &&
+	    memcmp(data, g->prefix, g->prefix_len) == 0)
+		return UDP_OWN_PREFIX;
+	/* Twice the request on the wire at most, headers counted. */
+	if (g->prefix_len > headers + len)
+		return UDP_AMPLIFY;
+	room = (headers == 28 ? UDP_MAX_V4 : UDP_MAX_V6) - g->prefix_len;
+	*reply_len = len < room ? len : room;
+	return guard_rate(g, key, g->prefix_len + *reply_len, now_ms);
+}
+
+const char *
+udp_verdict_reason(enum udp_verdict v)
+{
+	switch (v) {
+	case UDP_ANSWER:
+		return "answered";
+	case UDP_NO_ADDRESS:
+		return "no IPv4 or IPv6 sender";
+	case UDP_PRIVILEGED_PORT:
+		return "privileged source port";
+	case UDP_SERVICE_PORT:
+		return "source port of a reflecting service";
+	case UDP_OWN_PORT:
+		return "source port is one echod serves";
+	case UDP_OWN_PREFIX:
+		return "begins with the prefix, an echo's answer";
+	case UDP_AMPLIFY:
+		return "too short for the prefix, reply would amplify";
+	case UDP_SOURCE_LIMIT:
+		return "over the per-source rate limit";
+	case UDP_TOTAL_LIMIT:
+		return "over the total rate limit";
+	}
+	return "unknown";
+}
+
+bool
+udp_verdict_is_limit(enum udp_verdict v)
+{
+	return v == UDP_SOURCE_LIMIT || v == UDP_TOTAL_LIMIT;
+}
+
+size_t
+udp_guard_sources(const struct udp_guard *g)
+{
+	size_t	 i, j, n = 0;
+
+	for (i = 0; i < UDP_GUARD_SETS; i++)
+		for (j = 0; j < UDP_GUARD_WAYS; j++)
+			n += g->sources[i][j].last_ms != 0;
+	return n;
+}

@@ -1,0 +1,289 @@
+/* Unit: the UDP guard's rules and rate limits, without sockets. */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "udpguard.h"
+
+TestSuite(udpguard, .timeout = 10);
+
+static const struct siphash_key key = { 1, 2 };
+static const struct udp_limits none = { 0, 0, 0, 0 };
+
+static struct sockaddr_in
+v4(const char *ip, int port)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+
+	cr_assert_eq(inet_pton(AF_INET, ip, &sin.sin_addr), 1);
+	sin.sin_port = htons(port);
+	return sin;
+}
+
+static struct sockaddr_in6
+v6(const char *ip, int port)
+{
+	struct sockaddr_in6	 sin6 = { .sin6_family = AF_INET6 };
+
+	cr_assert_eq(inet_pton(AF_INET6, ip, &sin6.sin6_addr), 1);
+	sin6.sin6_port = htons(port);
+	return sin6;
+}
+
+static enum udp_verdict
+judge(struct udp_guard *g, const void *sa, size_t salen, const char *data,
+    size_t len, uint64_t now, size_t *reply)
+{
+	return udp_guard_judge(g, sa, salen, data, len, now, reply);
+}
+
+Test(udpguard, loop_rules)
+{
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &none, &key);
+	struct sockaddr_in	 sin;
+	size_t			 reply;
+
+	udp_guard_own_port(g, 25000);
+	sin = v4("192.0.2.1", 40000);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "hi", 2, 1, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(reply, 2);
+	sin = v4("192.0.2.1", 7);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "hi", 2, 1, &reply),
+	    UDP_PRIVILEGED_PORT);
+	sin = v4("192.0.2.1", 1023);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "hi", 2, 1, &reply),
+	    UDP_PRIVILEGED_PORT);
+	sin = v4("192.0.2.1", 1024);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "hi", 2, 1, &reply),
+	    UDP_ANSWER);
+	/* Another echod on its default port, on another host. */
+	sin = v4("192.0.2.1", 25000);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "hi", 2, 1, &reply),
+	    UDP_OWN_PORT);
+	sin = v4("192.0.2.1", 5353);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "hi", 2, 1, &reply),
+	    UDP_SERVICE_PORT);
+	sin = v4("192.0.2.1", 11211);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "hi", 2, 1, &reply),
+	    UDP_SERVICE_PORT);
+	sin = v4("192.0.2.1", 40000);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "GOT:hi", 6, 1, &reply),
+	    UDP_OWN_PREFIX);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "GOT", 3, 1, &reply),
+	    UDP_ANSWER, "shorter than the prefix is not its echo");
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "xGOT:", 5, 1, &reply),
+	    UDP_ANSWER);
+	udp_guard_free(g);
+}
+
+Test(udpguard, no_address_no_answer)
+{
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 40000);
+	struct sockaddr		 un = { .sa_family = AF_UNIX };
+	size_t			 reply;
+
+	cr_assert_eq(judge(g, &un, sizeof(un), "hi", 2, 1, &reply),
+	    UDP_NO_ADDRESS);
+	cr_assert_eq(judge(g, &sin, 4, "hi", 2, 1, &reply), UDP_NO_ADDRESS,
+	    "a short address is no address");
+	udp_guard_free(g);
+}
+
+Test(udpguard, empty_prefix_answers_anything_from_a_free_port)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 40000);
+	size_t			 reply = 99;
+
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "", 0, 1, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(reply, 0);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "GOT:x", 5, 1, &reply),
+	    UDP_ANSWER);
+	udp_guard_free(g);
+}
+
+/* The reply is at most twice the request on the wire. */
+Test(udpguard, long_prefix_does_not_amplify)
+{
+	static char		 prefix[100], data[100];
+	struct udp_guard	*g;
+	struct sockaddr_in	 sin = v4("192.0.2.1", 40000);
+	struct sockaddr_in6	 sin6 = v6("2001:db8::1", 40000);
+	size_t			 reply;
+
+	memset(prefix, 'p', sizeof(prefix));
+	memset(data, 'd', sizeof(data));
+	g = udp_guard_new(prefix, sizeof(prefix), &none, &key);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), data, 0, 1, &reply),
+	    UDP_AMPLIFY);
+	/* 28 bytes of IPv4 and UDP headers: 72 + 28 = 100. */
+	cr_assert_eq(judge(g, &sin, sizeof(sin), data, 71, 1, &reply),
+	    UDP_AMPLIFY);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), data, 72, 1, &reply),
+	    UDP_ANSWER);
+	/* 48 over IPv6. */
+	cr_assert_eq(judge(g, &sin6, sizeof(sin6), data, 51, 1, &reply),
+	    UDP_AMPLIFY);
+	cr_assert_eq(judge(g, &sin6, sizeof(sin6), data, 52, 1, &reply),
+	    UDP_ANSWER);
+	udp_guard_free(g);
+}
+
+Test(udpguard, reply_cut_to_one_datagram)
+{
+	static char		 data[65527];
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 40000);
+	struct sockaddr_in6	 sin6 = v6("2001:db8::1", 40000);
+	struct sockaddr_in6	 mapped = v6("::ffff:192.0.2.1", 40000);
+	size_t			 reply;
+
+	cr_assert_eq(judge(g, &sin, sizeof(sin), data, 65507, 1, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(reply, 65503);
+	cr_assert_eq(judge(g, &sin6, sizeof(sin6), data, 65527, 1, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(reply, 65523);
+	cr_assert_eq(judge(g, &mapped, sizeof(mapped), data, 65527, 1,
+	    &reply), UDP_ANSWER);
+	cr_assert_eq(reply, 65503, "a v4-mapped sender gets IPv4's limit");
+	udp_guard_free(g);
+}
+
+Test(udpguard, per_source_datagram_rate)
+{
+	struct udp_limits	 l = { 10, 0, 0, 0 };
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &l, &key);
+	struct sockaddr_in	 a = v4("192.0.2.1", 40000);
+	struct sockaddr_in	 a2 = v4("192.0.2.1", 40001);
+	struct sockaddr_in	 b = v4("192.0.2.2", 40000);
+	size_t			 reply;
+	int			 i;
+
+	/* A second's worth at once, then one every 100 ms. */
+	for (i = 0; i < 10; i++)
+		cr_assert_eq(judge(g, i % 2 ? &a : &a2, sizeof(a), "x", 1,
+		    1000, &reply), UDP_ANSWER, "datagram %d", i);
+	cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 1000, &reply),
+	    UDP_SOURCE_LIMIT, "every port of an address is one source");
+	cr_assert_eq(judge(g, &b, sizeof(b), "x", 1, 1000, &reply),
+	    UDP_ANSWER, "another address has its own bucket");
+	cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 1099, &reply),
+	    UDP_SOURCE_LIMIT);
+	cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 1100, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 1100, &reply),
+	    UDP_SOURCE_LIMIT);
+	/* Idle for long: the bucket is full again, but no fuller. */
+	for (i = 0; i < 10; i++)
+		cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 60000, &reply),
+		    UDP_ANSWER);
+	cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 60000, &reply),
+	    UDP_SOURCE_LIMIT);
+	udp_guard_free(g);
+}
+
+Test(udpguard, per_source_byte_rate_counts_the_reply)
+{
+	struct udp_limits	 l = { 0, 100, 0, 0 };
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &l, &key);
+	struct sockaddr_in	 a = v4("192.0.2.1", 40000);
+	size_t			 reply;
+
+	/* 4 + 46 = 50 bytes each: two fit in 100. */
+	cr_assert_eq(judge(g, &a, sizeof(a), "0123456789012345678901234567890"
+	    "123456789012345", 46, 5, &reply), UDP_ANSWER);
+	cr_assert_eq(judge(g, &a, sizeof(a), "0123456789012345678901234567890"
+	    "123456789012345", 46, 5, &reply), UDP_ANSWER);
+	cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 5, &reply),
+	    UDP_SOURCE_LIMIT);
+	cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 55, &reply),
+	    UDP_ANSWER, "5 bytes back after 50 ms");
+	udp_guard_free(g);
+}
+
+/* A /64 is one source: its owner has 2^64 addresses. */
+Test(udpguard, ipv6_sources_are_counted_per_64)
+{
+	struct udp_limits	 l = { 2, 0, 0, 0 };
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &l, &key);
+	struct sockaddr_in6	 a = v6("2001:db8:1:2::1", 40000);
+	struct sockaddr_in6	 b = v6("2001:db8:1:2:ffff::9", 40000);
+	struct sockaddr_in6	 c = v6("2001:db8:1:3::1", 40000);
+	size_t			 reply;
+
+	cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 7, &reply), UDP_ANSWER);
+	cr_assert_eq(judge(g, &b, sizeof(b), "x", 1, 7, &reply), UDP_ANSWER);
+	cr_assert_eq(judge(g, &a, sizeof(a), "x", 1, 7, &reply),
+	    UDP_SOURCE_LIMIT);
+	cr_assert_eq(judge(g, &b, sizeof(b), "x", 1, 7, &reply),
+	    UDP_SOURCE_LIMIT);
+	cr_assert_eq(judge(g, &c, sizeof(c), "x", 1, 7, &reply), UDP_ANSWER);
+	udp_guard_free(g);
+}
+
+Test(udpguard, total_rate_over_all_sources)
+{
+	struct udp_limits	 l = { 0, 0, 3, 0 };
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &l, &key);
+	struct sockaddr_in	 sin;
+	char			 ip[32];
+	size_t			 reply;
+	int			 i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(ip, sizeof(ip), "192.0.2.%d", i + 1);
+		sin = v4(ip, 40000);
+		cr_assert_eq(judge(g, &sin, sizeof(sin), "x", 1, 3, &reply),
+		    i < 3 ? UDP_ANSWER : UDP_TOTAL_LIMIT, "source %d", i);
+	}
+	udp_guard_free(g);
+}
+
+/*
+ * Forged sources: the table stays its size, the oldest go.  10,000 fill
+ * it; 50,000 make sure every set has turned over.
+ */
+Test(udpguard, forged_sources_are_bounded_and_evicted)
+{
+	struct udp_limits	 l = { 1, 0, 0, 0 };
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &l, &key);
+	struct sockaddr_in	 first = v4("198.18.0.1", 40000), sin;
+	size_t			 reply;
+	uint32_t		 i;
+
+	cr_assert_eq(judge(g, &first, sizeof(first), "x", 1, 10, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(judge(g, &first, sizeof(first), "x", 1, 10, &reply),
+	    UDP_SOURCE_LIMIT);
+	for (i = 0; i < 50000; i++) {
+		sin = v4("198.18.0.0", 40000);
+		sin.sin_addr.s_addr = htonl(0xc6120000 + 2 + i);
+		cr_assert_eq(judge(g, &sin, sizeof(sin), "x", 1, 20, &reply),
+		    UDP_ANSWER);
+		if (i == 9999)
+			cr_assert_gt(udp_guard_sources(g),
+			    UDP_GUARD_SETS * UDP_GUARD_WAYS * 9 / 10);
+	}
+	cr_assert_eq(udp_guard_sources(g), UDP_GUARD_SETS * UDP_GUARD_WAYS);
+	/* Evicted, so it starts again with a full bucket within the second. */
+	cr_assert_eq(judge(g, &first, sizeof(first), "x", 1, 21, &reply),
+	    UDP_ANSWER);
+	udp_guard_free(g);
+}
+
+Test(udpguard, service_ports_are_listed)
+{
+	cr_assert(udp_port_is_service(1900));
+	cr_assert(udp_port_is_service(5353));
+	cr_assert(udp_port_is_service(11211));
+	cr_assert_not(udp_port_is_service(25000));
+	cr_assert_not(udp_port_is_service(40000));
+}
