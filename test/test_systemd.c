@@ -138,6 +138,34 @@ Test(systemd, unusable_passed_socket_is_a_start_failure)
 	close(fd);
 }
 
+/*
+ * A Unix datagram sender that never bound has no address to answer:
+ * such a socket is refused at start, not read with an empty address.
+ */
+Test(systemd, unix_datagram_socket_is_refused_at_start)
+{
+	struct echod		 e;
+	const char		*args[] = { NULL };
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	char			 dir[256];
+	int			 fd;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/dgram", dir);
+	cr_assert_neq(fd = socket(AF_UNIX, SOCK_DGRAM, 0), -1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	echod_pass(&fd, 1, "echo-dgram", NULL);
+	echod_spawn(&e, args);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1);
+	cr_assert(echod_log_has(&e, "inherited descriptor 3 (echo-dgram) is "
+	    "a Unix datagram socket, which echod does not serve\n"), "%s",
+	    e.log);
+	echod_free(&e);
+	close(fd);
+	unlink(sun.sun_path);
+	rmdir(dir);
+}
+
 /* Waits for one notification datagram; returns it NUL-terminated. */
 static void
 notify_recv(int fd, char *buf, size_t len)

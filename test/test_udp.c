@@ -2,10 +2,14 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +83,8 @@ Test(udp, every_datagram_comes_back_whole)
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
 	cr_assert(echod_log_has(&e, "UDP: 3 datagrams in, 3 echoed, "
-	    "0 truncated, 0 not answered"), "%s", e.log);
+	    "0 truncated, 0 not answered (0 could loop or amplify, 0 over a "
+	    "rate limit)\n"), "%s", e.log);
 	echod_free(&e);
 }
 
@@ -126,7 +131,8 @@ Test(udp, privileged_source_port_is_not_answered)
 	close(low);
 	cr_assert_eq(echod_stop(&e), 0);
 	cr_assert(echod_log_has(&e, "UDP: 2 datagrams in, 1 echoed, "
-	    "0 truncated, 1 not answered"), "%s", e.log);
+	    "0 truncated, 1 not answered (1 could loop or amplify, 0 over a "
+	    "rate limit)\n"), "%s", e.log);
 	echod_free(&e);
 }
 
@@ -159,4 +165,415 @@ Test(udp, a_flood_never_blocks_tcp)
 	cr_assert_eq(echod_stop(&e), 0);
 	cr_assert(echod_log_has(&e, "UDP: "), "%s", e.log);
 	echod_free(&e);
+}
+
+/* The UDP exit line's figures: in, echoed, refused, limited. */
+struct udp_totals {
+	unsigned long long	 in, echoed, cut, unanswered, refused, limited;
+};
+
+static struct udp_totals
+udp_totals(struct echod *e)
+{
+	struct udp_totals	 t;
+	const char		*line;
+
+	cr_assert_not_null(line = strstr(e->log, "UDP: "), "%s", e->log);
+	cr_assert_eq(sscanf(line, "UDP: %llu datagrams in, %llu echoed, %llu "
+	    "truncated, %llu not answered (%llu could loop or amplify, %llu "
+	    "over a rate limit)", &t.in, &t.echoed, &t.cut, &t.unanswered,
+	    &t.refused, &t.limited), 6, "%s", line);
+	return t;
+}
+
+/*
+ * One datagram with any source, as an attacker forges it (raw socket,
+ * root only).  Only loopback addresses, so that no reply leaves here.
+ */
+static void
+udp_forge(const char *src, int sport, const char *dst, int dport,
+    const void *data, size_t len)
+{
+	struct {
+		struct iphdr	 ip;
+		struct udphdr	 udp;
+		char		 data[512];
+	} __attribute__((packed)) pkt;
+	struct sockaddr_in	 to = { .sin_family = AF_INET };
+	size_t			 total = sizeof(pkt.ip) + sizeof(pkt.udp) + len;
+	int			 fd;
+
+	cr_assert_leq(len, sizeof(pkt.data));
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.ip.version = 4;
+	pkt.ip.ihl = 5;
+	pkt.ip.ttl = 64;
+	pkt.ip.protocol = IPPROTO_UDP;
+	pkt.ip.tot_len = htons(total);
+	cr_assert_eq(inet_pton(AF_INET, src, &pkt.ip.saddr), 1);
+	cr_assert_eq(inet_pton(AF_INET, dst, &pkt.ip.daddr), 1);
+	cr_assert_eq(ntohl(pkt.ip.saddr) >> 24, 127, "loopback only");
+	cr_assert_eq(ntohl(pkt.ip.daddr) >> 24, 127, "loopback only");
+	pkt.udp.source = htons(sport);
+	pkt.udp.dest = htons(dport);
+	pkt.udp.len = htons(sizeof(pkt.udp) + len);
+	memcpy(pkt.data, data, len);
+	to.sin_addr.s_addr = pkt.ip.daddr;
+	cr_assert_neq(fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW), -1,
+	    "raw socket: %s", strerror(errno));
+	cr_assert_eq(sendto(fd, &pkt, total, 0, (struct sockaddr *)&to,
+	    sizeof(to)), (ssize_t)total, "sendto: %s", strerror(errno));
+	close(fd);
+}
+
+static void
+need_root(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("forging datagrams and switching users need root");
+}
+
+/*
+ * Asks for the counters (SIGUSR1) until the one named has reached n:
+ * datagrams are counted as the loop reads them, after the send here.
+ */
+static void
+udp_wait_stat(struct echod *e, const char *name, unsigned int n)
+{
+	char	 want[96];
+	long	 deadline = now_ms() + WAIT_MS;
+
+	snprintf(want, sizeof(want), "%s %u,", name, n);
+	while (!echod_log_has(e, want)) {
+		cr_assert_lt(now_ms(), deadline, "want '%s' in: %s", want,
+		    e->log);
+		cr_assert_eq(kill(e->pid, SIGUSR1), 0);
+		cr_assert(echod_wait_log(e, "counters:", WAIT_MS), "%s",
+		    e->log);
+	}
+}
+
+static void
+udp_wait_refused(struct echod *e, unsigned int n)
+{
+	udp_wait_stat(e, "UDP could loop or amplify", n);
+}
+
+/*
+ * The "Loop DoS": one forged datagram from one echo server's port to
+ * another's.  Without the rules they answer each other forever.
+ */
+Test(udp, a_forged_loop_between_two_servers_stops_at_once)
+{
+	struct echod		 a, b;
+	struct udp_totals	 ta, tb;
+	char			 listen_b[32];
+	const char		*args_b[] = { "-U", "-l", listen_b, NULL };
+
+	need_root();
+	echod_start(&a, "-U", NULL);
+	snprintf(listen_b, sizeof(listen_b), "127.0.0.1:%d", a.port + 1);
+	echod_spawn(&b, args_b);
+	if (!echod_wait_log(&b, "listening on", WAIT_MS)) {
+		echod_stop(&a);
+		cr_skip_test("port %d is taken: %s", a.port + 1, b.log);
+	}
+	udp_forge("127.0.0.1", a.port, "127.0.0.1", a.port + 1, "hello\n", 6);
+	/* b answers a's "request"; a sees its prefix and stops there. */
+	udp_wait_refused(&a, 1);
+	cr_assert_eq(echod_stop(&a), 0);
+	cr_assert_eq(echod_stop(&b), 0);
+	ta = udp_totals(&a);
+	tb = udp_totals(&b);
+	cr_assert_eq(tb.in, 1, "%s", b.log);
+	cr_assert_eq(tb.echoed, 1, "%s", b.log);
+	cr_assert_eq(ta.in, 1, "%s", a.log);
+	cr_assert_eq(ta.echoed, 0, "%s", a.log);
+	cr_assert_eq(ta.refused, 1, "%s", a.log);
+	cr_assert(echod_log_has(&a, "begins with the prefix, an echo's "
+	    "answer, not answered"), "%s", a.log);
+	echod_free(&a);
+	echod_free(&b);
+}
+
+/* Two echod on their one default port on two hosts; here 127.0.0.1/2. */
+Test(udp, a_forged_loop_between_two_hosts_on_one_port_is_refused)
+{
+	struct echod		 a, b;
+	struct udp_totals	 ta, tb;
+	char			 listen_b[32];
+	const char		*args_b[] = { "-U", "-P", "", "-l", listen_b,
+				    NULL };
+
+	need_root();
+	/* No prefix, so that only the port rule can stop it. */
+	echod_start(&a, "-U", "-P", "", NULL);
+	snprintf(listen_b, sizeof(listen_b), "127.0.0.2:%d", a.port);
+	echod_spawn(&b, args_b);
+	cr_assert(echod_wait_log(&b, "listening on", WAIT_MS), "%s", b.log);
+	udp_forge("127.0.0.1", a.port, "127.0.0.2", a.port, "hello\n", 6);
+	udp_wait_refused(&b, 1);
+	cr_assert_eq(echod_stop(&a), 0);
+	cr_assert_eq(echod_stop(&b), 0);
+	ta = udp_totals(&a);
+	tb = udp_totals(&b);
+	cr_assert_eq(ta.in, 0, "%s", a.log);
+	cr_assert_eq(tb.in, 1, "%s", b.log);
+	cr_assert_eq(tb.echoed, 0, "%s", b.log);
+	cr_assert(echod_log_has(&b, "source port is one echod serves, not "
+	    "answered"), "%s", b.log);
+	echod_free(&a);
+	echod_free(&b);
+}
+
+/* Source = destination: a server that would answer itself forever. */
+Test(udp, a_datagram_forged_from_the_server_itself_is_refused)
+{
+	struct echod		 e;
+	struct udp_totals	 t;
+
+	need_root();
+	echod_start(&e, "-U", "-P", "", NULL);
+	udp_forge("127.0.0.1", e.port, "127.0.0.1", e.port, "hello\n", 6);
+	udp_wait_refused(&e, 1);
+	cr_assert_eq(echod_stop(&e), 0);
+	t = udp_totals(&e);
+	cr_assert_eq(t.in, 1, "%s", e.log);
+	cr_assert_eq(t.echoed, 0, "%s", e.log);
+	echod_free(&e);
+}
+
+/* mDNS, memcached, SSDP: services that answer, so would loop. */
+Test(udp, reflecting_service_ports_are_refused)
+{
+	struct echod		 e;
+	struct udp_totals	 t;
+	const int		 ports[] = { 1900, 5353, 11211 };
+	size_t			 i;
+
+	need_root();
+	echod_start(&e, "-U", "-v", NULL);
+	for (i = 0; i < 3; i++)
+		udp_forge("127.0.0.1", ports[i], "127.0.0.1", e.port, "q", 1);
+	udp_wait_refused(&e, 3);
+	cr_assert(echod_log_has(&e, "udp 127.0.0.1:5353: source port of a "
+	    "reflecting service, not answered"), "%s", e.log);
+	cr_assert_eq(echod_stop(&e), 0);
+	t = udp_totals(&e);
+	cr_assert_eq(t.in, 3);
+	cr_assert_eq(t.echoed, 0);
+	cr_assert_eq(t.refused, 3);
+	echod_free(&e);
+}
+
+/* What begins with the prefix is another echo's answer, never a request. */
+Test(udp, a_datagram_that_begins_with_the_prefix_is_not_answered)
+{
+	struct echod	 e;
+	int		 fd;
+
+	echod_start(&e, "-U", NULL);
+	fd = udp_client(echod_port_of(&e, "udp:127.0.0.1:"), 0);
+	cr_assert_eq(send(fd, "GOT:Hello", 9, 0), 9);
+	udp_wait_refused(&e, 1);
+	cr_assert(echod_log_has(&e, "begins with the prefix, an echo's "
+	    "answer, not answered (such lines are logged once a minute"),
+	    "%s", e.log);
+	cr_assert(client_quiet_for(fd, 200));
+	udp_expect(fd, "GOT", 3, "GOT:GOT", 7);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+/* A long prefix cannot make echod send more than twice what it got. */
+Test(udp, a_long_prefix_does_not_answer_short_datagrams)
+{
+	struct echod	 e;
+	char		 prefix[101], dgram[72], got[256];
+	int		 fd;
+
+	memset(prefix, 'p', 100);
+	prefix[100] = '\0';
+	memset(dgram, 'd', sizeof(dgram));
+	echod_start(&e, "-U", "-P", prefix, NULL);
+	fd = udp_client(echod_port_of(&e, "udp:127.0.0.1:"), 0);
+	cr_assert_eq(send(fd, "", 0, 0), 0);
+	cr_assert_eq(send(fd, dgram, 71, 0), 71);
+	udp_wait_refused(&e, 2);
+	cr_assert(client_quiet_for(fd, 200));
+	cr_assert_eq(send(fd, dgram, 72, 0), 72);
+	cr_assert_eq(udp_recv(fd, got, sizeof(got)), 172);
+	cr_assert_arr_eq(got, prefix, 100);
+	cr_assert_arr_eq(got + 100, dgram, 72);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+}
+
+Test(udp, the_per_source_rate_limit_holds_and_is_counted)
+{
+	struct echod		 e;
+	struct udp_totals	 t;
+	char			 got[64];
+	int			 fd, i, answered = 0;
+
+	echod_start(&e, "-U", "--udp-source-rate", "5", NULL);
+	fd = udp_client(echod_port_of(&e, "udp:127.0.0.1:"), 0);
+	for (i = 0; i < 20; i++)
+		cr_assert_eq(send(fd, "x", 1, 0), 1);
+	cr_assert(echod_wait_log(&e, "over the per-source rate limit, not "
+	    "answered (such lines are logged once a minute", WAIT_MS),
+	    "%s", e.log);
+	while (!client_quiet_for(fd, 300)) {
+		cr_assert_eq(recv(fd, got, sizeof(got), 0), 5);
+		answered++;
+	}
+	cr_assert_eq(echod_stop(&e), 0);
+	t = udp_totals(&e);
+	/* A second's worth at once, and one more per 200 ms since. */
+	cr_assert(answered >= 5 && answered <= 7, "%d answered", answered);
+	cr_assert_eq(t.in, 20);
+	cr_assert_eq(t.echoed, (unsigned long long)answered);
+	cr_assert_eq(t.limited, 20ULL - answered, "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, "over the per-source rate limit, "
+	    "not answered (such"), 1, "logged once: %s", e.log);
+	echod_free(&e);
+}
+
+/*
+ * An ordinary test client under the default limits: a few thousand
+ * datagrams a second, 8 in flight, each answered exactly.
+ */
+static void
+udp_exchange(int fd, int count)
+{
+	char	 want[64], got[64];
+	int	 sent = 0, received = 0, n;
+
+	while (received < count) {
+		while (sent < count && sent - received < 8) {
+			n = snprintf(want, sizeof(want), "datagram %d", sent);
+			cr_assert_eq(send(fd, want, n, 0), n);
+			sent++;
+		}
+		n = snprintf(want, sizeof(want), "GOT:datagram %d", received);
+		cr_assert_eq(udp_recv(fd, got, sizeof(got)), n,
+		    "reply %d", received);
+		cr_assert_arr_eq(got, want, n);
+		received++;
+	}
+}
+
+Test(udp, an_ordinary_client_is_never_limited_by_default)
+{
+	struct echod		 e;
+	struct udp_totals	 t;
+	int			 fd;
+
+	echod_start(&e, "-U", "-q", NULL);
+	fd = udp_client(echod_port_of(&e, "udp:127.0.0.1:"), 0);
+	udp_exchange(fd, 5000);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	t = udp_totals(&e);
+	cr_assert_eq(t.in, 5000);
+	cr_assert_eq(t.echoed, 5000);
+	cr_assert_eq(t.unanswered, 0);
+	echod_free(&e);
+}
+
+/*
+ * 10,000 forged sources, one datagram each: the table of sources has a
+ * fixed size, so memory stays put; and a real client still gets all.
+ */
+Test(udp, ten_thousand_forged_sources_take_bounded_memory)
+{
+	struct echod		 e;
+	struct udp_totals	 t;
+	char			 src[32];
+	long			 rss_before, rss_after;
+	int			 i, fd;
+
+	need_root();
+	echod_start(&e, "-U", "-q", "--udp-source-rate", "1", NULL);
+	fd = udp_client(echod_port_of(&e, "udp:127.0.0.1:"), 0);
+	udp_exchange(fd, 1);
+	rss_before = echod_rss_kb(&e);
+	/* In rounds the socket's buffer holds, so that none is lost. */
+	for (i = 0; i < 10000; i++) {
+		snprintf(src, sizeof(src), "127.1.%d.%d", i / 250, 1 + i % 250);
+		udp_forge(src, 40000, "127.0.0.1", e.port, "x", 1);
+		if (i % 200 == 199)
+			udp_wait_stat(&e, "UDP in", i + 2);
+	}
+	rss_after = echod_rss_kb(&e);
+	cr_assert_lt(rss_after - rss_before, 1024, "RSS %ld -> %ld kB",
+	    rss_before, rss_after);
+	cr_assert(client_quiet_for(fd, 1100));	/* its bucket refills */
+	udp_exchange(fd, 1);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	t = udp_totals(&e);
+	cr_assert_eq(t.in, 10002);
+	cr_assert_eq(t.echoed + t.unanswered, 10002);
+	echod_free(&e);
+}
+
+/*
+ * Port hijack: with SO_REUSEADDR on a UDP socket, Linux lets any user
+ * bind the same port and take its datagrams.  Another user must fail,
+ * with either option, with one thread or two (SO_REUSEPORT).
+ */
+static void
+udp_hijack_fails(int port)
+{
+	pid_t	 pid;
+	int	 status;
+
+	if ((pid = fork()) == 0) {
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		int one = 1, fd, ok = 0;
+
+		if (setgid(65534) == -1 || setuid(65534) == -1)
+			_exit(3);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons(port);
+		for (int opt = 0; opt < 3; opt++) {
+			fd = socket(AF_INET, SOCK_DGRAM, 0);
+			if (opt != 1)
+				setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+				    sizeof(one));
+			if (opt != 0)
+				setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+				    sizeof(one));
+			if (bind(fd, (struct sockaddr *)&sin,
+			    sizeof(sin)) == 0)
+				_exit(10 + opt);
+			ok += errno == EADDRINUSE;
+			close(fd);
+		}
+		_exit(ok == 3 ? 0 : 4);
+	}
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	cr_assert_eq(WEXITSTATUS(status), 0, "another user bound the port "
+	    "(exit %d: 10 REUSEADDR, 11 REUSEPORT, 12 both)",
+	    WEXITSTATUS(status));
+}
+
+Test(udp, another_user_cannot_bind_the_udp_port)
+{
+	struct echod	 e, t;
+
+	need_root();
+	echod_start(&e, "-U", NULL);
+	udp_hijack_fails(echod_port_of(&e, "udp:127.0.0.1:"));
+	cr_assert_eq(echod_stop(&e), 0);
+	echod_free(&e);
+	echod_start(&t, "-U", "--threads", "2", NULL);
+	udp_hijack_fails(echod_port_of(&t, "udp:127.0.0.1:"));
+	cr_assert_eq(echod_stop(&t), 0);
+	echod_free(&t);
 }
