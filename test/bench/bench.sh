@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # make bench: every workload against echod and the reference epoll
 # server alternately (A B A B A B), the median of each, and the ratio
-# echod/reference.  Usage: bench.sh ECHOD REFSERVER LOADGEN [ROUNDS] [SECONDS]
+# echod/reference; then UDP against a naive loop.
+# Usage: bench.sh ECHOD REFSERVER LOADGEN [ROUNDS] [SECONDS] [UDPREF UDPLOAD]
 set -euo pipefail
 echod=$1 ref=$2 loadgen=$3 rounds=${4:-3} secs=${5:-3}
+udpref=${6:-} udpload=${7:-}
 
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null' EXIT
@@ -26,11 +28,15 @@ field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p"; }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# measure METRIC SERVER-COMMAND LOADGEN-ARGS: one server, one run, one figure.
+# measure METRIC SERVER-COMMAND LOADGEN-ARGS: one server, one run, one
+# figure.  A load generator that fails (a byte wrong) fails the bench.
 measure() {
+	local out
 	eval "start_server server $2"
-	eval "\"\$loadgen\" -p $port -s $pid $3 -t $secs" | field "$1"
+	out=$(eval "\"\${gen:-\$loadgen}\" -p $port -s $pid $3 -t $secs") || {
+		echo "bench: the load generator failed: $out" >&2; exit 1; }
 	kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+	echo "$out" | field "$1"
 }
 
 # compare LABEL METRIC A-SERVER A-LOAD B-SERVER B-LOAD: alternately, A B A
@@ -85,3 +91,20 @@ done
 # Here the two-thread generator shares the two cores with the server.
 versus "--threads 2 against 1, 2-thread generator" req_s "" "$pp16 -j 2" "--threads 2" "$pp16 -j 2"
 versus "--threads 2 against 1, 1 in flight" req_s "" "-m pingpong -c 50 -l 64 -d 1" "--threads 2" "-m pingpong -c 50 -l 64 -d 1"
+
+[ -n "$udpref" ] || exit 0
+echo
+echo "UDP: echod -U against a naive recvfrom/sendto loop (test/bench/udpref.c);"
+echo "16 sockets, 8 datagrams of 64 B in flight each, every reply checked."
+echo "Rows marked 'no limits' raise echod's UDP rate limits for the run."
+echo
+printf '| %-44s | %-14s | %12s | %12s | %6s |\n' workload metric echod reference ratio
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" \
+    "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
+gen=$udpload
+UDPREF='"$udpref" -p 0'
+NOLIMIT='--udp-source-rate 0 --udp-source-bytes 0 --udp-total-rate 0 --udp-total-bytes 0'
+udp16="-c 16 -d 8 -l 64"
+compare "16 sockets x 8 in flight, no limits" dgram_s "$UDPREF" "$udp16" "$ECHOD -U $NOLIMIT" "$udp16"
+compare "16 sockets x 8 in flight, no limits" cpu_us_per_dgram "$UDPREF" "$udp16" "$ECHOD -U $NOLIMIT" "$udp16"
+compare "16 sockets x 8 in flight, default limits" dgram_s "$UDPREF" "$udp16" "$ECHOD -U" "$udp16"
