@@ -99,6 +99,35 @@ Test(options, every_option_long_and_short)
 	parsed_free(&p);
 }
 
+Test(options, udp_limits_defaults_and_ranges)
+{
+	struct parsed	 p;
+
+	PARSE(&p, "-U");
+	cr_assert_eq(p.result, OPTIONS_RUN, "%s", p.err);
+	cr_assert_eq(p.opts.udp_limits.source_dgrams, 10000);
+	cr_assert_eq(p.opts.udp_limits.source_bytes, 1 << 20);
+	cr_assert_eq(p.opts.udp_limits.total_dgrams, 100000);
+	cr_assert_eq(p.opts.udp_limits.total_bytes, 32 << 20);
+	parsed_free(&p);
+	PARSE(&p, "--udp-source-rate", "0", "--udp-source-bytes", "2K",
+	    "--udp-total-rate", "100000000", "--udp-total-bytes", "1G");
+	cr_assert_eq(p.result, OPTIONS_RUN, "%s", p.err);
+	cr_assert_eq(p.opts.udp_limits.source_dgrams, 0);
+	cr_assert_eq(p.opts.udp_limits.source_bytes, 2048);
+	cr_assert_eq(p.opts.udp_limits.total_dgrams, 100000000);
+	cr_assert_eq(p.opts.udp_limits.total_bytes, 1 << 30);
+	parsed_free(&p);
+	PARSE(&p, "--udp-total-rate", "100000001");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert_str_eq(p.err, "echod: invalid --udp-total-rate '100000001': "
+	    "must be a whole number from 0 to 100000000 (see echod --help)\n");
+	parsed_free(&p);
+	PARSE(&p, "--udp-source-bytes", "-1");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	parsed_free(&p);
+}
+
 Test(options, port_applies_to_default_and_portless_listen)
 {
 	struct parsed	 p;
@@ -142,8 +171,11 @@ Test(options, help_lists_every_option_with_its_default)
 	    "--framing", "--read-size", "--max-line", "--output-limit",
 	    "--max-connections", "--idle-timeout", "--drain-timeout",
 	    "--quiet", "--verbose", "--help", "--version", "--user",
-	    "--max-per-ip", "--threads",
-	    "default 25000",
+	    "--max-per-ip", "--threads", "--unix-mode", "--udp", "--metrics",
+	    "--proxy-protocol", "--tls-cert", "--tls-key", "--udp-source-rate",
+	    "--udp-source-bytes", "--udp-total-rate", "--udp-total-bytes",
+	    "default 25000", "(default 10000)", "(default 1024K)",
+	    "(default 100000)", "(default 32M)",
 	    "default \"GOT:\"", "default 1000", "default 65536",
 	    "default 16384", "default 5", NULL };
 	size_t		 i;
