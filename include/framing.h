@@ -10,12 +10,11 @@
 
 #include <event2/buffer.h>
 
-#include "options.h"
 
 enum framing_kind {
-	FRAME_RAW,	/* empty prefix: RFC 862, bytes go back as they came */
-	FRAME_LINE,	/* PREFIX + each LF-terminated line */
-	FRAME_CHUNK	/* PREFIX + whatever one read returned */
+	FRAMING_RAW,	/* empty prefix: RFC 862, bytes go back as they came */
+	FRAMING_LINE,	/* PREFIX + each LF-terminated line */
+	FRAMING_CHUNK	/* PREFIX + whatever one read returned */
 };
 
 struct framing {
@@ -29,7 +28,8 @@ struct framing {
 #define FRAMING_EXTENTS	8
 #define FRAMING_IOV	64
 
-void	framing_init(struct framing *, const struct options *);
+void	framing_init(struct framing *, enum framing_kind, const char *, size_t,
+	    size_t);
 size_t	framing_echo(const struct framing *, struct evbuffer *,
 	    struct evbuffer *, size_t);
 size_t	framing_gather(const struct framing *, struct evbuffer *, size_t,

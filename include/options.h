@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "framing.h"
 #include "udpguard.h"
 
 /* sysexits(3) EX_USAGE: the command line was wrong. */
@@ -38,18 +39,13 @@
 #define MAX_THREADS		256
 #define MAX_TIMEOUT		31536000	/* one year, in seconds */
 
-enum framing_mode {
-	FRAMING_LINE,
-	FRAMING_CHUNK
-};
-
 struct options {
 	struct listen_list	 listen;	/* empty: the defaults */
 	bool			 listen_default; /* no -l: every address */
 	uint16_t		 port;
 	char			*prefix;
 	size_t			 prefix_len;
-	enum framing_mode	 framing;
+	enum framing_kind	 framing;	/* LINE or CHUNK */
 	size_t			 read_size;
 	size_t			 max_line;
 	size_t			 output_limit;
@@ -77,6 +73,5 @@ enum options_result {
 enum options_result options_parse(struct options *, int, char **, FILE *,
 	    FILE *);
 void	options_free(struct options *);
-int	parse_number(const char *, uint64_t, uint64_t, bool, uint64_t *);
 
 #endif

@@ -9,10 +9,9 @@
 
 #include <event2/bufferevent.h>
 
-struct options;
 struct ssl_ctx_st;
 
-struct ssl_ctx_st *tls_init(const struct options *);
+struct ssl_ctx_st *tls_init(const char *, const char *);
 void		 tls_free(struct ssl_ctx_st *);
 struct bufferevent *tls_bufferevent(struct event_base *, struct ssl_ctx_st *,
 		    evutil_socket_t);

@@ -11,7 +11,7 @@
 #include <event2/util.h>
 
 #include "addr.h"
-#include "options.h"
+#include "util.h"
 
 static int
 addr_push(struct listen_list *list, const struct sockaddr *sa,

@@ -603,7 +603,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_count_in(c, got);
 	if (conn_echo(c) == -1)
 		return;
-	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAME_CHUNK &&
+	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAMING_CHUNK &&
 	    !c->tls)
 		conn_read_more(c);
 }

@@ -7,17 +7,14 @@
 #include "log.h"
 
 void
-framing_init(struct framing *fr, const struct options *opts)
+framing_init(struct framing *fr, enum framing_kind kind, const char *prefix,
+    size_t prefix_len, size_t max_line)
 {
-	if (opts->prefix_len == 0)
-		fr->kind = FRAME_RAW;
-	else if (opts->framing == FRAMING_CHUNK)
-		fr->kind = FRAME_CHUNK;
-	else
-		fr->kind = FRAME_LINE;
-	fr->prefix = opts->prefix;
-	fr->prefix_len = opts->prefix_len;
-	fr->max_line = opts->max_line;
+	/* Without a prefix, lines and chunks come back alike: as they came. */
+	fr->kind = prefix_len == 0 ? FRAMING_RAW : kind;
+	fr->prefix = prefix;
+	fr->prefix_len = prefix_len;
+	fr->max_line = max_line;
 }
 
 /* Moves the first len bytes of in to out behind the prefix. */
@@ -82,8 +79,8 @@ framing_gather(const struct framing *fr, struct evbuffer *in,
 	 * piece's worth contiguous, so that a piece is always found whole.
 	 */
 	next = evbuffer_peek(in, (ev_ssize_t)total, NULL, ext, FRAMING_EXTENTS);
-	if (next > FRAMING_EXTENTS && fr->kind != FRAME_RAW) {
-		evbuffer_pullup(in, fr->kind == FRAME_LINE &&
+	if (next > FRAMING_EXTENTS && fr->kind != FRAMING_RAW) {
+		evbuffer_pullup(in, fr->kind == FRAMING_LINE &&
 		    total > fr->max_line ? (ev_ssize_t)fr->max_line : -1);
 		next = evbuffer_peek(in, (ev_ssize_t)total, NULL, ext,
 		    FRAMING_EXTENTS);
@@ -92,7 +89,7 @@ framing_gather(const struct framing *fr, struct evbuffer *in,
 		next = FRAMING_EXTENTS;
 
 	while (e < next && gathered < out_limit) {
-		if (fr->kind != FRAME_LINE)
+		if (fr->kind != FRAMING_LINE)
 			len = SIZE_MAX;	/* all of it */
 		else if ((len = framing_line_len(fr, ext, next, e, off)) == 0)
 			break;
@@ -111,7 +108,7 @@ framing_gather(const struct framing *fr, struct evbuffer *in,
 			iov[n++].iov_len = take;
 			gathered += take;
 			*in_used += take;
-			if (fr->kind == FRAME_LINE)
+			if (fr->kind == FRAMING_LINE)
 				len -= take;
 			if ((off += take) == ext[e].iov_len) {
 				e++;
@@ -139,15 +136,15 @@ framing_echo(const struct framing *fr, struct evbuffer *in,
 	if (evbuffer_get_length(in) == 0)
 		return 0;
 	switch (fr->kind) {
-	case FRAME_RAW:
+	case FRAMING_RAW:
 		/* Moves the chains: no copy. */
 		len = evbuffer_get_length(in);
 		if (evbuffer_add_buffer(out, in) == -1)
 			fatalx("out of memory while echoing");
 		return len;
-	case FRAME_CHUNK:
+	case FRAMING_CHUNK:
 		return framing_emit(fr, in, out, evbuffer_get_length(in));
-	case FRAME_LINE:
+	case FRAMING_LINE:
 		while ((len = evbuffer_get_length(out)) < out_limit &&
 		    (len = framing_gather(fr, in, out_limit - len, iov,
 		    FRAMING_IOV, &niov, &used)) != 0) {

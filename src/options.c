@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "options.h"
+#include "util.h"
 
 enum {
 	OPT_READ_SIZE = 256,
@@ -131,45 +132,6 @@ usage(FILE *out)
 	    DEFAULT_UDP_TOTAL_RATE, DEFAULT_UDP_TOTAL_BYTES >> 20);
 }
 
-/*
- * A whole decimal number within [min, max], optionally with a binary
- * size suffix.  Signs, spaces, empty strings and trailing junk are
- * refused: strtoull alone would quietly accept "-1" and " 5".
- */
-int
-parse_number(const char *text, uint64_t min, uint64_t max, bool size_suffix,
-    uint64_t *result)
-{
-	unsigned long long	 value;
-	char			*end;
-	unsigned int		 shift = 0;
-
-	if (!isdigit((unsigned char)*text))
-		return -1;
-	errno = 0;
-	value = strtoull(text, &end, 10);
-	if (errno != 0)
-		return -1;
-	if (size_suffix && *end != '\0' && end[1] == '\0') {
-		switch (*end) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		default: return -1;
-		}
-		end++;
-	}
-	if (*end != '\0')
-		return -1;
-	if (shift != 0 && value > (UINT64_MAX >> shift))
-		return -1;
-	value <<= shift;
-	if (value < min || value > max)
-		return -1;
-	*result = value;
-	return 0;
-}
-
 static int
 usage_error(FILE *err, const char *fmt, ...)
 {
@@ -239,8 +201,7 @@ option_set_prefix(struct options *opts, FILE *err, const char *text)
 		return usage_error(err, "invalid --prefix: %zu bytes long, "
 		    "at most %d allowed", len, MAX_PREFIX_LEN);
 	free(opts->prefix);
-	if ((opts->prefix = strdup(text)) == NULL)
-		fatal("strdup");
+	opts->prefix = xstrdup(text, "the prefix");
 	opts->prefix_len = len;
 	return 0;
 }
@@ -249,8 +210,7 @@ static int
 option_string(char **field, const char *arg)
 {
 	free(*field);
-	if ((*field = strdup(arg)) == NULL)
-		fatal("strdup");
+	*field = xstrdup(arg, "an option");
 	return 0;
 }
 
@@ -454,9 +414,8 @@ options_parse(struct options *opts, int argc, char **argv, FILE *out,
 	options_defaults(opts);
 	if (option_set_prefix(opts, err, DEFAULT_PREFIX) == -1)
 		return OPTIONS_EXIT_USAGE;
-	if ((specs = calloc(argc + 1, sizeof(*specs))) == NULL ||
-	    (proxy = calloc(argc + 1, sizeof(*proxy))) == NULL)
-		fatal("calloc");
+	specs = xcalloc(argc + 1, sizeof(*specs), "the command line");
+	proxy = xcalloc(argc + 1, sizeof(*proxy), "the command line");
 
 	opterr = 0;
 	optind = 0;	/* GNU: restart scanning, so tests can parse twice */

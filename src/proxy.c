@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "options.h"
+#include "util.h"
 #include "proxy.h"
 
 static const uint8_t v2_signature[12] = {

@@ -858,9 +858,10 @@ server_init(struct server *srv, struct group *g, unsigned int index,
 	srv->opts = opts;
 	TAILQ_INIT(&srv->conns);
 	atomic_init(&srv->accept_paused, false);
-	framing_init(&srv->framing, opts);
+	framing_init(&srv->framing, opts->framing, opts->prefix,
+	    opts->prefix_len, opts->max_line);
 	srv->idle_timeout.tv_sec = opts->idle_timeout;
-	srv->read_max = srv->framing.kind == FRAME_CHUNK ? opts->read_size :
+	srv->read_max = srv->framing.kind == FRAMING_CHUNK ? opts->read_size :
 	    opts->max_line;
 	if (server_init_events(srv) == -1) {
 		log_warn("cannot set up the event loop");
@@ -952,7 +953,8 @@ group_init(struct group *g, const struct options *opts)
 	if (group_addresses(g) == -1)
 		return -1;
 	server_set_max_conns(g);
-	if (opts->tls_cert != NULL && (g->tls_ctx = tls_init(opts)) == NULL)
+	if (opts->tls_cert != NULL && (g->tls_ctx = tls_init(opts->tls_cert,
+	    opts->tls_key)) == NULL)
 		return -1;
 	if (opts->max_per_ip != 0 &&
 	    peers_init(&g->peers, g->max_conns) == -1) {

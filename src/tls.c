@@ -10,7 +10,6 @@
 #include <event2/bufferevent_ssl.h>
 
 #include "log.h"
-#include "options.h"
 #include "tls.h"
 
 /* The oldest OpenSSL error, as one line; empties the queue. */
@@ -32,12 +31,12 @@ tls_queue_error(char *buf, size_t len)
  * other at start, so a wrong file is an exit 1, not a failing client.
  */
 SSL_CTX *
-tls_init(const struct options *opts)
+tls_init(const char *cert, const char *key)
 {
 	SSL_CTX		*ctx;
 	char		 why[256];
 
-	if (opts->tls_cert == NULL)
+	if (cert == NULL)
 		return NULL;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		log_warnx("cannot set up TLS: %s",
@@ -60,20 +59,20 @@ tls_init(const struct options *opts)
 	/* The bufferevent may hand SSL_write() a moved buffer on retry. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
-	if (SSL_CTX_use_certificate_chain_file(ctx, opts->tls_cert) != 1) {
-		log_warnx("cannot load TLS certificate %s: %s", opts->tls_cert,
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		log_warnx("cannot load TLS certificate %s: %s", cert,
 		    tls_queue_error(why, sizeof(why)));
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, opts->tls_key,
+	if (SSL_CTX_use_PrivateKey_file(ctx, key,
 	    SSL_FILETYPE_PEM) != 1) {
-		log_warnx("cannot load TLS key %s: %s", opts->tls_key,
+		log_warnx("cannot load TLS key %s: %s", key,
 		    tls_queue_error(why, sizeof(why)));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
 		log_warnx("TLS key %s does not match certificate %s: %s",
-		    opts->tls_key, opts->tls_cert,
+		    key, cert,
 		    tls_queue_error(why, sizeof(why)));
 		goto fail;
 	}

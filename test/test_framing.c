@@ -62,7 +62,7 @@ Test(framing, lines_keep_their_ending)
 {
 	struct fixture	 f;
 
-	setup(&f, FRAME_LINE, "GOT:", 100);
+	setup(&f, FRAMING_LINE, "GOT:", 100);
 	feed(&f, "a\nb\r\n\nc", 7);
 	cr_assert_eq(framing_echo(&f.fr, f.in, f.out, SIZE_MAX), 18);
 	EXPECT(&f, "GOT:a\nGOT:b\r\nGOT:\n");
@@ -78,7 +78,7 @@ Test(framing, partial_line_is_flushed_at_end)
 {
 	struct fixture	 f;
 
-	setup(&f, FRAME_LINE, "GOT:", 100);
+	setup(&f, FRAMING_LINE, "GOT:", 100);
 	feed(&f, "x\ntail", 6);
 	cr_assert_eq(framing_flush(&f.fr, f.in, f.out), 14);
 	EXPECT(&f, "GOT:x\nGOT:tail");
@@ -90,7 +90,7 @@ Test(framing, long_line_in_pieces)
 {
 	struct fixture	 f;
 
-	setup(&f, FRAME_LINE, "P", 4);
+	setup(&f, FRAMING_LINE, "P", 4);
 	feed(&f, "abcdefghij", 10);
 	framing_echo(&f.fr, f.in, f.out, SIZE_MAX);
 	EXPECT(&f, "PabcdPefgh");
@@ -110,7 +110,7 @@ Test(framing, binary_bytes_pass_untouched)
 
 	for (i = 0; i < 256; i++)
 		all[i] = (unsigned char)((i + 11) % 256);	/* LF not last */
-	setup(&f, FRAME_CHUNK, "GOT:", 100);
+	setup(&f, FRAMING_CHUNK, "GOT:", 100);
 	feed(&f, all, sizeof(all));
 	framing_echo(&f.fr, f.in, f.out, SIZE_MAX);
 	memcpy(want, "GOT:", 4);
@@ -118,14 +118,14 @@ Test(framing, binary_bytes_pass_untouched)
 	expect_out(&f, want, 260);
 	teardown(&f);
 
-	setup(&f, FRAME_LINE, "", 1000);
-	f.fr.kind = FRAME_RAW;
+	setup(&f, FRAMING_LINE, "", 1000);
+	f.fr.kind = FRAMING_RAW;
 	feed(&f, "a\0b", 3);
 	framing_echo(&f.fr, f.in, f.out, SIZE_MAX);
 	expect_out(&f, "a\0b", 3);
 	teardown(&f);
 
-	setup(&f, FRAME_LINE, ">", 1000);
+	setup(&f, FRAMING_LINE, ">", 1000);
 	feed(&f, "\0\n\0", 3);
 	framing_flush(&f.fr, f.in, f.out);
 	expect_out(&f, ">\0\n>\0", 5);
@@ -136,7 +136,7 @@ Test(framing, chunk_is_one_read)
 {
 	struct fixture	 f;
 
-	setup(&f, FRAME_CHUNK, "GOT:", 100);
+	setup(&f, FRAMING_CHUNK, "GOT:", 100);
 	feed(&f, "Hello\nWor", 9);
 	cr_assert_eq(framing_echo(&f.fr, f.in, f.out, SIZE_MAX), 13);
 	EXPECT(&f, "GOT:Hello\nWor");
@@ -147,7 +147,7 @@ Test(framing, raw_holds_nothing_back)
 {
 	struct fixture	 f;
 
-	setup(&f, FRAME_RAW, "", 100);
+	setup(&f, FRAMING_RAW, "", 100);
 	feed(&f, "no newline", 10);
 	cr_assert_eq(framing_echo(&f.fr, f.in, f.out, 1), 10);
 	EXPECT(&f, "no newline");
@@ -158,7 +158,7 @@ Test(framing, stops_at_the_output_limit)
 {
 	struct fixture	 f;
 
-	setup(&f, FRAME_LINE, "G", 100);
+	setup(&f, FRAMING_LINE, "G", 100);
 	feed(&f, "1\n2\n3\n4\n", 8);
 	/* Stops as soon as out holds at least 5 bytes. */
 	cr_assert_eq(framing_echo(&f.fr, f.in, f.out, 5), 6);
@@ -188,7 +188,7 @@ Test(framing, any_split_gives_the_reference_output)
 			input[pos] = rand_r(&seed) % 8 == 0 ? '\n' :
 			    (unsigned char)rand_r(&seed);
 		want_len = reference_frame(input, len, "GOT:", 4, max_line, want);
-		setup(&f, FRAME_LINE, "GOT:", max_line);
+		setup(&f, FRAMING_LINE, "GOT:", max_line);
 		for (pos = 0; pos < len; pos += step) {
 			step = 1 + rand_r(&seed) % 200;
 			if (step > len - pos)
@@ -245,7 +245,7 @@ Test(framing, gather_points_at_each_line_behind_the_prefix)
 {
 	struct fixture	 f;
 
-	setup(&f, FRAME_LINE, "GOT:", 64);
+	setup(&f, FRAMING_LINE, "GOT:", 64);
 	feed_chain(&f, "He");
 	feed_chain(&f, "llo\nwor");
 	feed_chain(&f, "ld\npart");
@@ -263,7 +263,7 @@ Test(framing, gather_finds_a_line_across_many_chains)
 	char		 want[4 + 6 * FRAMING_EXTENTS + 2] = "GOT:";
 	int		 i;
 
-	setup(&f, FRAME_LINE, "GOT:", 64);
+	setup(&f, FRAMING_LINE, "GOT:", 64);
 	feed_chains(&f, "ab", 3 * FRAMING_EXTENTS);
 	feed_chain(&f, "\n");
 	for (i = 0; i < 3 * FRAMING_EXTENTS; i++)
@@ -279,7 +279,7 @@ Test(framing, gather_chunk_is_one_piece_however_stored)
 {
 	struct fixture	 f;
 
-	setup(&f, FRAME_CHUNK, "GOT:", 64);
+	setup(&f, FRAMING_CHUNK, "GOT:", 64);
 	feed_chains(&f, "x", 2 * FRAMING_EXTENTS);
 	cr_assert_eq(gather_all(&f, 1), 4 + 2 * FRAMING_EXTENTS);
 	EXPECT(&f, "GOT:xxxxxxxxxxxxxxxx");

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "options.h"
+#include "util.h"
 
 struct parsed {
 	struct options		 opts;

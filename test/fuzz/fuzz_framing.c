@@ -78,7 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	fr.kind = data[0] % 3;
 	fr.max_line = 1 + (data[0] >> 2) * 3;
-	fr.prefix = fr.kind == FRAME_RAW ? "" : "GOT:";
+	fr.prefix = fr.kind == FRAMING_RAW ? "" : "GOT:";
 	fr.prefix_len = strlen(fr.prefix);
 	state = data[1];
 	body = data + 2;
@@ -94,7 +94,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* One chain per read, as many small reads leave it. */
 		evbuffer_add(chunk, body + pos, step);
 		evbuffer_add_buffer(in, chunk);
-		if (fr.kind == FRAME_CHUNK) {
+		if (fr.kind == FRAMING_CHUNK) {
 			memcpy(expected + expected_len, "GOT:", 4);
 			memcpy(expected + expected_len + 4, body + pos, step);
 			expected_len += 4 + step;
@@ -110,17 +110,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    framing_echo(&fr, in, out,
 		    1 + next_random(&state) % 100)) != 0)
 			drain(out, &actual_len);
-		if (fr.kind == FRAME_LINE &&
+		if (fr.kind == FRAMING_LINE &&
 		    evbuffer_get_length(in) >= fr.max_line)
 			__builtin_trap();	/* input must stay bounded */
 	}
 	framing_flush(&fr, in, out);
 	drain(out, &actual_len);
 
-	if (fr.kind == FRAME_LINE)
+	if (fr.kind == FRAMING_LINE)
 		expected_len = reference_frame(body, len, "GOT:", 4,
 		    fr.max_line, expected);
-	else if (fr.kind == FRAME_RAW) {
+	else if (fr.kind == FRAMING_RAW) {
 		memcpy(expected, body, len);
 		expected_len = len;
 	}
