@@ -1,15 +1,29 @@
 /*
  * The counters, for operators: Prometheus text at GET /metrics over
  * libevent's evhttp (--metrics), and the same in the log on SIGUSR1.
+ * Metrics reads the counters through a view, and owns its server.
  */
 #ifndef ECHOD_METRICS_H
 #define ECHOD_METRICS_H
 
-struct group;
-struct server;
+#include <stdbool.h>
 
-int	metrics_start(struct server *);
-void	metrics_stop(struct server *);
-void	metrics_log(struct group *);
+#include <event2/event.h>
+
+#include "addr.h"
+#include "stats.h"
+
+struct metrics_view {
+	struct stats	**stats;	/* one per thread */
+	unsigned int	  nthreads;
+	bool		  udp;		/* the UDP counters are shown */
+};
+
+struct metrics;
+
+int	metrics_start(struct metrics **, struct event_base *,
+	    const struct listen_list *, const struct metrics_view *);
+void	metrics_free(struct metrics *);
+void	metrics_log(const struct metrics_view *);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * The server: listeners, accepting, connection limits, signals and the
- * shutdown drain.  One server context per event loop, and one loop per
- * thread (--threads); the group holds what the threads share.
+ * One server context per event loop, and one loop per thread
+ * (--threads): server.c runs it; the group (group.c) is the process,
+ * and holds what the threads share.
  */
 #ifndef ECHOD_SERVER_H
 #define ECHOD_SERVER_H
@@ -18,9 +18,11 @@
 
 #include "conn.h"
 #include "framing.h"
+#include "metrics.h"
 #include "options.h"
 #include "peers.h"
 #include "stats.h"
+#include "siphash.h"
 #include "udp.h"
 
 struct group;
@@ -50,7 +52,6 @@ struct server {
 	struct event		 *sigint_ev;
 	struct event		 *sigterm_ev;
 	struct event		 *sigusr1_ev;	/* counters to the log */
-	struct evhttp		 *http;		/* --metrics, in thread 0 */
 	struct event		 *drain_ev;	/* shutdown deadline */
 	struct event		 *retry_ev;	/* re-try accept after EMFILE */
 	struct event		 *trim_ev;	/* return memory when idle */
@@ -83,13 +84,35 @@ struct group {
 	bool			 udp;		/* -U, or a UDP socket passed */
 	struct siphash_key	 udp_key;	/* of every thread's UDP guard */
 	char			*listening;	/* "ADDR, ADDR...", for status */
+	struct metrics_view	 view;		/* every thread's counters */
+	struct metrics		*metrics;	/* --metrics, in thread 0 */
 };
 
+/*
+ * What one thread tells another through its pipe, one byte each.
+ */
+enum msgtype {
+	MSG_PAUSE = 'P',		/* at the connection limit: stop accepting */
+	MSG_RESUME = 'R',		/* below it again: accept */
+	MSG_SHUTDOWN = 'S',		/* a signal came: drain */
+	MSG_DRAIN_TIMEOUT = 'T',	/* the drain's time is up: cut */
+	MSG_FORCE_EXIT = 'F',		/* a second signal: exit now */
+	MSG_DONE = 'D'			/* to thread 0: one thread has left its loop */
+};
+
+/* group.c: the process */
 int	group_init(struct group *, const struct options *);
 int	group_run(struct group *);
 void	group_free(struct group *);
+
+/* server.c: one thread's loop */
+int	server_init(struct server *, struct group *, unsigned int, char *,
+	    size_t);
+void	server_free(struct server *);
+void	server_send(struct server *, enum msgtype);
+void	server_broadcast(struct server *, enum msgtype);
 void	server_conn_gone(struct server *, struct conn *);
 struct peer *server_peer_get(struct server *, const struct sockaddr *);
-evutil_socket_t server_open_metrics(struct listen_addr *);
+uint8_t	*server_proxy_buf(struct server *);
 
 #endif

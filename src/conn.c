@@ -206,7 +206,7 @@ static void
 conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn		*c = arg;
-	uint8_t			*buf = c->srv->proxy_buf;
+	uint8_t			*buf = server_proxy_buf(c->srv);
 	struct proxy_header	 h;
 	const char		*why;
 	char			 reason[96];
@@ -264,8 +264,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	addr_format(sa, c->peer, sizeof(c->peer));
 	if (la->proxy) {
 		c->state = CONN_PROXY;
-		if ((srv->proxy_buf == NULL && (srv->proxy_buf =
-		    malloc(PROXY_MAX_HEADER)) == NULL) ||
+		if (server_proxy_buf(srv) == NULL ||
 		    (c->proxy_ev = event_new(srv->base, fd, EV_READ | EV_ET |
 		    EV_CLOSED | EV_PERSIST, conn_proxy_cb, c)) == NULL ||
 		    event_add(c->proxy_ev, &proxy_timeout) == -1) {

@@ -2,6 +2,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -9,7 +10,8 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
+#include "sock.h"
+#include "util.h"
 
 /* An evhttp client gets this long to send its request. */
 #define METRICS_TIMEOUT_SEC	10
@@ -69,47 +71,52 @@ static const struct metric metrics[] = {
 
 #define NMETRICS	(sizeof(metrics) / sizeof(metrics[0]))
 
+struct metrics {
+	struct evhttp			*http;
+	const struct metrics_view	*view;
+};
+
 static uint64_t
-metric_value(const struct metric *m, struct server *srv)
+metric_value(const struct metric *m, const struct metrics_view *v,
+    unsigned int thread)
 {
-	return stat_get((stat_t *)((char *)&srv->stats + m->offset));
+	return stat_get((stat_t *)((char *)v->stats[thread] + m->offset));
 }
 
 static bool
-metric_shown(const struct metric *m, const struct group *g)
+metric_shown(const struct metric *m, const struct metrics_view *v)
 {
-	return !m->udp || g->udp;
+	return !m->udp || v->udp;
 }
 
 /* Prometheus text format 0.0.4; per thread with --threads. */
 static void
-metrics_render(struct group *g, struct evbuffer *out)
+metrics_render(const struct metrics_view *v, struct evbuffer *out)
 {
 	const struct metric	*m;
 	unsigned int		 i;
 
 	for (m = metrics; m < metrics + NMETRICS; m++) {
-		if (!metric_shown(m, g))
+		if (!metric_shown(m, v))
 			continue;
 		evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n",
 		    m->name, m->help, m->name, m->type);
-		if (g->nthreads == 1) {
+		if (v->nthreads == 1) {
 			evbuffer_add_printf(out, "%s %llu\n", m->name,
-			    (unsigned long long)metric_value(m,
-			    &g->servers[0]));
+			    (unsigned long long)metric_value(m, v, 0));
 			continue;
 		}
-		for (i = 0; i < g->nthreads; i++)
+		for (i = 0; i < v->nthreads; i++)
 			evbuffer_add_printf(out, "%s{thread=\"%u\"} %llu\n",
-			    m->name, i, (unsigned long long)metric_value(m,
-			    &g->servers[i]));
+			    m->name, i, (unsigned long long)metric_value(m, v,
+			    i));
 	}
 }
 
 static void
 metrics_request_cb(struct evhttp_request *req, void *arg)
 {
-	struct server		*srv = arg;
+	struct metrics		*mt = arg;
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
 	const char		*path = uri ? evhttp_uri_get_path(uri) : NULL;
 	struct evbuffer		*body = evhttp_request_get_output_buffer(req);
@@ -118,39 +125,62 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
 		return;
 	}
-	metrics_render(srv->group, body);
+	metrics_render(mt->view, body);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
 }
 
-/* --metrics: thread 0 serves it, reading every thread's counters. */
-int
-metrics_start(struct server *srv)
+/* The endpoint's socket, on a TCP address, with its real port. */
+static evutil_socket_t
+metrics_bind(struct listen_addr *la)
 {
-	const struct listen_list *list = &srv->opts->metrics;
-	char			  name[LISTEN_NAMELEN];
-	evutil_socket_t		  fd;
-	size_t			  i;
+	char		 name[LISTEN_NAMELEN];
+	evutil_socket_t	 fd;
 
+	if ((fd = sock_bind(la, false)) == -1) {
+		log_warn("cannot serve metrics on %s",
+		    addr_listen_name(la, name, sizeof(name)));
+		return -1;
+	}
+	sock_bound_addr(fd, la);
+	return fd;
+}
+
+/*
+ * --metrics: served in the loop of base (thread 0's), reading every
+ * thread's counters through view.  *out stays NULL without addresses.
+ */
+int
+metrics_start(struct metrics **out, struct event_base *base,
+    const struct listen_list *list, const struct metrics_view *view)
+{
+	struct metrics	*mt;
+	char		 name[LISTEN_NAMELEN];
+	evutil_socket_t	 fd;
+	size_t		 i;
+
+	*out = NULL;
 	if (list->count == 0)
 		return 0;
-	if ((srv->http = evhttp_new(srv->base)) == NULL) {
+	mt = *out = xcalloc(1, sizeof(*mt), "the metrics server");
+	mt->view = view;
+	if ((mt->http = evhttp_new(base)) == NULL) {
 		log_warnx("cannot start the metrics server");
 		return -1;
 	}
-	evhttp_set_timeout(srv->http, METRICS_TIMEOUT_SEC);
-	evhttp_set_max_headers_size(srv->http, METRICS_MAX_HEADERS);
-	evhttp_set_max_body_size(srv->http, 0);
-	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET |
+	evhttp_set_timeout(mt->http, METRICS_TIMEOUT_SEC);
+	evhttp_set_max_headers_size(mt->http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(mt->http, 0);
+	evhttp_set_allowed_methods(mt->http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(srv->http, metrics_request_cb, srv);
+	evhttp_set_gencb(mt->http, metrics_request_cb, mt);
 	for (i = 0; i < list->count; i++) {
 		struct listen_addr la = list->addrs[i];
 
-		if ((fd = server_open_metrics(&la)) == -1)
+		if ((fd = metrics_bind(&la)) == -1)
 			return -1;
-		if (evhttp_accept_socket_with_handle(srv->http, fd) == NULL) {
+		if (evhttp_accept_socket_with_handle(mt->http, fd) == NULL) {
 			evutil_closesocket(fd);
 			log_warnx("cannot serve metrics on %s: libevent failed",
 			    addr_listen_name(&la, name, sizeof(name)));
@@ -163,16 +193,18 @@ metrics_start(struct server *srv)
 }
 
 void
-metrics_stop(struct server *srv)
+metrics_free(struct metrics *mt)
 {
-	if (srv->http != NULL)
-		evhttp_free(srv->http);
-	srv->http = NULL;
+	if (mt == NULL)
+		return;
+	if (mt->http != NULL)
+		evhttp_free(mt->http);
+	free(mt);
 }
 
 static void
-metrics_log_range(struct group *g, unsigned int first, unsigned int end,
-    const char *who)
+metrics_log_range(const struct metrics_view *v, unsigned int first,
+    unsigned int end, const char *who)
 {
 	const struct metric	*m;
 	char			 line[1024];
@@ -182,10 +214,10 @@ metrics_log_range(struct group *g, unsigned int first, unsigned int end,
 
 	used = snprintf(line, sizeof(line), "%s:", who);
 	for (m = metrics; m < metrics + NMETRICS; m++) {
-		if (!metric_shown(m, g) || used >= sizeof(line))
+		if (!metric_shown(m, v) || used >= sizeof(line))
 			continue;
 		for (sum = 0, i = first; i < end; i++)
-			sum += metric_value(m, &g->servers[i]);
+			sum += metric_value(m, v, i);
 		used += snprintf(line + used, sizeof(line) - used, "%s %s %llu",
 		    m == metrics ? "" : ",", m->label, (unsigned long long)sum);
 	}
@@ -194,14 +226,14 @@ metrics_log_range(struct group *g, unsigned int first, unsigned int end,
 
 /* SIGUSR1: the totals, after one line per thread with --threads. */
 void
-metrics_log(struct group *g)
+metrics_log(const struct metrics_view *v)
 {
 	char		 who[32];
 	unsigned int	 t;
 
-	for (t = 0; g->nthreads > 1 && t < g->nthreads; t++) {
+	for (t = 0; v->nthreads > 1 && t < v->nthreads; t++) {
 		snprintf(who, sizeof(who), "thread %u counters", t);
-		metrics_log_range(g, t, t + 1, who);
+		metrics_log_range(v, t, t + 1, who);
 	}
-	metrics_log_range(g, 0, g->nthreads, "counters");
+	metrics_log_range(v, 0, v->nthreads, "counters");
 }

@@ -1,10 +1,12 @@
+/*
+ * One thread's event loop: accepting and its limits (--max-connections,
+ * --max-per-ip, the pause when descriptors run out), the registry of its
+ * connections, the shutdown drain, messages from the other threads, and
+ * on thread 0 the signals.
+ */
 #include "config.h"
 
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -14,15 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy.h"
 #include "server.h"
 #include "systemd.h"
-#include "tls.h"
 
-/* Descriptors kept back from --max-connections: stdio, listeners, libevent. */
-#define FD_RESERVE		16
-#define LISTEN_BACKLOG		1024
 #define ACCEPT_RETRY_MSEC	500
 /* Seconds without EMFILE that end an episode of descriptor shortage. */
 #define FD_CALM_SEC		1
@@ -35,65 +35,33 @@ static void	server_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	server_accept_error_cb(struct evconnlistener *, void *);
 
-/* Raise the soft open-file limit to the hard one; returns the new limit. */
-static rlim_t
-server_raise_nofile(void)
-{
-	struct rlimit	 rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		fatal("getrlimit");
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			log_warn("cannot raise the open-file limit to %llu",
-			    (unsigned long long)rl.rlim_max);
-		(void)getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	return rl.rlim_cur;
-}
+static const struct listen_cbs accept_cbs = {
+	server_accept_cb, server_accept_error_cb
+};
 
 /*
- * The default limit is what the open-file limit allows.  A larger one
- * given on the command line is kept, as nginx does, with a warning:
- * accept() then fails with EMFILE first, which pauses accepting too.
+ * Tells one thread something, through its pipe; see server_ctl_cb().  A
+ * full pipe already holds messages that thread has yet to act on.
  */
-static void
-server_set_max_conns(struct group *g)
+void
+server_send(struct server *to, enum msgtype msg)
 {
-	rlim_t		 nofile = server_raise_nofile();
-	/* Per thread: a listener and a UDP socket per address, a pipe. */
-	rlim_t		 reserve = FD_RESERVE + (2 * g->wanted.count + 2) *
-			    g->nthreads;
-	unsigned int	 fit;
+	char	 byte = (char)msg;
 
-	if (nofile <= reserve)
-		fit = 1;
-	else if (nofile - reserve > MAX_CONNECTIONS_LIMIT)
-		fit = MAX_CONNECTIONS_LIMIT;
-	else
-		fit = nofile - reserve;
-	g->max_conns = g->opts->max_connections;
-	if (g->max_conns == 0)
-		g->max_conns = fit;
-	else if (g->max_conns > fit)
-		log_warnx("--max-connections %u exceeds what the open-file "
-		    "limit (%llu) allows, about %u", g->max_conns,
-		    (unsigned long long)nofile, fit);
+	if (write(to->ctl[1], &byte, 1) == -1 && errno != EAGAIN)
+		log_warn("cannot signal thread %u", to->index);
 }
 
-/* Tells the other threads something; see server_ctl_cb(). */
-static void
-server_tell_others(struct server *srv, char command)
+/* Tells every other thread. */
+void
+server_broadcast(struct server *srv, enum msgtype msg)
 {
 	struct group	*g = srv->group;
 	unsigned int	 i;
 
 	for (i = 0; i < g->nthreads; i++)
-		if (i != srv->index &&
-		    write(g->servers[i].ctl[1], &command, 1) == -1 &&
-		    errno != EAGAIN)
-			log_warn("cannot signal thread %u", i);
+		if (i != srv->index)
+			server_send(&g->servers[i], msg);
 }
 
 static bool
@@ -195,7 +163,7 @@ server_conn_gone(struct server *srv, struct conn *c)
 		return;
 	}
 	if (left + 1 == g->max_conns)
-		server_tell_others(srv, 'R');
+		server_broadcast(srv, MSG_RESUME);
 	server_resume_accept(srv);
 	if (srv->nconns == 0 && !evtimer_pending(srv->trim_ev, NULL)) {
 		struct timeval	 idle = { TRIM_IDLE_SEC, 0 };
@@ -229,6 +197,18 @@ server_log_limit(struct server *srv)
 	}
 	log_warnx("--max-connections (%u) reached: new clients wait until "
 	    "a connection closes", srv->group->max_conns);
+}
+
+/*
+ * A buffer for peeking at PROXY headers, one per thread since a header
+ * is read whole in one callback; allocated when first needed.
+ */
+uint8_t *
+server_proxy_buf(struct server *srv)
+{
+	if (srv->proxy_buf == NULL)
+		srv->proxy_buf = malloc(PROXY_MAX_HEADER);
+	return srv->proxy_buf;
 }
 
 /* With --max-per-ip: the address's count, or NULL to turn it away. */
@@ -291,7 +271,7 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	stat_add(&srv->stats.accepted, 1);
 	if (atomic_fetch_add(&g->nconns, 1) + 1 >= g->max_conns) {
 		server_pause_accept(srv);
-		server_tell_others(srv, 'P');
+		server_broadcast(srv, MSG_PAUSE);
 		server_log_limit(srv);
 	}
 }
@@ -346,316 +326,6 @@ server_calm_cb(evutil_socket_t fd, short what, void *arg)
 	log_warnx("descriptors available again, accepting normally");
 }
 
-/* With several threads, each has its own socket on every address. */
-static evutil_socket_t
-server_bind(const struct listen_addr *la, bool reuseport)
-{
-	evutil_socket_t	 fd;
-	int		 one = 1, saved;
-
-	fd = socket(la->ss.ss_family, la->socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -1;
-	/*
-	 * Not on UDP: Linux lets any user bind a UDP port that has
-	 * SO_REUSEADDR, and so steal its datagrams.  SO_REUSEPORT checks
-	 * that the user is the same.
-	 */
-	if ((la->socktype == SOCK_STREAM &&
-	    evutil_make_listen_socket_reuseable(fd) == -1) ||
-	    (reuseport && evutil_make_listen_socket_reuseable_port(fd) == -1) ||
-	    (la->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
-	    bind(fd, (const struct sockaddr *)&la->ss, la->len) == -1 ||
-	    (la->socktype == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) == -1)) {
-		saved = errno;
-		evutil_closesocket(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/*
- * A socket file left behind by a server that is gone: connecting to it
- * is refused.  A live server's socket, or a file that is no socket at
- * all, is never replaced.
- */
-static bool
-server_unix_stale(const struct sockaddr_un *sun)
-{
-	struct stat	 st;
-	int		 fd, rc, err;
-
-	if (lstat(sun->sun_path, &st) == -1)
-		return false;
-	if (!S_ISSOCK(st.st_mode)) {
-		errno = EEXIST;
-		return false;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1)
-		return false;
-	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	err = errno;
-	close(fd);
-	errno = EADDRINUSE;
-	return rc == -1 && err == ECONNREFUSED;
-}
-
-static evutil_socket_t
-server_bind_unix(const struct listen_addr *la, mode_t mode)
-{
-	const struct sockaddr_un *sun = (const void *)&la->ss;
-	evutil_socket_t		  fd;
-	int			  saved;
-
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1)
-		return -1;
-	if (bind(fd, (const struct sockaddr *)sun, la->len) == -1) {
-		if (errno != EADDRINUSE || !server_unix_stale(sun))
-			goto fail;
-		log_info("replacing stale socket %s", sun->sun_path);
-		if (unlink(sun->sun_path) == -1 ||
-		    bind(fd, (const struct sockaddr *)sun, la->len) == -1)
-			goto fail;
-	}
-	if (chmod(sun->sun_path, mode) == -1 ||
-	    listen(fd, LISTEN_BACKLOG) == -1) {
-		saved = errno;
-		unlink(sun->sun_path);
-		errno = saved;
-		goto fail;
-	}
-	return fd;
-fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
-}
-
-/* Thread 0 opens the sockets; the others bind their own or share. */
-static evutil_socket_t
-server_open(struct server *srv, const struct listen_addr *la)
-{
-	if (la->fd != -1)
-		return srv->index == 0 ? la->fd :
-		    fcntl(la->fd, F_DUPFD_CLOEXEC, 0);
-	if (la->ss.ss_family == AF_UNIX)
-		return server_bind_unix(la, srv->opts->unix_mode);
-	return server_bind(la, srv->group->nthreads > 1);
-}
-
-static bool
-server_family_missing(int err)
-{
-	return err == EAFNOSUPPORT || err == EADDRNOTAVAIL ||
-	    err == EPROTONOSUPPORT;
-}
-
-static int
-server_add_listener(struct server *srv, evutil_socket_t fd,
-    const struct listen_addr *la, const char *name)
-{
-	struct listener	*l = &srv->listeners[srv->nlisteners];
-
-	l->srv = srv;
-	l->addr = *la;
-	l->owns_path = srv->index == 0 && la->ss.ss_family == AF_UNIX &&
-	    la->fd == -1;
-	/* Backlog 0: the socket listens already. */
-	l->lev = evconnlistener_new(srv->base, server_accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE, 0, fd);
-	if (l->lev == NULL) {
-		evutil_closesocket(fd);
-		log_warnx("cannot listen on %s: libevent failed", name);
-		return -1;
-	}
-	evconnlistener_set_error_cb(l->lev, server_accept_error_cb);
-	srv->nlisteners++;
-	return 0;
-}
-
-/* The address as bound: port 0 becomes the port the kernel chose. */
-static void
-server_bound_addr(evutil_socket_t fd, struct listen_addr *la)
-{
-	if (la->ss.ss_family == AF_UNIX)
-		return;
-	la->len = sizeof(la->ss);
-	if (getsockname(fd, (struct sockaddr *)&la->ss, &la->len) == -1)
-		fatal("getsockname");
-}
-
-/* The metrics endpoint's socket (thread 0, TCP), with its real port. */
-evutil_socket_t
-server_open_metrics(struct listen_addr *la)
-{
-	char		 name[LISTEN_NAMELEN];
-	evutil_socket_t	 fd;
-
-	if ((fd = server_bind(la, false)) == -1) {
-		log_warn("cannot serve metrics on %s",
-		    addr_listen_name(la, name, sizeof(name)));
-		return -1;
-	}
-	server_bound_addr(fd, la);
-	return fd;
-}
-
-/* The limits are the group's; each thread enforces its share. */
-static struct udp_set *
-server_udp_set(struct server *srv)
-{
-	const struct options	*opts = srv->opts;
-	unsigned int		 n = srv->group->nthreads;
-	struct udp_config	 cfg;
-
-	if (srv->udp != NULL)
-		return srv->udp;
-	cfg.prefix = opts->prefix;
-	cfg.prefix_len = opts->prefix_len;
-	cfg.limits = opts->udp_limits;
-	cfg.limits.total_dgrams = (cfg.limits.total_dgrams + n - 1) / n;
-	cfg.limits.total_bytes = (cfg.limits.total_bytes + n - 1) / n;
-	cfg.key = srv->group->udp_key;
-	if ((srv->udp = udp_set_new(srv->base, &cfg, &srv->stats)) == NULL)
-		fatal("udp_set_new");
-	return srv->udp;
-}
-
-static int
-server_add_udp(struct server *srv, evutil_socket_t fd,
-    const struct listen_addr *la, const char *name)
-{
-	if (udp_set_add(server_udp_set(srv), fd, la) == -1) {
-		evutil_closesocket(fd);
-		log_warnx("cannot listen on %s: libevent failed", name);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-server_name_append(char *names, size_t size, const char *name)
-{
-	size_t	 used = strlen(names);
-
-	snprintf(names + used, size - used, "%s%s", used ? ", " : "", name);
-}
-
-/* -U: a UDP socket on the address and port a TCP listener has. */
-static int
-server_listen_udp(struct server *srv, const struct listen_addr *tcp,
-    char *names, size_t namesize)
-{
-	struct listen_addr	 la = *tcp;
-	char			 name[LISTEN_NAMELEN];
-	evutil_socket_t		 fd;
-
-	la.socktype = SOCK_DGRAM;
-	la.tls = la.proxy = false;
-	addr_listen_name(&la, name, sizeof(name));
-	if ((fd = server_bind(&la, srv->group->nthreads > 1)) == -1) {
-		log_warn("cannot listen on %s", name);
-		return -1;
-	}
-	if (server_add_udp(srv, fd, &la, name) == -1)
-		return -1;
-	server_name_append(names, namesize, name);
-	return 0;
-}
-
-/*
- * Opens one address; logs the address and reason on failure.  Thread 0
- * notes the real address (the port 0 asked for, found) for the others.
- */
-static int
-server_listen_one(struct server *srv, struct listen_addr la,
-    uint16_t *prev_port, char *names, size_t namesize)
-{
-	struct group	*g = srv->group;
-	char		 name[LISTEN_NAMELEN];
-	evutil_socket_t	 fd;
-	struct listen_addr bound;
-
-	if (la.share_port && addr_port((struct sockaddr *)&la.ss) == 0)
-		addr_set_port((struct sockaddr *)&la.ss, *prev_port);
-	addr_listen_name(&la, name, sizeof(name));
-	if ((fd = server_open(srv, &la)) == -1) {
-		if (la.optional && server_family_missing(errno)) {
-			log_debug("no IPv6 here (%s), IPv4 only",
-			    strerror(errno));
-			return 0;
-		}
-		log_warn("cannot listen on %s", name);
-		return -1;
-	}
-	server_bound_addr(fd, &la);
-	addr_listen_name(&la, name, sizeof(name));
-	if (!la.share_port)
-		*prev_port = addr_port((struct sockaddr *)&la.ss);
-	if (srv->index == 0) {
-		bound = la;
-		bound.share_port = false;
-		if (la.ss.ss_family == AF_UNIX)
-			bound.fd = fd;
-		if (addr_list_push(&g->bound, &bound) == -1)
-			fatal("addr_list_push");
-	}
-	if ((la.socktype == SOCK_DGRAM ? server_add_udp(srv, fd, &la, name) :
-	    server_add_listener(srv, fd, &la, name)) == -1)
-		return -1;
-	server_name_append(names, namesize, name);
-	/* UDP beside plain TCP only: no DTLS, no PROXY over UDP. */
-	if (srv->opts->udp && la.socktype == SOCK_STREAM && la.fd == -1 &&
-	    la.ss.ss_family != AF_UNIX && !la.tls && !la.proxy)
-		return server_listen_udp(srv, &la, names, namesize);
-	return 0;
-}
-
-static int
-server_listen(struct server *srv, char *names, size_t namesize)
-{
-	struct group		 *g = srv->group;
-	const struct listen_list *list = srv->index == 0 ? &g->wanted :
-				    &g->bound;
-	uint16_t		  prev_port = 0;
-	size_t			  i;
-
-	srv->listeners = calloc(list->count, sizeof(*srv->listeners));
-	if (srv->listeners == NULL)
-		fatal("calloc");
-	names[0] = '\0';
-	for (i = 0; i < list->count; i++)
-		if (server_listen_one(srv, list->addrs[i], &prev_port, names,
-		    namesize) == -1)
-			return -1;
-	return 0;
-}
-
-static void
-server_close_listeners(struct server *srv)
-{
-	size_t	 i;
-
-	for (i = 0; i < srv->nlisteners; i++) {
-		struct listener *l = &srv->listeners[i];
-
-		evconnlistener_free(l->lev);
-		if (l->owns_path && unlink(((struct sockaddr_un *)
-		    &l->addr.ss)->sun_path) == -1)
-			log_warn("cannot remove %s", ((struct sockaddr_un *)
-			    &l->addr.ss)->sun_path);
-	}
-	srv->nlisteners = 0;
-	udp_set_free(srv->udp);
-	srv->udp = NULL;
-}
-
 static void
 server_close_all(struct server *srv, const char *reason)
 {
@@ -681,7 +351,7 @@ server_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_warnx("drain timeout after %u s: cutting %u connection%s",
 	    srv->opts->drain_timeout, open, open == 1 ? "" : "s");
-	server_tell_others(srv, 'T');
+	server_broadcast(srv, MSG_DRAIN_TIMEOUT);
 	server_cut(srv);
 }
 
@@ -693,7 +363,7 @@ server_shutdown(struct server *srv)
 	struct conn	*c, *next;
 
 	srv->shutting_down = true;
-	server_close_listeners(srv);
+	listen_close_all(srv);
 	evtimer_del(srv->retry_ev);
 	evtimer_del(srv->trim_ev);
 	evtimer_del(srv->calm_ev);
@@ -730,12 +400,12 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGUSR1) {
-		metrics_log(srv->group);
+		metrics_log(&srv->group->view);
 		return;
 	}
 	if (!srv->shutting_down) {
 		/* Listeners closed first: the line promises refused connects. */
-		server_tell_others(srv, 'S');
+		server_broadcast(srv, MSG_SHUTDOWN);
 		server_shutdown(srv);
 		systemd_notify("STOPPING=1\nSTATUS=draining %u connection%s",
 		    open, open == 1 ? "" : "s");
@@ -745,15 +415,11 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_warnx("%s again: exiting now, cutting %u connection%s",
 	    strsignal(sig), open, open == 1 ? "" : "s");
-	server_tell_others(srv, 'F');
+	server_broadcast(srv, MSG_FORCE_EXIT);
 	server_force_exit(srv);
 }
 
-/*
- * A command from another thread: P(ause), R(esume), S(hut down),
- * T(ime is up for the drain), F(orce exit), D(one: that thread has left
- * its loop).
- */
+/* Messages from other threads (enum msgtype). */
 static void
 server_ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -766,24 +432,24 @@ server_ctl_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	for (i = 0; i < n; i++) {
 		switch (commands[i]) {
-		case 'P':
+		case MSG_PAUSE:
 			if (server_full(srv))
 				server_pause_accept(srv);
 			break;
-		case 'R':
+		case MSG_RESUME:
 			server_resume_accept(srv);
 			break;
-		case 'S':
+		case MSG_SHUTDOWN:
 			if (!srv->shutting_down)
 				server_shutdown(srv);
 			break;
-		case 'T':
+		case MSG_DRAIN_TIMEOUT:
 			server_cut(srv);
 			break;
-		case 'F':
+		case MSG_FORCE_EXIT:
 			server_force_exit(srv);
 			return;
-		case 'D':		/* another thread is done */
+		case MSG_DONE:
 			if (srv->shutting_down)
 				server_maybe_exit(srv);
 			break;
@@ -847,7 +513,8 @@ server_init_events(struct server *srv)
 	return 0;
 }
 
-static int
+/* One thread's loop, its events and its listeners; in the main thread. */
+int
 server_init(struct server *srv, struct group *g, unsigned int index,
     char *bound, size_t boundlen)
 {
@@ -867,11 +534,11 @@ server_init(struct server *srv, struct group *g, unsigned int index,
 		log_warn("cannot set up the event loop");
 		return -1;
 	}
-	return server_listen(srv, bound, boundlen);
+	return listen_open_all(srv, &accept_cbs, bound, boundlen);
 }
 
 /* Frees everything, connections first, then events, then the base. */
-static void
+void
 server_free(struct server *srv)
 {
 	struct event	*events[] = { srv->ctl_ev, srv->sigint_ev,
@@ -881,8 +548,7 @@ server_free(struct server *srv)
 
 	srv->shutting_down = true;	/* no accept resumes, no loopexit */
 	server_close_all(srv, "server exiting");
-	server_close_listeners(srv);
-	metrics_stop(srv);
+	listen_close_all(srv);
 	free(srv->listeners);
 	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 		if (events[i] != NULL)
@@ -894,190 +560,4 @@ server_free(struct server *srv)
 		close(srv->ctl[0]);
 		close(srv->ctl[1]);
 	}
-}
-
-/*
- * What thread 0 opens: the command line's addresses and the sockets
- * systemd passed; with sockets passed and no -l, only those.
- */
-static int
-group_addresses(struct group *g)
-{
-	const struct options	*opts = g->opts;
-	struct listen_list	 passed = { NULL, 0 };
-	size_t			 i;
-	int			 n;
-
-	if ((n = systemd_listen_fds(&passed)) == -1)
-		return -1;
-	for (i = 0; i < opts->listen.count && !(n > 0 &&
-	    opts->listen_default); i++)
-		if (addr_list_push(&g->wanted, &opts->listen.addrs[i]) == -1)
-			fatal("addr_list_push");
-	g->udp = opts->udp;
-	for (i = 0; i < passed.count; i++) {
-		const struct listen_addr *la = &passed.addrs[i];
-
-		if (la->tls && opts->tls_cert == NULL) {
-			log_warnx("inherited descriptor %d is for TLS, but "
-			    "--tls-cert and --tls-key are not given", la->fd);
-			addr_list_free(&passed);
-			return -1;
-		}
-		if (la->socktype == SOCK_DGRAM)
-			g->udp = true;
-		if (addr_list_push(&g->wanted, la) == -1)
-			fatal("addr_list_push");
-	}
-	addr_list_free(&passed);
-	return 0;
-}
-
-/* Sets up every thread's loop and listeners, in the calling thread. */
-int
-group_init(struct group *g, const struct options *opts)
-{
-	char		 bound[4096];
-	unsigned int	 i;
-
-	memset(g, 0, sizeof(*g));
-	g->opts = opts;
-	g->nthreads = opts->threads;
-	atomic_init(&g->nconns, 0);
-	pthread_mutex_init(&g->peers_lock, NULL);
-	siphash_random_key(&g->udp_key);
-	if ((g->servers = calloc(g->nthreads, sizeof(*g->servers))) == NULL)
-		fatal("calloc");
-	for (i = 0; i < g->nthreads; i++)
-		g->servers[i].ctl[0] = g->servers[i].ctl[1] = -1;
-	if (group_addresses(g) == -1)
-		return -1;
-	server_set_max_conns(g);
-	if (opts->tls_cert != NULL && (g->tls_ctx = tls_init(opts->tls_cert,
-	    opts->tls_key)) == NULL)
-		return -1;
-	if (opts->max_per_ip != 0 &&
-	    peers_init(&g->peers, g->max_conns) == -1) {
-		log_warnx("cannot allocate the --max-per-ip table");
-		return -1;
-	}
-	for (i = 0; i < g->nthreads; i++)
-		if (server_init(&g->servers[i], g, i, bound,
-		    sizeof(bound)) == -1)
-			return -1;
-	if (metrics_start(&g->servers[0]) == -1)
-		return -1;
-	if ((g->listening = strdup(bound)) == NULL)
-		fatal("strdup");
-	if (g->nthreads > 1)
-		log_notice("listening on %s (%u threads)", bound, g->nthreads);
-	else
-		log_notice("listening on %s", bound);
-	return 0;
-}
-
-static void *
-server_thread_main(void *arg)
-{
-	struct server	*srv = arg;
-	sigset_t	 mask;
-
-	/* Signals are thread 0's; they must not interrupt this one. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	if (event_base_dispatch(srv->base) == -1)
-		log_warnx("thread %u: event loop failed", srv->index);
-	atomic_fetch_sub(&srv->group->running, 1);
-	if (write(srv->group->servers[0].ctl[1], "D", 1) == -1)
-		log_warn("thread %u: cannot tell thread 0", srv->index);
-	return NULL;
-}
-
-static void
-group_log_totals(struct group *g)
-{
-	uint64_t	 accepted = 0, bytes_in = 0, bytes_out = 0;
-	uint64_t	 udp_in = 0, udp_out = 0, udp_cut = 0, udp_dropped = 0;
-	uint64_t	 udp_refused = 0, udp_limited = 0;
-	unsigned int	 i;
-
-	for (i = 0; i < g->nthreads; i++) {
-		struct stats *st = &g->servers[i].stats;
-		uint64_t n = stat_get(&st->accepted);
-
-		if (g->nthreads > 1)
-			log_info("thread %u: %llu connection%s served", i,
-			    (unsigned long long)n, n == 1 ? "" : "s");
-		accepted += n;
-		bytes_in += stat_get(&st->bytes_in);
-		bytes_out += stat_get(&st->bytes_out);
-		udp_in += stat_get(&st->udp_in);
-		udp_out += stat_get(&st->udp_out);
-		udp_cut += stat_get(&st->udp_truncated);
-		udp_dropped += stat_get(&st->udp_dropped);
-		udp_refused += stat_get(&st->udp_refused);
-		udp_limited += stat_get(&st->udp_limited);
-	}
-	if (g->udp)
-		log_notice("UDP: %llu datagrams in, %llu echoed, %llu "
-		    "truncated, %llu not answered (%llu could loop or "
-		    "amplify, %llu over a rate limit)",
-		    (unsigned long long)udp_in, (unsigned long long)udp_out,
-		    (unsigned long long)udp_cut,
-		    (unsigned long long)udp_dropped,
-		    (unsigned long long)udp_refused,
-		    (unsigned long long)udp_limited);
-	log_notice("exiting: %llu connection%s served, %llu bytes in, "
-	    "%llu bytes out", (unsigned long long)accepted,
-	    accepted == 1 ? "" : "s", (unsigned long long)bytes_in,
-	    (unsigned long long)bytes_out);
-}
-
-/* Runs every loop until shutdown; prints the totals. */
-int
-group_run(struct group *g)
-{
-	unsigned int	 i, started;
-	int		 status = 0;
-
-	atomic_store(&g->running, g->nthreads - 1);
-	systemd_notify("READY=1\nSTATUS=listening on %s", g->listening);
-	for (started = 1; started < g->nthreads; started++)
-		if (pthread_create(&g->servers[started].thread, NULL,
-		    server_thread_main, &g->servers[started]) != 0) {
-			log_warnx("cannot start thread %u", started);
-			atomic_fetch_sub(&g->running, g->nthreads - started);
-			server_tell_others(&g->servers[0], 'F');
-			status = 1;
-			break;
-		}
-	if (status == 0 && event_base_dispatch(g->servers[0].base) == -1) {
-		log_warnx("event loop failed");
-		server_tell_others(&g->servers[0], 'F');
-		status = 1;
-	}
-	for (i = 1; i < started; i++)
-		pthread_join(g->servers[i].thread, NULL);
-	group_log_totals(g);
-	return status;
-}
-
-void
-group_free(struct group *g)
-{
-	unsigned int	 i;
-
-	for (i = 0; g->servers != NULL && i < g->nthreads; i++)
-		server_free(&g->servers[i]);
-	free(g->servers);
-	peers_free(&g->peers);
-	addr_list_free(&g->wanted);
-	addr_list_free(&g->bound);
-	free(g->listening);
-	tls_free(g->tls_ctx);
-	pthread_mutex_destroy(&g->peers_lock);
-	memset(g, 0, sizeof(*g));
 }

@@ -1,0 +1,212 @@
+/*
+ * One thread's listeners: opening every address (binding its own
+ * socket, or sharing thread 0's), UDP beside TCP with -U, naming them
+ * for the log, and closing them at shutdown.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "listen.h"
+#include "log.h"
+#include "server.h"
+#include "sock.h"
+#include "util.h"
+
+/* Thread 0 opens the sockets; the others bind their own or share. */
+static evutil_socket_t
+listen_socket(struct server *srv, const struct listen_addr *la)
+{
+	if (la->fd != -1)
+		return srv->index == 0 ? la->fd :
+		    fcntl(la->fd, F_DUPFD_CLOEXEC, 0);
+	if (la->ss.ss_family == AF_UNIX)
+		return sock_bind_unix(la, srv->opts->unix_mode);
+	return sock_bind(la, srv->group->nthreads > 1);
+}
+
+static int
+listen_add_stream(struct server *srv, evutil_socket_t fd,
+    const struct listen_addr *la, const char *name,
+    const struct listen_cbs *cbs)
+{
+	struct listener	*l = &srv->listeners[srv->nlisteners];
+
+	l->srv = srv;
+	l->addr = *la;
+	l->owns_path = srv->index == 0 && la->ss.ss_family == AF_UNIX &&
+	    la->fd == -1;
+	/* Backlog 0: the socket listens already. */
+	l->lev = evconnlistener_new(srv->base, cbs->accept, l,
+	    LEV_OPT_CLOSE_ON_FREE, 0, fd);
+	if (l->lev == NULL) {
+		evutil_closesocket(fd);
+		log_warnx("cannot listen on %s: libevent failed", name);
+		return -1;
+	}
+	evconnlistener_set_error_cb(l->lev, cbs->error);
+	srv->nlisteners++;
+	return 0;
+}
+
+/* The limits are the group's; each thread enforces its share. */
+static struct udp_set *
+listen_udp_set(struct server *srv)
+{
+	const struct options	*opts = srv->opts;
+	unsigned int		 n = srv->group->nthreads;
+	struct udp_config	 cfg;
+
+	if (srv->udp != NULL)
+		return srv->udp;
+	cfg.prefix = opts->prefix;
+	cfg.prefix_len = opts->prefix_len;
+	cfg.limits = opts->udp_limits;
+	cfg.limits.total_dgrams = (cfg.limits.total_dgrams + n - 1) / n;
+	cfg.limits.total_bytes = (cfg.limits.total_bytes + n - 1) / n;
+	cfg.key = srv->group->udp_key;
+	if ((srv->udp = udp_set_new(srv->base, &cfg, &srv->stats)) == NULL)
+		fatalx("out of memory: UDP buffers");
+	return srv->udp;
+}
+
+static int
+listen_add_udp(struct server *srv, evutil_socket_t fd,
+    const struct listen_addr *la, const char *name)
+{
+	if (udp_set_add(listen_udp_set(srv), fd, la) == -1) {
+		evutil_closesocket(fd);
+		log_warnx("cannot listen on %s: libevent failed", name);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+listen_name_append(char *names, size_t size, const char *name)
+{
+	size_t	 used = strlen(names);
+
+	snprintf(names + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
+/* -U: a UDP socket on the address and port a TCP listener has. */
+static int
+listen_udp_beside(struct server *srv, const struct listen_addr *tcp,
+    char *names, size_t namesize)
+{
+	struct listen_addr	 la = *tcp;
+	char			 name[LISTEN_NAMELEN];
+	evutil_socket_t		 fd;
+
+	la.socktype = SOCK_DGRAM;
+	la.tls = la.proxy = false;
+	addr_listen_name(&la, name, sizeof(name));
+	if ((fd = sock_bind(&la, srv->group->nthreads > 1)) == -1) {
+		log_warn("cannot listen on %s", name);
+		return -1;
+	}
+	if (listen_add_udp(srv, fd, &la, name) == -1)
+		return -1;
+	listen_name_append(names, namesize, name);
+	return 0;
+}
+
+/*
+ * Opens one address; logs the address and reason on failure.  Thread 0
+ * notes the real address (the port 0 asked for, found) for the others.
+ */
+static int
+listen_one(struct server *srv, struct listen_addr la,
+    const struct listen_cbs *cbs, uint16_t *prev_port, char *names,
+    size_t namesize)
+{
+	struct group	*g = srv->group;
+	char		 name[LISTEN_NAMELEN];
+	evutil_socket_t	 fd;
+	struct listen_addr bound;
+
+	if (la.share_port && addr_port((struct sockaddr *)&la.ss) == 0)
+		addr_set_port((struct sockaddr *)&la.ss, *prev_port);
+	addr_listen_name(&la, name, sizeof(name));
+	if ((fd = listen_socket(srv, &la)) == -1) {
+		if (la.optional && sock_family_missing(errno)) {
+			log_debug("no IPv6 here (%s), IPv4 only",
+			    strerror(errno));
+			return 0;
+		}
+		log_warn("cannot listen on %s", name);
+		return -1;
+	}
+	sock_bound_addr(fd, &la);
+	addr_listen_name(&la, name, sizeof(name));
+	if (!la.share_port)
+		*prev_port = addr_port((struct sockaddr *)&la.ss);
+	if (srv->index == 0) {
+		bound = la;
+		bound.share_port = false;
+		if (la.ss.ss_family == AF_UNIX)
+			bound.fd = fd;
+		if (addr_list_push(&g->bound, &bound) == -1)
+			fatalx("out of memory: listen addresses");
+	}
+	if ((la.socktype == SOCK_DGRAM ? listen_add_udp(srv, fd, &la, name) :
+	    listen_add_stream(srv, fd, &la, name, cbs)) == -1)
+		return -1;
+	listen_name_append(names, namesize, name);
+	/* UDP beside plain TCP only: no DTLS, no PROXY over UDP. */
+	if (srv->opts->udp && la.socktype == SOCK_STREAM && la.fd == -1 &&
+	    la.ss.ss_family != AF_UNIX && !la.tls && !la.proxy)
+		return listen_udp_beside(srv, &la, names, namesize);
+	return 0;
+}
+
+/*
+ * Opens every address of this thread; names them, comma-separated, for
+ * the "listening on" line.
+ */
+int
+listen_open_all(struct server *srv, const struct listen_cbs *cbs,
+    char *names, size_t namesize)
+{
+	struct group		 *g = srv->group;
+	const struct listen_list *list = srv->index == 0 ? &g->wanted :
+				    &g->bound;
+	uint16_t		  prev_port = 0;
+	size_t			  i;
+
+	srv->listeners = xcalloc(list->count, sizeof(*srv->listeners),
+	    "listeners");
+	names[0] = '\0';
+	for (i = 0; i < list->count; i++)
+		if (listen_one(srv, list->addrs[i], cbs, &prev_port, names,
+		    namesize) == -1)
+			return -1;
+	return 0;
+}
+
+/* Closes this thread's listeners and UDP sockets; removes its files. */
+void
+listen_close_all(struct server *srv)
+{
+	size_t	 i;
+
+	for (i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = &srv->listeners[i];
+
+		evconnlistener_free(l->lev);
+		if (l->owns_path && unlink(((struct sockaddr_un *)
+		    &l->addr.ss)->sun_path) == -1)
+			log_warn("cannot remove %s", ((struct sockaddr_un *)
+			    &l->addr.ss)->sun_path);
+	}
+	srv->nlisteners = 0;
+	udp_set_free(srv->udp);
+	srv->udp = NULL;
+}
