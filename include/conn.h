@@ -52,4 +52,10 @@ struct conn	*conn_new(struct server *, evutil_socket_t,
 void		 conn_close(struct conn *, const char *);
 void		 conn_shutdown(struct conn *);
 
+/* Within the connection's own files (conn.c, conn_proxy.c). */
+int		 conn_start(struct conn *, evutil_socket_t);
+void		 conn_log_open(struct conn *, const char *, int);
+void		 conn_reject(struct conn *, const char *);
+int		 conn_proxy_start(struct conn *, evutil_socket_t);
+
 #endif

@@ -1,0 +1,149 @@
+/*
+ * A connection's first state behind a load balancer: waiting for its
+ * PROXY header (v1 or v2), which names the client, within a deadline
+ * counted from the accept.  Then it is an ordinary connection (conn.c).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "log.h"
+#include "proxy.h"
+#include "server.h"
+
+/* A load balancer sends its PROXY header at once; this is generous. */
+#define PROXY_TIMEOUT_SEC	10
+
+static void	conn_proxy_cb(evutil_socket_t, short, void *);
+
+/*
+ * Milliseconds left of the header's deadline, counted from the accept:
+ * a persistent timeout restarts at every wakeup, so it is set again to
+ * what is left, or a client sending a byte at a time would never meet it.
+ */
+static long
+conn_proxy_left_ms(const struct conn *c)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (c->started.tv_sec + PROXY_TIMEOUT_SEC - now.tv_sec) * 1000L +
+	    (c->started.tv_nsec - now.tv_nsec) / 1000000L;
+}
+
+/* Not all of it yet: wait for more, until what is left of the deadline. */
+static void
+conn_proxy_wait(struct conn *c)
+{
+	long		 ms = conn_proxy_left_ms(c);
+	struct timeval	 left = { 0, 0 };
+
+	if (ms > 0) {
+		left.tv_sec = ms / 1000;
+		left.tv_usec = ms % 1000 * 1000;
+	}
+
+	event_add(c->proxy_ev, &left);
+}
+
+/* The header is in: the client it names becomes this connection's. */
+static void
+conn_proxy_done(struct conn *c, evutil_socket_t fd,
+    const struct proxy_header *h)
+{
+	struct server	*srv = c->srv;
+	char		 via[ADDR_STRLEN];
+
+	memcpy(via, c->peer, sizeof(via));
+	if (!h->local)
+		addr_format((const struct sockaddr *)&h->client, c->peer,
+		    sizeof(c->peer));
+	if (!h->local && srv->opts->max_per_ip != 0 &&
+	    (c->peer_count = server_peer_get(srv,
+	    (const struct sockaddr *)&h->client)) == NULL) {
+		conn_close(c, "--max-per-ip reached");
+		return;
+	}
+	event_free(c->proxy_ev);
+	c->proxy_ev = NULL;
+	conn_log_open(c, h->local ? NULL : via, h->version);
+	if (conn_start(c, fd) == -1) {
+		evutil_closesocket(fd);
+		conn_close(c, "out of memory");
+	}
+}
+
+/*
+ * Peeks at what has arrived, so nothing past the header is taken from
+ * the socket; the header alone is then read.  Edge-triggered and
+ * persistent, so bytes peeked at but left in the socket do not wake us
+ * again until more arrive.
+ */
+static void
+conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn		*c = arg;
+	uint8_t			*buf = server_proxy_buf(c->srv);
+	struct proxy_header	 h;
+	const char		*why;
+	char			 reason[96];
+	ssize_t			 n;
+
+	if ((what & EV_TIMEOUT) || conn_proxy_left_ms(c) <= 0) {
+		conn_reject(c, "no PROXY header in time");
+		return;
+	}
+	n = recv(fd, buf, PROXY_MAX_HEADER, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		conn_proxy_wait(c);
+		return;
+	}
+	if (n <= 0) {
+		conn_reject(c, n == 0 ? "closed before its PROXY header" :
+		    strerror(errno));
+		return;
+	}
+	switch (proxy_parse(buf, n, &h, &why)) {
+	case PROXY_MORE:
+		if (what & EV_CLOSED)
+			conn_reject(c, "closed before its PROXY header");
+		else
+			conn_proxy_wait(c);
+		return;
+	case PROXY_BAD:
+		snprintf(reason, sizeof(reason), "bad PROXY header: %s", why);
+		conn_reject(c, reason);
+		return;
+	case PROXY_DONE:
+		break;
+	}
+	if (recv(fd, buf, h.len, 0) != (ssize_t)h.len) {
+		conn_close(c, strerror(errno));
+		return;
+	}
+	conn_proxy_done(c, fd, &h);
+}
+
+/* Waits for the header, peeking with one edge-triggered event. */
+int
+conn_proxy_start(struct conn *c, evutil_socket_t fd)
+{
+	struct timeval	 timeout = { PROXY_TIMEOUT_SEC, 0 };
+	struct server	*srv = c->srv;
+
+	if (server_proxy_buf(srv) == NULL ||
+	    (c->proxy_ev = event_new(srv->base, fd, EV_READ | EV_ET |
+	    EV_CLOSED | EV_PERSIST, conn_proxy_cb, c)) == NULL)
+		return -1;
+	if (event_add(c->proxy_ev, &timeout) == -1) {
+		event_free(c->proxy_ev);
+		c->proxy_ev = NULL;
+		return -1;
+	}
+	return 0;
+}
