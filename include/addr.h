@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Listen addresses: parsing the command line's HOST:PORT forms and
  * printing socket addresses the way users type them.

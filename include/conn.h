@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * One client connection.  The tutorial's generator task becomes an
  * explicit state: its `yield 'recv'` is READING, its `yield 'send'` on a

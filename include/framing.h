@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Framing: how received bytes become echoed bytes.  Pure functions on
  * evbuffers, so they are tested without sockets.

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Logging in the OpenBSD style: one line per event on stderr, prefixed
  * with the program name.  libevent's own messages are routed here too.

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * The counters, for operators: Prometheus text at GET /metrics over
  * libevent's evhttp (--metrics), and the same in the log on SIGUSR1.

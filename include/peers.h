@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Open connections per client address, for --max-per-ip.  IPv4-mapped
  * IPv6 addresses count as the IPv4 address they are.

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Privileges: after binding, a server started as root becomes an
  * unprivileged user for good.

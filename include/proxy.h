@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * The PROXY protocol, versions 1 and 2 (HAProxy's proxy-protocol.txt):
  * the header a load balancer sends first, naming the original client.

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * One server context per event loop, and one loop per thread
  * (--threads): server.c runs it; the group (group.c) is the process,

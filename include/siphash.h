@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * SipHash-2-4 (Aumasson and Bernstein): a keyed hash for tables whose
  * keys an attacker chooses (client addresses), so that nobody who does

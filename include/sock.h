@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Socket system calls: bind, Unix sockets, the bound address.
  */

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Counters of one thread.  Only that thread writes them; the metrics
  * endpoint and the exit line read them from thread 0, so they are atomic

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * systemd: sockets passed by socket activation (sd_listen_fds(3)) and
  * the readiness protocol (sd_notify(3)), through libsystemd.

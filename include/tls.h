@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * TLS for tls: listeners: one OpenSSL context for every thread, and
  * connections through libevent's bufferevent_openssl.

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * UDP echo (RFC 862): every datagram goes back to its sender, behind the
  * prefix, in one datagram, unless the guard (udpguard.h) says otherwise.

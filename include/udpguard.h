@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * What UDP echo answers, decided per datagram without a system call:
  * the rules that keep echod out of echo loops and reflection attacks,

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Leaf helpers that everything may use: checked number parsing and the
  * start-up allocators.

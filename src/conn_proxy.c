@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * A connection's first state behind a load balancer: waiting for its
  * PROXY header (v1 or v2), which names the client, within a deadline

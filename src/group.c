@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * The process: what every thread shares, and the threads themselves.
  * The addresses to open (the command line's and systemd's), the

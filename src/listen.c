@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * One thread's listeners: opening every address (binding its own
  * socket, or sharing thread 0's), UDP beside TCP with -U, naming them

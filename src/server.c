@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * One thread's event loop: accepting and its limits (--max-connections,
  * --max-per-ip, the pause when descriptors run out), the registry of its

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Socket system calls: binding TCP, UDP and Unix sockets the way echod
  * wants them, replacing stale Unix socket files, and reading back the

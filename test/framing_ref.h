@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Line framing as the specification states it, written as plainly as
  * possible so that it can judge src/framing.c: a piece ends at an LF or

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 #include "config.h"
 
 #include <sys/prctl.h>

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Integration test harness: runs the real echod binary (path in $ECHOD)
  * on 127.0.0.1 port 0 and talks to it over real sockets.

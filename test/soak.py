@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE.
 """Soak test for echod: many clients at once for a bounded time.
 
 Each client sends a random amount of random lines (some with NUL and

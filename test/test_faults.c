@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* Integration: hostile and broken clients, and what they must not do. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* Unit tests: framing on evbuffers, no sockets. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* Integration: start-up, limits, timeouts, signals and exit statuses. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* Integration: --metrics (Prometheus over evhttp, read with curl), SIGUSR1. */
 #include "config.h"
 

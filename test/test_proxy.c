@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* The PROXY protocol: the parser (unit) and a server behind it. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* Integration: what a client sees, against the real server. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Integration: socket activation (sockets passed as systemd passes
  * them) and readiness notification over NOTIFY_SOCKET.

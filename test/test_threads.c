@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* Integration: --threads, several event loops behind SO_REUSEPORT. */
 #include "config.h"
 

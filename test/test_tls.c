@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Integration: tls: listeners, with a certificate the test makes, real
  * OpenSSL clients (openssl s_client, and one written here with libssl).

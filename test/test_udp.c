@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* Integration: -U, UDP echo (RFC 862) beside TCP. */
 #include "config.h"
 

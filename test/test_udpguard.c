@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* Unit: the UDP guard's rules and rate limits, without sockets. */
 #include "config.h"
 

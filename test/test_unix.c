@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /* Integration: --listen unix:PATH and --unix-mode. */
 #include "config.h"
 

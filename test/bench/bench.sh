@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE.
 # make bench: every workload against echod and the reference epoll
 # server alternately (A B A B A B), the median of each, and the ratio
 # echod/reference; then UDP against a naive loop.

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Load generator for `make bench`: ping-pong with N lines in flight,
  * streaming, connection churn and idle-connection workloads against an

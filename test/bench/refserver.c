@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * The reference for `make bench`: the smallest correct single-thread
  * epoll echo server doing what echod does by default -- PREFIX + each

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * UDP load generator for `make bench`: C sockets, each with D datagrams
  * in flight, against an echo server on 127.0.0.1.  Every reply is

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * The UDP reference for `make bench`: the naive echo loop, one blocking
  * recvfrom() and one sendto() per datagram, PREFIX + the datagram.  It

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * libFuzzer target: random bytes, split into random reads and drained
  * through random output limits, must come out framed exactly as the

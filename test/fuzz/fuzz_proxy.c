@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * libFuzzer target: the PROXY header parser on arbitrary bytes.  Beyond
  * not crashing or reading past the input (ASan), a header it accepts

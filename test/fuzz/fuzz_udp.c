@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * libFuzzer target: the UDP guard on any datagram from any sender.  The
  * input is a control byte, a prefix length, a sender address (family,
