@@ -300,6 +300,15 @@ echod_stop(struct echod *e)
 	return echod_wait_exit(e, WAIT_MS);
 }
 
+void
+echod_finish(struct echod *e)
+{
+	int	 status = echod_stop(e);
+
+	cr_assert_eq(status, 0, "echod exited %d: %s", status, e->log);
+	echod_free(e);
+}
+
 long
 echod_rss_kb(const struct echod *e)
 {
@@ -504,6 +513,19 @@ client_expect(int fd, const void *want, size_t len)
 	cr_assert_eq(n, len, "expected %zu bytes, got %zu", len, n);
 	cr_assert_arr_eq(got, want, len, "echoed bytes differ");
 	free(got);
+}
+
+void
+client_echo(int fd, const char *line)
+{
+	char	 sent[1024], want[1028];
+	int	 n;
+
+	n = snprintf(sent, sizeof(sent), "%s\n", line);
+	cr_assert(n > 0 && (size_t)n < sizeof(sent));
+	snprintf(want, sizeof(want), "GOT:%s", sent);
+	client_send(fd, sent, n);
+	client_expect_str(fd, want);
 }
 
 void

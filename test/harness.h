@@ -47,6 +47,8 @@ void	echod_set_nofile(unsigned long);
 void	echod_set_no_ipv6(bool);
 int	echod_fd_count(const struct echod *);
 void	echod_free(struct echod *);
+/* SIGTERM, a clean exit 0 asserted, then freed: how most tests end. */
+void	echod_finish(struct echod *);
 
 int	echod_port_of(struct echod *, const char *);
 void	test_tmpdir(char *, size_t);
@@ -60,6 +62,8 @@ size_t	client_recv(int, void *, size_t, int);
 void	client_expect(int, const void *, size_t);
 void	client_expect_str(int, const char *);
 void	client_expect_eof(int);
+/* Sends line (with its newline) and expects GOT:line back. */
+void	client_echo(int, const char *);
 bool	client_quiet_for(int, int);
 void	client_reset(int);
 void	client_nonblock(int);

@@ -38,8 +38,7 @@ expect_fds_back(struct echod *e, int baseline)
 {
 	int	 probe = client_connect(e->port);
 
-	client_send(probe, "probe\n", 6);
-	client_expect_str(probe, "GOT:probe\n");
+	client_echo(probe, "probe");
 	cr_assert_eq(echod_fd_count(e), baseline + 1,
 	    "descriptors leaked: %d open, %d at start plus the probe",
 	    echod_fd_count(e), baseline);
@@ -55,8 +54,7 @@ Test(faults, resets_and_aborts_leak_nothing)
 	echod_start(&e, "-c", "2", "--output-limit", "4K", NULL);
 	baseline = echod_fd_count(&e);
 	bystander = client_connect(e.port);
-	client_send(bystander, "hi\n", 3);
-	client_expect_str(bystander, "GOT:hi\n");
+	client_echo(bystander, "hi");
 
 	/* Connect, then reset while still in the backlog (limit reached). */
 	slot = client_connect(e.port);
@@ -89,8 +87,7 @@ Test(faults, resets_and_aborts_leak_nothing)
 	wait_closed(&e, 6);
 
 	/* Still serving, nothing leaked, no SIGPIPE, one line per event. */
-	client_send(bystander, "still\n", 6);
-	client_expect_str(bystander, "GOT:still\n");
+	client_echo(bystander, "still");
 	close(bystander);
 	wait_closed(&e, 7);
 	expect_fds_back(&e, baseline);
@@ -132,6 +129,5 @@ Test(faults, idle_flood_is_cheap_and_goes_away_on_time)
 	for (i = 0; i < FLOOD; i++)
 		close(fds[i]);
 	expect_fds_back(&e, baseline);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }

@@ -112,8 +112,7 @@ Test(flow, fifty_megabytes_with_half_close)
 	close(fd);
 	cr_assert(echod_wait_log(&e, "50000000 bytes in, 50200000 bytes out",
 	    WAIT_MS), "%s", e.log);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 static void
@@ -173,8 +172,7 @@ Test(flow, client_that_never_reads)
 
 	/* Meanwhile, everyone else is served. */
 	other = client_connect(e.port);
-	client_send(other, "still here\n", 11);
-	client_expect_str(other, "GOT:still here\n");
+	client_echo(other, "still here");
 	close(other);
 
 	/* Now it reads: every byte arrives, in order. */
@@ -193,8 +191,7 @@ Test(flow, client_that_never_reads)
 	}
 	cr_assert_eq(s.checked, lines * (4 + LINE_LEN));
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(flow, resets_do_not_disturb_others)
@@ -205,8 +202,7 @@ Test(flow, resets_do_not_disturb_others)
 
 	echod_start(&e, "-v", "--output-limit", "4K", NULL);
 	bystander = client_connect(e.port);
-	client_send(bystander, "before\n", 7);
-	client_expect_str(bystander, "GOT:before\n");
+	client_echo(bystander, "before");
 
 	/* Reset with output pending (the server is paused on it). */
 	fd = client_connect(e.port);
@@ -223,8 +219,7 @@ Test(flow, resets_do_not_disturb_others)
 	client_send(fd, "half a li", 9);
 	client_reset(fd);
 
-	client_send(bystander, "after\n", 6);
-	client_expect_str(bystander, "GOT:after\n");
+	client_echo(bystander, "after");
 	close(bystander);
 	cr_assert_eq(echod_stop(&e), 0);
 	/* Every connection accepted was closed and logged once. */

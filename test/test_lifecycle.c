@@ -66,11 +66,9 @@ Test(lifecycle, default_listens_on_ipv4_and_ipv6_same_port)
 	    port, port);
 	cr_assert_not_null(strstr(e.log, want), "%s", e.log);
 	fd = client_connect(port);
-	client_send(fd, "v4\n", 3);
-	client_expect_str(fd, "GOT:v4\n");
+	client_echo(fd, "v4");
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(lifecycle, ipv4_only_on_a_kernel_without_ipv6)
@@ -87,8 +85,7 @@ Test(lifecycle, ipv4_only_on_a_kernel_without_ipv6)
 	port = echod_port_of(&e, "0.0.0.0:");
 	cr_assert_eq(echod_log_count(&e, "[::]"), 0, "%s", e.log);
 	fd = client_connect(port);
-	client_send(fd, "v4\n", 3);
-	client_expect_str(fd, "GOT:v4\n");
+	client_echo(fd, "v4");
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0, "%s", e.log);
 	echod_free(&e);
@@ -172,8 +169,7 @@ Test(lifecycle, idle_client_does_not_hold_up_shutdown)
 	/* Like nc at a prompt: connected, idle, never closes by itself. */
 	echod_start(&e, "--drain-timeout", "600", NULL);
 	fd = client_connect(e.port);
-	client_send(fd, "x\n", 2);
-	client_expect_str(fd, "GOT:x\n");
+	client_echo(fd, "x");
 	cr_assert_eq(kill(e.pid, SIGTERM), 0);
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
 	client_expect_eof(fd);
@@ -199,8 +195,7 @@ Test(lifecycle, address_in_use_exits_1)
 	snprintf(want, sizeof(want),
 	    "echod: cannot listen on %s: Address already in use\n", addr);
 	cr_assert_str_eq(second.log, want);
-	cr_assert_eq(echod_stop(&first), 0);
-	echod_free(&first);
+	echod_finish(&first);
 	echod_free(&second);
 }
 
@@ -261,15 +256,13 @@ Test(lifecycle, max_connections_holds_new_clients_back)
 	cr_assert_eq(echod_log_count(&e, "Connection from"), 2);
 	cr_assert(echod_log_has(&e, "--max-connections (2) reached"), "%s",
 	    e.log);
-	client_send(b, "b\n", 2);
-	client_expect_str(b, "GOT:b\n");
+	client_echo(b, "b");
 	/* One leaves; the third is served at once. */
 	close(a);
 	client_expect_str(c, "GOT:third\n");
 	close(b);
 	close(c);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(lifecycle, idle_timeout_closes_silent_clients)
@@ -280,15 +273,13 @@ Test(lifecycle, idle_timeout_closes_silent_clients)
 
 	echod_start(&e, "--idle-timeout", "1", NULL);
 	fd = client_connect(e.port);
-	client_send(fd, "x\n", 2);
-	client_expect_str(fd, "GOT:x\n");
+	client_echo(fd, "x");
 	start = now_ms();
 	client_expect_eof(fd);
 	cr_assert_geq(now_ms() - start, 900, "closed before the timeout");
 	cr_assert(echod_wait_log(&e, "idle timeout", WAIT_MS), "%s", e.log);
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(lifecycle, idle_timeout_closes_stalled_readers)
@@ -304,12 +295,10 @@ Test(lifecycle, idle_timeout_closes_stalled_readers)
 	cr_assert(echod_wait_log(&e, "write timeout, client not reading",
 	    WAIT_MS), "%s", e.log);
 	other = client_connect(e.port);
-	client_send(other, "ok\n", 3);
-	client_expect_str(other, "GOT:ok\n");
+	client_echo(other, "ok");
 	close(other);
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(lifecycle, quiet_drops_connection_lines_only)
@@ -319,8 +308,7 @@ Test(lifecycle, quiet_drops_connection_lines_only)
 
 	echod_start(&e, "-q", NULL);
 	fd = client_connect(e.port);
-	client_send(fd, "q\n", 2);
-	client_expect_str(fd, "GOT:q\n");
+	client_echo(fd, "q");
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
 	cr_assert(!echod_log_has(&e, "Connection"), "%s", e.log);
@@ -393,11 +381,9 @@ Test(lifecycle, user_drops_root_after_binding)
 	cr_assert(ruid != 0 && euid != 0 && suid != 0 && fsuid != 0,
 	    "still root: %u %u %u %u", ruid, euid, suid, fsuid);
 	fd = client_connect(e.port);
-	client_send(fd, "hi\n", 3);
-	client_expect_str(fd, "GOT:hi\n");
+	client_echo(fd, "hi");
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(lifecycle, user_failures_are_fatal)
@@ -421,8 +407,7 @@ Test(lifecycle, max_per_ip_limits_one_address_only)
 	echod_start(&e, "--max-per-ip", "2", NULL);
 	a = client_connect_from("127.0.0.1", e.port);
 	b = client_connect_from("127.0.0.1", e.port);
-	client_send(b, "b\n", 2);
-	client_expect_str(b, "GOT:b\n");
+	client_echo(b, "b");
 	/* The third from the same address is closed at once. */
 	c = client_connect_from("127.0.0.1", e.port);
 	client_expect_eof(c);
@@ -430,18 +415,15 @@ Test(lifecycle, max_per_ip_limits_one_address_only)
 	    WAIT_MS), "%s", e.log);
 	/* Another address is not affected. */
 	d = client_connect_from("127.0.0.2", e.port);
-	client_send(d, "d\n", 2);
-	client_expect_str(d, "GOT:d\n");
+	client_echo(d, "d");
 	/* One leaves: its address may connect again. */
 	close(a);
 	cr_assert(echod_wait_log(&e, "Connection closed 127.0.0.1:", WAIT_MS));
 	f = client_connect_from("127.0.0.1", e.port);
-	client_send(f, "f\n", 2);
-	client_expect_str(f, "GOT:f\n");
+	client_echo(f, "f");
 	close(b);
 	close(c);
 	close(d);
 	close(f);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }

@@ -92,8 +92,7 @@ Test(metrics, counts_what_clients_did)
 	cr_assert_eq(run_tool(argv, NULL, 0, &code), 0);
 	cr_assert_str_eq(code, "404");
 	free(code);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(metrics, timeouts_rejections_and_udp)
@@ -114,8 +113,7 @@ Test(metrics, timeouts_rejections_and_udp)
 	expect_metric(&e, "\nechod_tls_handshakes_failed_total 0\n");
 	close(a);
 	close(b);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(metrics, per_thread_with_threads)
@@ -133,8 +131,7 @@ Test(metrics, per_thread_with_threads)
 	cr_assert(echod_wait_log(&e, "counters: open 0, accepted 1, "
 	    "rejected 0, timed out 0, TLS handshakes failed 0, bytes in 2, "
 	    "bytes out 6", WAIT_MS), "%s", e.log);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(metrics, sigusr1_without_metrics_endpoint)
@@ -149,8 +146,7 @@ Test(metrics, sigusr1_without_metrics_endpoint)
 	    "rejected 0, timed out 0, TLS handshakes failed 0, bytes in 4, "
 	    "bytes out 8", WAIT_MS), "%s", e.log);
 	cr_assert_not(echod_log_has(&e, "thread 0 counters"));
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(metrics, address_in_use_is_a_start_failure)
@@ -168,6 +164,5 @@ Test(metrics, address_in_use_is_a_start_failure)
 	    "%s", second.log);
 	cr_assert(echod_log_has(&second, "Address already in use"));
 	echod_free(&second);
-	cr_assert_eq(echod_stop(&first), 0);
-	echod_free(&first);
+	echod_finish(&first);
 }

@@ -192,11 +192,9 @@ Test(proxy, v1_header_names_the_client)
 	    "client closed, 6 bytes in, 10 bytes out", WAIT_MS), "%s", e.log);
 	/* The plain listener beside it wants no header. */
 	plain = client_connect(e.port);
-	client_send(plain, "PROXY is just text here\n", 24);
-	client_expect_str(plain, "GOT:PROXY is just text here\n");
+	client_echo(plain, "PROXY is just text here");
 	close(plain);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 /* Byte by byte: the header may arrive in any number of pieces. */
@@ -219,8 +217,7 @@ Test(proxy, v2_header_in_pieces_then_data)
 	    "127.0.0.1:", WAIT_MS), "%s", e.log);
 	cr_assert(echod_log_has(&e, "(PROXY v2)"));
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(proxy, v2_local_keeps_the_real_peer)
@@ -234,15 +231,13 @@ Test(proxy, v2_local_keeps_the_real_peer)
 	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", NULL);
 	fd = client_connect(proxy_port(&e));
 	client_send(fd, hdr, len);
-	client_send(fd, "hc\n", 3);
-	client_expect_str(fd, "GOT:hc\n");
+	client_echo(fd, "hc");
 	cr_assert(echod_wait_log(&e, "Connection from 127.0.0.1:", WAIT_MS));
 	cr_assert(echod_log_has(&e, "(PROXY v2, no client named)"), "%s",
 	    e.log);
 	cr_assert_not(echod_log_has(&e, "198.51.100.9"));
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(proxy, missing_or_malformed_header_closes_with_a_reason)
@@ -270,8 +265,7 @@ Test(proxy, missing_or_malformed_header_closes_with_a_reason)
 	cr_assert_eq(kill(e.pid, SIGUSR1), 0);
 	cr_assert(echod_wait_log(&e, "counters: open 0, accepted 2, "
 	    "rejected 2,", WAIT_MS), "%s", e.log);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 /*
@@ -301,8 +295,7 @@ Test(proxy, header_must_come_in_time)
 	    "byte");
 	cr_assert(echod_wait_log(&e, "no PROXY header in time", WAIT_MS));
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 /* --max-per-ip counts the client the header names, not the balancer. */
@@ -317,8 +310,7 @@ Test(proxy, per_address_limit_sees_the_original_client)
 	    "1", NULL);
 	first = client_connect(proxy_port(&e));
 	client_send(first, a, strlen(a));
-	client_send(first, "1\n", 2);
-	client_expect_str(first, "GOT:1\n");
+	client_echo(first, "1");
 	second = client_connect(proxy_port(&e));
 	client_send(second, a, strlen(a));
 	client_expect_eof(second);
@@ -326,11 +318,9 @@ Test(proxy, per_address_limit_sees_the_original_client)
 	    "refused: --max-per-ip (1) reached", WAIT_MS), "%s", e.log);
 	other = client_connect(proxy_port(&e));
 	client_send(other, b, strlen(b));
-	client_send(other, "2\n", 2);
-	client_expect_str(other, "GOT:2\n");
+	client_echo(other, "2");
 	close(first);
 	close(second);
 	close(other);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }

@@ -22,15 +22,12 @@ Test(session, the_tutorial)
 	echod_start(&e, NULL);
 	fd = client_connect(e.port);
 	cr_assert(echod_wait_log(&e, "Connection from 127.0.0.1:", WAIT_MS));
-	client_send(fd, "Hello\n", 6);
-	client_expect_str(fd, "GOT:Hello\n");
-	client_send(fd, "World\n", 6);
-	client_expect_str(fd, "GOT:World\n");
+	client_echo(fd, "Hello");
+	client_echo(fd, "World");
 	close(fd);
 	cr_assert(echod_wait_log(&e, "Connection closed 127.0.0.1:", WAIT_MS));
 	cr_assert(echod_log_has(&e, "12 bytes in, 20 bytes out"), "%s", e.log);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(session, piped_lines_then_half_close)
@@ -45,8 +42,7 @@ Test(session, piped_lines_then_half_close)
 	client_expect_str(fd, "GOT:a\nGOT:b\r\nGOT:\n");
 	client_expect_eof(fd);
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(session, partial_line_is_echoed_at_eof)
@@ -64,8 +60,7 @@ Test(session, partial_line_is_echoed_at_eof)
 	client_expect_str(fd, "GOT:two");
 	client_expect_eof(fd);
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(session, chunk_framing_echoes_each_read)
@@ -81,8 +76,7 @@ Test(session, chunk_framing_echoes_each_read)
 	client_send(fd, "0123456789", 10);
 	client_expect_str(fd, "GOT:0123GOT:4567GOT:89");
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(session, chunk_default_read_size_is_1000)
@@ -103,8 +97,7 @@ Test(session, chunk_default_read_size_is_1000)
 	memset(want + 2012, 'z', 500);
 	client_expect(fd, want, sizeof(want));
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(session, empty_prefix_is_plain_echo)
@@ -120,8 +113,7 @@ Test(session, empty_prefix_is_plain_echo)
 	client_send(fd, "x\ny", 3);
 	client_expect_str(fd, "x\ny");
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(session, every_byte_value_passes)
@@ -148,8 +140,7 @@ Test(session, every_byte_value_passes)
 	client_expect(fd, want, 515);
 	client_expect_eof(fd);
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(session, long_line_comes_back_in_pieces)
@@ -174,8 +165,7 @@ Test(session, long_line_comes_back_in_pieces)
 	client_expect(fd, data + 2000, 500);
 	client_expect_eof(fd);
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 #define NCLIENTS	150

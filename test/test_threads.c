@@ -100,8 +100,7 @@ connect_to_both_threads(struct echod *e, int *fds)
 
 	for (tries = 0; kept < NSTUFFED && tries < 20 * NSTUFFED; tries++) {
 		fd = client_connect(e->port);
-		client_send(fd, "x\n", 2);
-		client_expect_str(fd, "GOT:x\n");
+		client_echo(fd, "x");
 		t = thread_of(e, fd);
 		cr_assert_lt(t, 2);
 		if (per_thread[t] < NSTUFFED / 2) {
@@ -225,8 +224,7 @@ Test(threads, max_connections_is_one_limit_for_all)
 
 	echod_start(&e, "-v", "--threads", "2", "-c", "1", NULL);
 	cur = client_connect(e.port);
-	client_send(cur, "0\n", 2);
-	client_expect_str(cur, "GOT:0\n");
+	client_echo(cur, "0");
 	cur_thread = thread_of(&e, cur);
 	for (round = 0; round < 30 && !crossed; round++) {
 		next = client_connect(e.port);
@@ -241,6 +239,5 @@ Test(threads, max_connections_is_one_limit_for_all)
 	}
 	cr_assert(crossed, "no hand-over crossed threads in 30 rounds");
 	close(cur);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }

@@ -152,8 +152,7 @@ Test(tls, s_client_session)
 	    "%s", e.log);
 	cr_assert(echod_wait_log(&e, "idle timeout, 6 bytes in, 10 bytes out",
 	    WAIT_MS), "%s", e.log);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 	certs_free(&c);
 }
 
@@ -180,8 +179,7 @@ Test(tls, half_close_gets_everything_then_close_notify)
 	tls_close(&t);
 	cr_assert(echod_wait_log(&e, "client closed, 7 bytes in, 15 bytes "
 	    "out", WAIT_MS), "%s", e.log);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 	certs_free(&c);
 }
 
@@ -273,11 +271,9 @@ Test(tls, failed_handshake_is_logged_counted_and_harmless)
 	    "%s", e.log);
 	/* The plain listener beside it is untouched. */
 	plain = client_connect(e.port);
-	client_send(plain, "plain\n", 6);
-	client_expect_str(plain, "GOT:plain\n");
+	client_echo(plain, "plain");
 	close(plain);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 	certs_free(&c);
 }
 
@@ -334,8 +330,7 @@ Test(tls, proxy_header_before_the_handshake)
 	tls_close(&t);
 	cr_assert(echod_wait_log(&e, "Connection closed [2001:db8::5]:4433: "
 	    "client closed, 5 bytes in, 9 bytes out", WAIT_MS), "%s", e.log);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 	certs_free(&c);
 }
 

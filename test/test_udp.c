@@ -78,8 +78,7 @@ Test(udp, every_datagram_comes_back_whole)
 	udp_expect(fd, "", 0, "GOT:", 4);
 	/* TCP beside it, unchanged. */
 	tcp = client_connect(e.port);
-	client_send(tcp, "tcp\n", 4);
-	client_expect_str(tcp, "GOT:tcp\n");
+	client_echo(tcp, "tcp");
 	close(tcp);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
@@ -155,12 +154,10 @@ Test(udp, a_flood_never_blocks_tcp)
 	for (i = 0; i < 2000; i++) {
 		(void)send(fd, dgram, sizeof(dgram), 0);
 		if (i % 500 == 0) {
-			client_send(tcp, "still here\n", 11);
-			client_expect_str(tcp, "GOT:still here\n");
+			client_echo(tcp, "still here");
 		}
 	}
-	client_send(tcp, "after\n", 6);
-	client_expect_str(tcp, "GOT:after\n");
+	client_echo(tcp, "after");
 	close(tcp);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
@@ -383,8 +380,7 @@ Test(udp, a_datagram_that_begins_with_the_prefix_is_not_answered)
 	cr_assert(client_quiet_for(fd, 200));
 	udp_expect(fd, "GOT", 3, "GOT:GOT", 7);
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 /* A long prefix cannot make echod send more than twice what it got. */
@@ -408,8 +404,7 @@ Test(udp, a_long_prefix_does_not_answer_short_datagrams)
 	cr_assert_arr_eq(got, prefix, 100);
 	cr_assert_arr_eq(got + 100, dgram, 72);
 	close(fd);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 }
 
 Test(udp, the_per_source_rate_limit_holds_and_is_counted)
@@ -571,10 +566,8 @@ Test(udp, another_user_cannot_bind_the_udp_port)
 	need_root();
 	echod_start(&e, "-U", NULL);
 	udp_hijack_fails(echod_port_of(&e, "udp:127.0.0.1:"));
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 	echod_start(&t, "-U", "--threads", "2", NULL);
 	udp_hijack_fails(echod_port_of(&t, "udp:127.0.0.1:"));
-	cr_assert_eq(echod_stop(&t), 0);
-	echod_free(&t);
+	echod_finish(&t);
 }

@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>

@@ -44,8 +44,7 @@ expect_echo_unix(const char *path)
 {
 	int	 fd = client_connect_unix(path);
 
-	client_send(fd, "Hello\n", 6);
-	client_expect_str(fd, "GOT:Hello\n");
+	client_echo(fd, "Hello");
 	shutdown(fd, SHUT_WR);
 	client_expect_eof(fd);
 	close(fd);
@@ -93,8 +92,7 @@ Test(unix_socket, stale_socket_is_replaced)
 	echod_start(&e, "-l", sp.listen, NULL);
 	cr_assert(echod_log_has(&e, "replacing stale socket"), "%s", e.log);
 	expect_echo_unix(sp.path);
-	cr_assert_eq(echod_stop(&e), 0);
-	echod_free(&e);
+	echod_finish(&e);
 	sock_path_free(&sp);
 }
 
@@ -117,8 +115,7 @@ Test(unix_socket, live_socket_or_plain_file_is_never_replaced)
 	cr_assert(echod_log_has(&second, want), "%s", second.log);
 	echod_free(&second);
 	expect_echo_unix(sp.path);
-	cr_assert_eq(echod_stop(&live), 0);
-	echod_free(&live);
+	echod_finish(&live);
 
 	cr_assert_neq(fd = open(sp.path, O_CREAT | O_WRONLY, 0600), -1);
 	cr_assert_eq(write(fd, "data", 4), 4);
