@@ -253,7 +253,6 @@ void
 echod_start(struct echod *e, ...)
 {
 	const char	*args[MAX_ARGS + 1] = { "-l", "127.0.0.1:0" };
-	const char	*hit;
 	size_t		 n = 2;
 	va_list		 ap;
 
@@ -265,9 +264,7 @@ echod_start(struct echod *e, ...)
 	echod_spawn(e, args);
 	cr_assert(echod_wait_log(e, "listening on 127.0.0.1:", WAIT_MS),
 	    "echod did not start; it said: %s", e->log ? e->log : "");
-	hit = strstr(e->log, "listening on 127.0.0.1:");
-	e->port = atoi(hit + strlen("listening on 127.0.0.1:"));
-	cr_assert_gt(e->port, 0);
+	e->port = port_after(e->log, "listening on 127.0.0.1:");
 }
 
 /* Waits for exit; returns the exit status, or 128 + signal. */
@@ -325,6 +322,20 @@ echod_rss_kb(const struct echod *e)
 	return kb;
 }
 
+int
+port_after(const char *text, const char *prefix)
+{
+	const char	*hit = strstr(text, prefix);
+	char		*end;
+	long		 port;
+
+	cr_assert_not_null(hit, "no '%s' in: %s", prefix, text);
+	port = strtol(hit + strlen(prefix), &end, 10);
+	cr_assert(end != hit + strlen(prefix) && port > 0 && port <= 65535,
+	    "no port after '%s' in: %s", prefix, text);
+	return (int)port;
+}
+
 /*
  * The port of the listener whose name in the "listening on" line starts
  * with prefix, e.g. "udp:127.0.0.1:" or "tls:127.0.0.1:".
@@ -342,7 +353,7 @@ echod_port_of(struct echod *e, const char *prefix)
 		if (eol != NULL && hit > eol)
 			break;
 		if (strncmp(hit, prefix, strlen(prefix)) == 0)
-			return atoi(hit + strlen(prefix));
+			return port_after(hit, prefix);
 	}
 	cr_assert_fail("no %s listener in: %s", prefix, e->log);
 	return -1;

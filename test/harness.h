@@ -51,6 +51,9 @@ void	echod_free(struct echod *);
 void	echod_finish(struct echod *);
 
 int	echod_port_of(struct echod *, const char *);
+/* The port written right after the first `prefix` in text: the one way
+ * tests learn a port from a log line or a notification. */
+int	port_after(const char *, const char *);
 void	test_tmpdir(char *, size_t);
 int	run_tool(const char *const *, const void *, size_t, char **);
 

@@ -53,15 +53,12 @@ Test(lifecycle, default_listens_on_ipv4_and_ipv6_same_port)
 {
 	struct echod	 e;
 	char		 want[64];
-	const char	*hit;
 	int		 port, fd;
 
 	SPAWN(&e, "-p", "0");
 	cr_assert(echod_wait_log(&e, "listening on 0.0.0.0:", WAIT_MS), "%s",
 	    e.log);
-	hit = strstr(e.log, "listening on 0.0.0.0:");
-	port = atoi(hit + strlen("listening on 0.0.0.0:"));
-	cr_assert_gt(port, 0);
+	port = port_after(e.log, "listening on 0.0.0.0:");
 	snprintf(want, sizeof(want), "listening on 0.0.0.0:%d, [::]:%d\n",
 	    port, port);
 	cr_assert_not_null(strstr(e.log, want), "%s", e.log);

@@ -18,10 +18,7 @@ TestSuite(metrics, .timeout = 30);
 static int
 metrics_port(struct echod *e)
 {
-	const char	*hit = strstr(e->log, "metrics on http://127.0.0.1:");
-
-	cr_assert_not_null(hit, "%s", e->log);
-	return atoi(hit + strlen("metrics on http://127.0.0.1:"));
+	return port_after(e->log, "metrics on http://127.0.0.1:");
 }
 
 /* GET with curl; returns the body, which the caller frees. */

@@ -198,7 +198,7 @@ Test(systemd, readiness_and_stopping_are_notified)
 	cr_assert_not_null(strstr(msg, "STATUS=listening on 127.0.0.1:"),
 	    "%s", msg);
 	/* Ready means ready: a client is served at once. */
-	cfd = client_connect(atoi(strstr(msg, "127.0.0.1:") + 10));
+	cfd = client_connect(port_after(msg, "127.0.0.1:"));
 	client_echo(cfd, "ready?");
 	close(cfd);
 	cr_assert_eq(kill(e.pid, SIGTERM), 0);
