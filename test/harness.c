@@ -425,6 +425,19 @@ test_tmpdir(char *dir, size_t len)
 }
 
 int
+client_local_port(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	cr_assert(ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+	return ntohs(ss.ss_family == AF_INET ?
+	    ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+int
 client_connect_unix(const char *path)
 {
 	struct sockaddr_un	 sun;

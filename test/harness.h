@@ -57,6 +57,8 @@ int	port_after(const char *, const char *);
 void	test_tmpdir(char *, size_t);
 int	run_tool(const char *const *, const void *, size_t, char **);
 
+/* The local port of a socket (getsockname), IPv4 or IPv6. */
+int	client_local_port(int);
 int	client_connect(int);
 int	client_connect_unix(const char *);
 int	client_connect_from(const char *, int);

@@ -34,7 +34,6 @@ static int
 bound_socket(int type, int *port)
 {
 	struct sockaddr_in	 sin = { .sin_family = AF_INET };
-	socklen_t		 len = sizeof(sin);
 	int			 fd;
 
 	cr_assert_neq(fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), -1);
@@ -42,8 +41,7 @@ bound_socket(int type, int *port)
 	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	if (type == SOCK_STREAM)
 		cr_assert_eq(listen(fd, 16), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	*port = ntohs(sin.sin_port);
+	*port = client_local_port(fd);
 	return fd;
 }
 

@@ -62,17 +62,6 @@ Test(threads, every_thread_serves)
 
 #define NSTUFFED	8
 
-/* The local port of fd, to find its line in the server's log. */
-static int
-local_port(int fd)
-{
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	return ntohs(sin.sin_port);
-}
-
 /* The thread that serves fd, from its -v line. */
 static unsigned int
 thread_of(struct echod *e, int fd)
@@ -81,7 +70,7 @@ thread_of(struct echod *e, int fd)
 	const char	*hit;
 
 	snprintf(needle, sizeof(needle), "127.0.0.1:%d: on thread ",
-	    local_port(fd));
+	    client_local_port(fd));
 	cr_assert(echod_wait_log(e, needle, WAIT_MS), "%s", e->log);
 	hit = strstr(e->log, needle);
 	return (unsigned int)strtoul(hit + strlen(needle), NULL, 10);
@@ -109,7 +98,7 @@ connect_to_both_threads(struct echod *e, int *fds)
 			continue;
 		}
 		snprintf(closed, sizeof(closed), "Connection closed "
-		    "127.0.0.1:%d:", local_port(fd));
+		    "127.0.0.1:%d:", client_local_port(fd));
 		close(fd);
 		cr_assert(echod_wait_log(e, closed, WAIT_MS), "%s", e->log);
 	}
@@ -192,7 +181,7 @@ Test(threads, second_signal_works_while_another_thread_drains)
 		client_send(fds[i], "x\n", 2);
 		client_expect_str(fds[i], "GOT:x\n");
 		snprintf(needle, sizeof(needle), "127.0.0.1:%d: on thread 1",
-		    local_port(fds[i]));
+		    client_local_port(fds[i]));
 		if (echod_log_has(&e, needle))
 			kept = i;
 	}
