@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 enum mode { PINGPONG, STREAM, CHURN, IDLE };
 
 #define OBUF_SIZE	65536
@@ -74,22 +76,6 @@ static size_t		 prefix_len = 4;
 static int		 chunked;
 static size_t		 echo_prefix_len = 4;
 static uint64_t		 window_start, window_end;	/* ns */
-
-static void
-die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static size_t
 put_hex(char *p, uint64_t v)
@@ -355,24 +341,6 @@ run_churn(void *arg)
 	free(c.obuf);
 	free(c.echo);
 	return NULL;
-}
-
-static long
-server_cpu_ticks(int pid)
-{
-	char		 path[64], buf[1024], *p;
-	unsigned long	 ut, st;
-	FILE		*f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if ((f = fopen(path, "r")) == NULL || fgets(buf, sizeof(buf), f) == NULL)
-		die(path);
-	fclose(f);
-	p = strrchr(buf, ')');
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	    &ut, &st) != 2)
-		die("stat");
-	return ut + st;
 }
 
 static long

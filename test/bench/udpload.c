@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define MAX_DEPTH	64
 #define LOST_MS		200
 
@@ -38,40 +40,6 @@ struct sock {
 static const char	*prefix = "GOT:";
 static size_t		 prefix_len = 4, dgram_len = 64;
 static int		 depth = 8;
-
-static void
-die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static long
-server_cpu_ticks(int pid)
-{
-	char		 path[64], buf[1024], *p;
-	unsigned long	 ut, st;
-	FILE		*f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if ((f = fopen(path, "r")) == NULL || fgets(buf, sizeof(buf), f) == NULL)
-		die(path);
-	fclose(f);
-	p = strrchr(buf, ')');
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	    &ut, &st) != 2)
-		die("stat");
-	return ut + st;
-}
 
 /* Datagram seq of socket id: its numbers, then a pattern to the length. */
 static size_t
