@@ -582,6 +582,15 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			conn_close(c, "shutdown");
 			return;
 		}
+		/*
+		 * EOF again, or while writing: a TLS peer that is gone (libevent
+		 * stops both directions then).  What is left cannot be sent,
+		 * and waiting for it would hold the connection forever.
+		 */
+		if (c->state == CONN_DRAINING || (what & BEV_EVENT_WRITING)) {
+			conn_close(c, "client gone before its last reply");
+			return;
+		}
 		c->peer_eof = true;
 		conn_count_in(c, evbuffer_get_length(bufferevent_get_input(bev)) -
 		    c->input_held);

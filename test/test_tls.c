@@ -184,6 +184,44 @@ Test(tls, half_close_gets_everything_then_close_notify)
 }
 
 /*
+ * A client that leaves mid-line with no close_notify, by a plain TCP
+ * close or a reset: echod cannot deliver the partial line's echo, and
+ * frees the connection at once, not at shutdown.
+ */
+Test(tls, client_gone_mid_line_is_reaped_at_once)
+{
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 t;
+	int			 i, fds;
+
+	start_tls(&e, &c, NULL);
+	fds = echod_fd_count(&e);
+	for (i = 0; i < 2; i++) {
+		tls_connect(&t, echod_port_of(&e, "tls:127.0.0.1:"));
+		tls_send(&t, "Hello", 5);
+		cr_assert(echod_wait_log(&e, "TLS handshake done", WAIT_MS),
+		    "%s", e.log);
+		if (i == 1)
+			client_reset(t.fd);
+		else
+			close(t.fd);
+		t.fd = -1;
+		SSL_free(t.ssl);
+		SSL_CTX_free(t.ctx);
+	}
+	while (echod_log_count(&e, "Connection closed") < 2)
+		cr_assert(echod_wait_log(&e, "Connection closed", 3000), "%s",
+		    e.log);
+	cr_assert_eq(echod_log_count(&e, "bytes in, 0 bytes out"), 2, "%s",
+	    e.log);
+	cr_assert_eq(echod_fd_count(&e), fds, "descriptors freed");
+	echod_finish(&e);
+	cr_assert_not(echod_log_has(&e, "drain timeout"), "%s", e.log);
+	certs_free(&c);
+}
+
+/*
  * A client that sends without reading until echod stops reading it,
  * then SIGTERM: the drain delivers every reply over TLS, ends with
  * close_notify, and echod exits 0.

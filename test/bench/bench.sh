@@ -93,6 +93,28 @@ done
 versus "--threads 2 against 1, 2-thread generator" req_s "" "$pp16 -j 2" "--threads 2" "$pp16 -j 2"
 versus "--threads 2 against 1, 1 in flight" req_s "" "-m pingpong -c 50 -l 64 -d 1" "--threads 2" "-m pingpong -c 50 -l 64 -d 1"
 
+# BENCH_BASELINE=path/to/another/echod: this build against that one, to
+# show that a change costs nothing (ratio this/that).
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	echo
+	echo "this echod against $BENCH_BASELINE (ratio this/baseline):"
+	echo
+	printf '| %-44s | %-14s | %12s | %12s | %6s |\n' workload metric this baseline ratio
+	printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" \
+	    "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
+	base='"$BENCH_BASELINE" -q -l 127.0.0.1:0'
+	for w in "50 conns, 64 B lines, 1 in flight|req_s|-m pingpong -c 50 -l 64 -d 1" \
+	    "50 conns, 64 B lines, 1 in flight|cpu_us_per_req|-m pingpong -c 50 -l 64 -d 1" \
+	    "50 conns, 64 B lines, 16 in flight|req_s|$pp16" \
+	    "1000 conns, 64 B lines, 4 in flight|req_s|-m pingpong -c 1000 -l 64 -d 4" \
+	    "8 conns streaming 1 KiB lines|mb_s|-m stream -c 8 -l 1024" \
+	    "churn: connect, one line, close (-q)|req_s|-m churn -j 4" \
+	    "10000 idle conns after one line each|bytes_per_conn|-m idle -c 10000"; do
+		IFS='|' read -r label metric load <<<"$w"
+		compare "$label" "$metric" "$base" "$load" "$ECHOD" "$load"
+	done
+fi
+
 [ -n "$udpref" ] || exit 0
 echo
 echo "UDP: echod -U against a naive recvfrom/sendto loop (test/bench/udpref.c);"
