@@ -33,6 +33,7 @@ struct conn {
 	struct server		*srv;
 	struct bufferevent	*bev;		/* once the PROXY header is in */
 	struct event		*proxy_ev;	/* until then */
+	struct event		*handshake_ev;	/* TLS: its absolute deadline */
 	struct peer		*peer_count;	/* with --max-per-ip */
 	enum conn_state		 state;
 	bool			 peer_eof;	/* the client half-closed */
@@ -58,5 +59,6 @@ int		 conn_start(struct conn *, evutil_socket_t);
 void		 conn_log_open(struct conn *, const char *, int);
 void		 conn_reject(struct conn *, const char *);
 int		 conn_proxy_start(struct conn *, evutil_socket_t);
+bool		 conn_handshake_left(const struct conn *, struct timeval *);
 
 #endif

@@ -24,6 +24,7 @@
 #define DEFAULT_MAX_LINE	65536
 #define DEFAULT_OUTPUT_LIMIT	16384
 #define DEFAULT_DRAIN_TIMEOUT	5
+#define DEFAULT_HANDSHAKE_TIMEOUT	10
 #define DEFAULT_UNIX_MODE	0666
 /* UDP, per second: one ordinary test client never meets them. */
 #define DEFAULT_UDP_SOURCE_RATE		10000
@@ -54,6 +55,7 @@ struct options {
 	unsigned int		 max_per_ip;		/* 0: no limit */
 	unsigned int		 idle_timeout;		/* seconds, 0: never */
 	unsigned int		 drain_timeout;		/* seconds */
+	unsigned int		 handshake_timeout;	/* PROXY and TLS, from accept */
 	int			 log_level;
 	char			*user;		/* -u: drop to this user */
 	unsigned int		 threads;	/* event loops, one per thread */

@@ -20,8 +20,6 @@
 
 /* libevent 2.1's EVBUFFER_MAX_READ: the most one read event takes. */
 #define LIBEVENT_READ_CAP	4096
-/* So is a TLS client its handshake. */
-#define TLS_HANDSHAKE_SEC	10
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -80,17 +78,59 @@ conn_set_read_room(struct conn *c)
 	    c->input_held < max ? max - c->input_held : 1);
 }
 
+/*
+ * What is left of --handshake-timeout, counted from the accept, for the
+ * PROXY header and the TLS handshake together: an absolute deadline, so
+ * that a client sending a byte at a time cannot stretch it.  False once
+ * it has passed.
+ */
+bool
+conn_handshake_left(const struct conn *c, struct timeval *left)
+{
+	struct timespec	 now;
+	long		 ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (c->started.tv_sec + (long)c->srv->opts->handshake_timeout -
+	    now.tv_sec) * 1000L + (c->started.tv_nsec - now.tv_nsec) / 1000000L;
+	if (ms <= 0) {
+		left->tv_sec = left->tv_usec = 0;
+		return false;
+	}
+	left->tv_sec = ms / 1000;
+	left->tv_usec = ms % 1000 * 1000;
+	return true;
+}
+
+static void
+conn_handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	stat_add(&c->srv->stats.tls_failed, 1);
+	conn_close(c, "TLS handshake failed: timed out");
+}
+
 /* The connection proper: a bufferevent on the socket, reading. */
 int
 conn_start(struct conn *c, evutil_socket_t fd)
 {
 	struct server	*srv = c->srv;
-	struct timeval	 handshake = { TLS_HANDSHAKE_SEC, 0 };
+	struct timeval	 left;
 	int		 one = 1;
 
-	if (c->tls)
+	if (c->tls) {
+		conn_handshake_left(c, &left);
+		if ((c->handshake_ev = evtimer_new(srv->base,
+		    conn_handshake_timeout_cb, c)) == NULL ||
+		    evtimer_add(c->handshake_ev, &left) == -1) {
+			log_warnx("cannot allocate a TLS deadline");
+			return -1;
+		}
 		c->bev = tls_bufferevent(srv->base, srv->group->tls_ctx, fd);
-	else
+	} else
 		c->bev = bufferevent_socket_new(srv->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
@@ -103,9 +143,8 @@ conn_start(struct conn *c, evutil_socket_t fd)
 	conn_set_read_room(c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
-	if (c->tls)
-		bufferevent_set_timeouts(c->bev, &handshake, &handshake);
-	else
+	/* A TLS handshake has its deadline; -t counts once it is done. */
+	if (!c->tls)
 		bufferevent_set_timeouts(c->bev, conn_idle_timeout(srv),
 		    conn_idle_timeout(srv));
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -208,9 +247,14 @@ conn_close(struct conn *c, const char *reason)
 	/* Descriptor first: once the line is logged, the socket is gone. */
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
+	if (c->handshake_ev != NULL)
+		event_free(c->handshake_ev);
 	if (c->proxy_ev != NULL) {
-		evutil_closesocket(event_get_fd(c->proxy_ev));
+		/* The event first: its epoll entry goes with a live descriptor. */
+		evutil_socket_t	 fd = event_get_fd(c->proxy_ev);
+
 		event_free(c->proxy_ev);
+		evutil_closesocket(fd);
 	}
 	log_info("Connection closed %s: %s, %llu bytes in, %llu bytes out, "
 	    "%.3f s", c->peer, reason, (unsigned long long)c->bytes_in,
@@ -537,6 +581,8 @@ conn_tls_up(struct conn *c)
 	char		 how[128];
 
 	c->tls_up = true;
+	event_free(c->handshake_ev);
+	c->handshake_ev = NULL;
 	bufferevent_set_timeouts(c->bev, conn_idle_timeout(c->srv),
 	    conn_idle_timeout(c->srv));
 	log_debug("%s: TLS handshake done, %s", c->peer,

@@ -17,38 +17,16 @@
 #include "proxy.h"
 #include "server.h"
 
-/* A load balancer sends its PROXY header at once; this is generous. */
-#define PROXY_TIMEOUT_SEC	10
-
 static void	conn_proxy_cb(evutil_socket_t, short, void *);
-
-/*
- * Milliseconds left of the header's deadline, counted from the accept:
- * a persistent timeout restarts at every wakeup, so it is set again to
- * what is left, or a client sending a byte at a time would never meet it.
- */
-static long
-conn_proxy_left_ms(const struct conn *c)
-{
-	struct timespec	 now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (c->started.tv_sec + PROXY_TIMEOUT_SEC - now.tv_sec) * 1000L +
-	    (c->started.tv_nsec - now.tv_nsec) / 1000000L;
-}
 
 /* Not all of it yet: wait for more, until what is left of the deadline. */
 static void
 conn_proxy_wait(struct conn *c)
 {
-	long		 ms = conn_proxy_left_ms(c);
-	struct timeval	 left = { 0, 0 };
+	struct timeval	 left;
 
-	if (ms > 0) {
-		left.tv_sec = ms / 1000;
-		left.tv_usec = ms % 1000 * 1000;
-	}
-
+	/* A persistent timeout restarts at every wakeup: set it anew. */
+	conn_handshake_left(c, &left);
 	event_add(c->proxy_ev, &left);
 }
 
@@ -93,9 +71,10 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 	struct proxy_header	 h;
 	const char		*why;
 	char			 reason[96];
+	struct timeval		 left;
 	ssize_t			 n;
 
-	if ((what & EV_TIMEOUT) || conn_proxy_left_ms(c) <= 0) {
+	if ((what & EV_TIMEOUT) || !conn_handshake_left(c, &left)) {
 		conn_reject(c, "no PROXY header in time");
 		return;
 	}
@@ -134,9 +113,10 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 int
 conn_proxy_start(struct conn *c, evutil_socket_t fd)
 {
-	struct timeval	 timeout = { PROXY_TIMEOUT_SEC, 0 };
+	struct timeval	 timeout;
 	struct server	*srv = c->srv;
 
+	conn_handshake_left(c, &timeout);
 	if (server_proxy_buf(srv) == NULL ||
 	    (c->proxy_ev = event_new(srv->base, fd, EV_READ | EV_ET |
 	    EV_CLOSED | EV_PERSIST, conn_proxy_cb, c)) == NULL)

@@ -27,6 +27,7 @@ enum {
 	OPT_PROXY_PROTOCOL,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
+	OPT_HANDSHAKE_TIMEOUT,
 	OPT_UDP_SOURCE_RATE,
 	OPT_UDP_SOURCE_BYTES,
 	OPT_UDP_TOTAL_RATE,
@@ -47,6 +48,7 @@ static const struct option long_options[] = {
 	{ "max-per-ip",		required_argument,	NULL, OPT_MAX_PER_IP },
 	{ "idle-timeout",	required_argument,	NULL, 't' },
 	{ "drain-timeout",	required_argument,	NULL, OPT_DRAIN_TIMEOUT },
+	{ "handshake-timeout",	required_argument,	NULL, OPT_HANDSHAKE_TIMEOUT },
 	{ "threads",		required_argument,	NULL, OPT_THREADS },
 	{ "unix-mode",		required_argument,	NULL, OPT_UNIX_MODE },
 	{ "metrics",		required_argument,	NULL, OPT_METRICS },
@@ -99,6 +101,9 @@ usage(FILE *out)
 "                            (default 0)\n"
 "      --drain-timeout SECS  on SIGINT/SIGTERM, wait at most this long for\n"
 "                            output to drain (default %d)\n"
+"      --handshake-timeout SECS  from accept, how long a client has to send\n"
+"                            its PROXY header and finish its TLS handshake\n"
+"                            (default %d)\n"
 "      --threads N|auto      event loops, one per thread, each with its\n"
 "                            own listener on every address; auto = one\n"
 "                            per CPU (default 1)\n"
@@ -128,7 +133,8 @@ usage(FILE *out)
 "\n"
 "Sizes take a K, M or G suffix (powers of 1024).  See echod(1).\n",
 	    DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_READ_SIZE, DEFAULT_MAX_LINE,
-	    DEFAULT_OUTPUT_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_UNIX_MODE,
+	    DEFAULT_OUTPUT_LIMIT, DEFAULT_DRAIN_TIMEOUT,
+	    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_UNIX_MODE,
 	    DEFAULT_UDP_SOURCE_RATE, DEFAULT_UDP_SOURCE_BYTES >> 10,
 	    DEFAULT_UDP_TOTAL_RATE, DEFAULT_UDP_TOTAL_BYTES >> 20);
 }
@@ -168,6 +174,7 @@ options_defaults(struct options *opts)
 	opts->max_line = DEFAULT_MAX_LINE;
 	opts->output_limit = DEFAULT_OUTPUT_LIMIT;
 	opts->drain_timeout = DEFAULT_DRAIN_TIMEOUT;
+	opts->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
 	opts->log_level = LOG_LEVEL_INFO;
 	opts->threads = 1;
 	opts->unix_mode = DEFAULT_UNIX_MODE;
@@ -298,6 +305,12 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		    false, &n) == -1)
 			return -1;
 		opts->drain_timeout = n;
+		return 0;
+	case OPT_HANDSHAKE_TIMEOUT:
+		if (option_number(err, "--handshake-timeout", arg, 1,
+		    MAX_TIMEOUT, false, &n) == -1)
+			return -1;
+		opts->handshake_timeout = n;
 		return 0;
 	case OPT_THREADS:
 		if (strcmp(arg, "auto") == 0) {

@@ -176,6 +176,7 @@ Test(options, help_lists_every_option_with_its_default)
 	    "--max-per-ip", "--threads", "--unix-mode", "--udp", "--metrics",
 	    "--proxy-protocol", "--tls-cert", "--tls-key", "--udp-source-rate",
 	    "--udp-source-bytes", "--udp-total-rate", "--udp-total-bytes",
+	    "--handshake-timeout",
 	    "default 25000", "(default 10000)", "(default 1024K)",
 	    "(default 100000)", "(default 32M)",
 	    "default \"GOT:\"", "default 1000", "default 65536",

@@ -184,6 +184,45 @@ Test(tls, half_close_gets_everything_then_close_notify)
 }
 
 /*
+ * A ClientHello sent a byte every 300 ms: the handshake deadline counts
+ * from the accept, so the trickle does not stretch it.
+ */
+Test(tls, a_trickled_handshake_is_cut_at_the_deadline)
+{
+	struct echod	 e;
+	struct certs	 c;
+	/* A TLS record header and the start of a ClientHello. */
+	static const char hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc"
+			    "\x03\x03" "0123456789abcdef0123456789abcdef";
+	long		 start, took;
+	size_t		 i;
+	int		 fd;
+	char		 byte;
+
+	make_cert(&c, NULL);
+	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
+	    "--tls-key", c.key, "--handshake-timeout", "2", NULL);
+	fd = client_connect(echod_port_of(&e, "tls:127.0.0.1:"));
+	start = now_ms();
+	for (i = 0; i < sizeof(hello) - 1; i++) {
+		if (send(fd, hello + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		/* Paces the client; the server's answer ends the loop. */
+		if (!client_quiet_for(fd, 300))
+			break;
+	}
+	cr_assert_lt(i, sizeof(hello) - 1, "never cut off");
+	cr_assert_leq(recv(fd, &byte, 1, 0), 0, "no handshake reply");
+	took = now_ms() - start;
+	cr_assert(took >= 1800 && took < 4000, "cut after %ld ms", took);
+	cr_assert(echod_wait_log(&e, "TLS handshake failed: timed out",
+	    WAIT_MS), "%s", e.log);
+	close(fd);
+	echod_finish(&e);
+	certs_free(&c);
+}
+
+/*
  * A client that leaves mid-line with no close_notify, by a plain TCP
  * close or a reset: echod cannot deliver the partial line's echo, and
  * frees the connection at once, not at shutdown.
