@@ -265,18 +265,11 @@ Test(udp, a_forged_loop_between_two_servers_stops_at_once)
 {
 	struct echod		 a, b;
 	struct udp_totals	 ta, tb;
-	char			 listen_b[32];
-	const char		*args_b[] = { "-U", "-l", listen_b, NULL };
 
 	need_root();
 	echod_start(&a, "-U", NULL);
-	snprintf(listen_b, sizeof(listen_b), "127.0.0.1:%d", a.port + 1);
-	echod_spawn(&b, args_b);
-	if (!echod_wait_log(&b, "listening on", WAIT_MS)) {
-		echod_stop(&a);
-		cr_skip_test("port %d is taken: %s", a.port + 1, b.log);
-	}
-	udp_forge("127.0.0.1", a.port, "127.0.0.1", a.port + 1, "hello\n", 6);
+	echod_start(&b, "-U", NULL);
+	udp_forge("127.0.0.1", a.port, "127.0.0.1", b.port, "hello\n", 6);
 	/* b answers a's "request"; a sees its prefix and stops there. */
 	udp_wait_refused(&a, 1);
 	cr_assert_eq(echod_stop(&a), 0);
