@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "cidr.h"
 #include "framing.h"
 #include "udpguard.h"
 
@@ -25,6 +26,7 @@
 #define DEFAULT_OUTPUT_LIMIT	16384
 #define DEFAULT_DRAIN_TIMEOUT	5
 #define DEFAULT_HANDSHAKE_TIMEOUT	10
+#define DEFAULT_IPV6_PREFIX	64
 #define DEFAULT_UNIX_MODE	0666
 /* UDP, per second: one ordinary test client never meets them. */
 #define DEFAULT_UDP_SOURCE_RATE		10000
@@ -53,6 +55,8 @@ struct options {
 	size_t			 output_limit;
 	unsigned int		 max_connections;	/* 0: from RLIMIT_NOFILE */
 	unsigned int		 max_per_ip;		/* 0: no limit */
+	unsigned int		 ipv6_prefix;		/* bits counted as one client */
+	struct cidr_list	 proxy_from;	/* who may send PROXY headers */
 	unsigned int		 idle_timeout;		/* seconds, 0: never */
 	unsigned int		 drain_timeout;		/* seconds */
 	unsigned int		 handshake_timeout;	/* PROXY and TLS, from accept */

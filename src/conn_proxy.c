@@ -30,6 +30,29 @@ conn_proxy_wait(struct conn *c)
 	event_add(c->proxy_ev, &left);
 }
 
+/*
+ * --max-per-ip: the client the header names; or, for a header that
+ * names nobody (a health check, UNKNOWN), the real peer, so that such
+ * headers are no way around the limit.  Unix peers are not counted.
+ */
+static int
+conn_proxy_count(struct conn *c, evutil_socket_t fd,
+    const struct proxy_header *h)
+{
+	struct sockaddr_storage	 real;
+	socklen_t		 len = sizeof(real);
+	const struct sockaddr	*who = (const struct sockaddr *)&h->client;
+
+	if (h->local) {
+		if (getpeername(fd, (struct sockaddr *)&real, &len) == -1 ||
+		    (real.ss_family != AF_INET && real.ss_family != AF_INET6))
+			return 0;
+		who = (const struct sockaddr *)&real;
+	}
+	return (c->peer_count = server_peer_get(c->srv, who)) == NULL ? -1 :
+	    0;
+}
+
 /* The header is in: the client it names becomes this connection's. */
 static void
 conn_proxy_done(struct conn *c, evutil_socket_t fd,
@@ -42,9 +65,7 @@ conn_proxy_done(struct conn *c, evutil_socket_t fd,
 	if (!h->local)
 		addr_format((const struct sockaddr *)&h->client, c->peer,
 		    sizeof(c->peer));
-	if (!h->local && srv->opts->max_per_ip != 0 &&
-	    (c->peer_count = server_peer_get(srv,
-	    (const struct sockaddr *)&h->client)) == NULL) {
+	if (srv->opts->max_per_ip != 0 && conn_proxy_count(c, fd, h) == -1) {
 		conn_close(c, "--max-per-ip reached");
 		return;
 	}

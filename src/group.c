@@ -138,7 +138,7 @@ group_init(struct group *g, const struct options *opts)
 	    opts->tls_key)) == NULL)
 		return -1;
 	if (opts->max_per_ip != 0 &&
-	    peers_init(&g->peers, g->max_conns) == -1) {
+	    peers_init(&g->peers, g->max_conns, opts->ipv6_prefix) == -1) {
 		log_warnx("cannot allocate the --max-per-ip table");
 		return -1;
 	}

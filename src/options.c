@@ -28,6 +28,8 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_HANDSHAKE_TIMEOUT,
+	OPT_IPV6_PREFIX,
+	OPT_PROXY_FROM,
 	OPT_UDP_SOURCE_RATE,
 	OPT_UDP_SOURCE_BYTES,
 	OPT_UDP_TOTAL_RATE,
@@ -46,6 +48,7 @@ static const struct option long_options[] = {
 	{ "output-limit",	required_argument,	NULL, OPT_OUTPUT_LIMIT },
 	{ "max-connections",	required_argument,	NULL, 'c' },
 	{ "max-per-ip",		required_argument,	NULL, OPT_MAX_PER_IP },
+	{ "ipv6-prefix",	required_argument,	NULL, OPT_IPV6_PREFIX },
 	{ "idle-timeout",	required_argument,	NULL, 't' },
 	{ "drain-timeout",	required_argument,	NULL, OPT_DRAIN_TIMEOUT },
 	{ "handshake-timeout",	required_argument,	NULL, OPT_HANDSHAKE_TIMEOUT },
@@ -53,6 +56,7 @@ static const struct option long_options[] = {
 	{ "unix-mode",		required_argument,	NULL, OPT_UNIX_MODE },
 	{ "metrics",		required_argument,	NULL, OPT_METRICS },
 	{ "proxy-protocol",	required_argument,	NULL, OPT_PROXY_PROTOCOL },
+	{ "proxy-from",		required_argument,	NULL, OPT_PROXY_FROM },
 	{ "tls-cert",		required_argument,	NULL, OPT_TLS_CERT },
 	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
 	{ "user",		required_argument,	NULL, 'u' },
@@ -82,6 +86,8 @@ usage(FILE *out)
 "                            and IPv6 address\n"
 "      --proxy-protocol ADDR listen on ADDR as -l does, reading a PROXY\n"
 "                            header (v1 or v2) from each client first\n"
+"      --proxy-from CIDR     only peers in CIDR may send PROXY headers;\n"
+"                            repeatable (default: any peer)\n"
 "  -p, --port PORT           port of the default addresses and of a --listen\n"
 "                            without one; 0 = any free port (default %d)\n"
 "  -P, --prefix STR          prefix of every echoed line or chunk; '' echoes\n"
@@ -97,6 +103,8 @@ usage(FILE *out)
 "                            (default: open-file limit less a reserve)\n"
 "      --max-per-ip N        close at once a client address's connection\n"
 "                            beyond N open ones (default 0 = no limit)\n"
+"      --ipv6-prefix LEN     for --max-per-ip, IPv6 clients in one /LEN\n"
+"                            count as one address (default %d)\n"
 "  -t, --idle-timeout SECS   close connections idle this long; 0 = never\n"
 "                            (default 0)\n"
 "      --drain-timeout SECS  on SIGINT/SIGTERM, wait at most this long for\n"
@@ -133,7 +141,7 @@ usage(FILE *out)
 "\n"
 "Sizes take a K, M or G suffix (powers of 1024).  See echod(1).\n",
 	    DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_READ_SIZE, DEFAULT_MAX_LINE,
-	    DEFAULT_OUTPUT_LIMIT, DEFAULT_DRAIN_TIMEOUT,
+	    DEFAULT_OUTPUT_LIMIT, DEFAULT_IPV6_PREFIX, DEFAULT_DRAIN_TIMEOUT,
 	    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_UNIX_MODE,
 	    DEFAULT_UDP_SOURCE_RATE, DEFAULT_UDP_SOURCE_BYTES >> 10,
 	    DEFAULT_UDP_TOTAL_RATE, DEFAULT_UDP_TOTAL_BYTES >> 20);
@@ -175,6 +183,7 @@ options_defaults(struct options *opts)
 	opts->output_limit = DEFAULT_OUTPUT_LIMIT;
 	opts->drain_timeout = DEFAULT_DRAIN_TIMEOUT;
 	opts->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+	opts->ipv6_prefix = DEFAULT_IPV6_PREFIX;
 	opts->log_level = LOG_LEVEL_INFO;
 	opts->threads = 1;
 	opts->unix_mode = DEFAULT_UNIX_MODE;
@@ -237,6 +246,20 @@ option_metrics(struct options *opts, FILE *err, const char *text)
 	    sizeof(why)) == -1)
 		return usage_error(err, "invalid --metrics '%s': %s", text,
 		    why);
+	return 0;
+}
+
+static int
+option_proxy_from(struct options *opts, FILE *err, const char *text)
+{
+	struct cidr	 block;
+	const char	*why;
+
+	if (cidr_parse(text, &block, &why) == -1)
+		return usage_error(err, "invalid --proxy-from '%s': %s", text,
+		    why);
+	if (cidr_list_add(&opts->proxy_from, &block) == -1)
+		fatalx("out of memory: --proxy-from");
 	return 0;
 }
 
@@ -305,6 +328,14 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		    false, &n) == -1)
 			return -1;
 		opts->drain_timeout = n;
+		return 0;
+	case OPT_PROXY_FROM:
+		return option_proxy_from(opts, err, arg);
+	case OPT_IPV6_PREFIX:
+		if (option_number(err, "--ipv6-prefix", arg, 1, 128, false,
+		    &n) == -1)
+			return -1;
+		opts->ipv6_prefix = n;
 		return 0;
 	case OPT_HANDSHAKE_TIMEOUT:
 		if (option_number(err, "--handshake-timeout", arg, 1,
@@ -479,6 +510,7 @@ options_free(struct options *opts)
 {
 	addr_list_free(&opts->listen);
 	addr_list_free(&opts->metrics);
+	cidr_list_free(&opts->proxy_from);
 	free(opts->prefix);
 	opts->prefix = NULL;
 	free(opts->user);

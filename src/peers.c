@@ -8,10 +8,12 @@
 #include "peers.h"
 
 int
-peers_init(struct peer_table *pt, size_t expected)
+peers_init(struct peer_table *pt, size_t expected, unsigned int v6_prefix)
 {
 	size_t	 n = 64;
 
+	pt->v6_prefix = v6_prefix > 128 ? 128 : v6_prefix;
+	siphash_random_key(&pt->key);
 	while (n < expected && n < (1 << 20))
 		n <<= 1;
 	if ((pt->buckets = calloc(n, sizeof(*pt->buckets))) == NULL)
@@ -21,8 +23,10 @@ peers_init(struct peer_table *pt, size_t expected)
 }
 
 static void
-peers_key(const struct sockaddr *sa, uint8_t *family, uint8_t addr[16])
+peers_key(const struct peer_table *pt, const struct sockaddr *sa,
+    uint8_t *family, uint8_t addr[16])
 {
+	unsigned int			 bits;
 	const struct sockaddr_in6	*sin6 = (const void *)sa;
 	const struct sockaddr_in	*sin = (const void *)sa;
 
@@ -31,6 +35,11 @@ peers_key(const struct sockaddr *sa, uint8_t *family, uint8_t addr[16])
 	    !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
 		*family = AF_INET6;
 		memcpy(addr, &sin6->sin6_addr, 16);
+		/* Only the prefix counts: the rest is the client's to pick. */
+		bits = pt->v6_prefix;
+		if (bits % 8 != 0)
+			addr[bits / 8] &= 0xff << (8 - bits % 8);
+		memset(addr + (bits + 7) / 8, 0, 16 - (bits + 7) / 8);
 	} else {
 		*family = AF_INET;
 		if (sa->sa_family == AF_INET6)
@@ -40,16 +49,15 @@ peers_key(const struct sockaddr *sa, uint8_t *family, uint8_t addr[16])
 	}
 }
 
-/* FNV-1a: short keys, no adversary can pick them beyond its own address. */
+/* SipHash with a key drawn at start: no client can choose collisions. */
 static size_t
 peers_hash(const struct peer_table *pt, uint8_t family, const uint8_t *addr)
 {
-	uint32_t	 h = 2166136261u ^ family;
-	int		 i;
+	uint8_t		 key[17];
 
-	for (i = 0; i < 16; i++)
-		h = (h ^ addr[i]) * 16777619u;
-	return h & pt->mask;
+	key[0] = family;
+	memcpy(key + 1, addr, 16);
+	return siphash(&pt->key, key, sizeof(key)) & pt->mask;
 }
 
 /* The entry for sa's address, created with count 0 if new; NULL if OOM. */
@@ -60,7 +68,7 @@ peers_get(struct peer_table *pt, const struct sockaddr *sa)
 	uint8_t		 family, addr[16];
 	size_t		 b;
 
-	peers_key(sa, &family, addr);
+	peers_key(pt, sa, &family, addr);
 	b = peers_hash(pt, family, addr);
 	for (p = pt->buckets[b]; p != NULL; p = p->next)
 		if (p->family == family && memcmp(p->addr, addr, 16) == 0)

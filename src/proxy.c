@@ -17,6 +17,8 @@ static const uint8_t v2_signature[12] = {
 #define V2_CMD_PROXY		0x1
 #define V2_AF_INET		0x1
 #define V2_AF_INET6		0x2
+#define V2_AF_UNIX		0x3
+#define V2_TRANSPORT_DGRAM	0x2
 #define V2_ADDRS_INET		12	/* two addresses, two ports */
 #define V2_ADDRS_INET6		36
 
@@ -146,6 +148,11 @@ proxy_v2(const uint8_t *buf, size_t len, struct proxy_header *h,
 	}
 	if (command != V2_CMD_PROXY) {
 		*why = "unknown v2 command";
+		return PROXY_BAD;
+	}
+	/* The spec: receivers must drop unexpected family or transport. */
+	if (family > V2_AF_UNIX || (buf[13] & 0x0f) > V2_TRANSPORT_DGRAM) {
+		*why = "unknown v2 address family or transport";
 		return PROXY_BAD;
 	}
 	memset(&h->client, 0, sizeof(h->client));

@@ -235,6 +235,21 @@ server_peer_get(struct server *srv, const struct sockaddr *sa)
 	return peer;
 }
 
+/* --proxy-from: whether this peer may name another client. */
+static bool
+server_proxy_allowed(struct server *srv, const struct sockaddr *sa)
+{
+	const struct cidr_list	*from = &srv->opts->proxy_from;
+	char			 name[ADDR_STRLEN];
+
+	if (from->count == 0 || cidr_list_match(from, sa))
+		return true;
+	log_info("Connection from %s refused: not in --proxy-from",
+	    addr_format(sa, name, sizeof(name)));
+	stat_add(&srv->stats.rejected, 1);
+	return false;
+}
+
 static void
 server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -253,6 +268,10 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	 */
 	if (sa->sa_family == AF_UNIX)
 		sa = (struct sockaddr *)&listener->addr.ss;
+	else if (listener->addr.proxy && !server_proxy_allowed(srv, sa)) {
+		evutil_closesocket(fd);
+		return;
+	}
 	if (sa->sa_family != AF_UNIX && !listener->addr.proxy &&
 	    g->opts->max_per_ip != 0 &&
 	    (peer = server_peer_get(srv, sa)) == NULL) {

@@ -101,6 +101,32 @@ Test(options, every_option_long_and_short)
 	parsed_free(&p);
 }
 
+Test(options, proxy_from_and_ipv6_prefix)
+{
+	struct parsed	 p;
+
+	PARSE(&p, "--proxy-from", "192.0.2.0/24", "--proxy-from",
+	    "2001:db8::1", "--ipv6-prefix", "56");
+	cr_assert_eq(p.result, OPTIONS_RUN, "%s", p.err);
+	cr_assert_eq(p.opts.proxy_from.count, 2);
+	cr_assert_eq(p.opts.proxy_from.blocks[0].bits, 24);
+	cr_assert_eq(p.opts.proxy_from.blocks[1].bits, 128);
+	cr_assert_eq(p.opts.ipv6_prefix, 56);
+	parsed_free(&p);
+	PARSE(&p, "--proxy-from", "192.0.2.0/33");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert_str_eq(p.err, "echod: invalid --proxy-from '192.0.2.0/33': "
+	    "prefix length must be 0 to 32 (see echod --help)\n");
+	parsed_free(&p);
+	PARSE(&p, "--ipv6-prefix", "0");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	parsed_free(&p);
+	parse(&p, (const char *const[]){ NULL });
+	cr_assert_eq(p.opts.ipv6_prefix, 64);
+	cr_assert_eq(p.opts.proxy_from.count, 0);
+	parsed_free(&p);
+}
+
 Test(options, udp_limits_defaults_and_ranges)
 {
 	struct parsed	 p;
@@ -176,7 +202,7 @@ Test(options, help_lists_every_option_with_its_default)
 	    "--max-per-ip", "--threads", "--unix-mode", "--udp", "--metrics",
 	    "--proxy-protocol", "--tls-cert", "--tls-key", "--udp-source-rate",
 	    "--udp-source-bytes", "--udp-total-rate", "--udp-total-bytes",
-	    "--handshake-timeout",
+	    "--handshake-timeout", "--proxy-from", "--ipv6-prefix",
 	    "default 25000", "(default 10000)", "(default 1024K)",
 	    "(default 100000)", "(default 32M)",
 	    "default \"GOT:\"", "default 1000", "default 65536",

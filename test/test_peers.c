@@ -20,7 +20,7 @@ Test(peers, mapped_ipv4_counts_as_ipv4)
 	struct sockaddr_in6	 sin6;
 	struct peer		*p4, *p6;
 
-	cr_assert_eq(peers_init(&pt, 10), 0);
+	cr_assert_eq(peers_init(&pt, 10, 64), 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(1);
@@ -39,5 +39,44 @@ Test(peers, mapped_ipv4_counts_as_ipv4)
 	peers_put(&pt, p4);
 	p6 = peers_get(&pt, (struct sockaddr *)&sin);
 	cr_assert_eq(p6->count, 0, "a fresh entry after the last one left");
+	peers_free(&pt);
+}
+
+static struct sockaddr_in6
+v6(const char *ip)
+{
+	struct sockaddr_in6	 sin6 = { .sin6_family = AF_INET6 };
+
+	cr_assert_eq(inet_pton(AF_INET6, ip, &sin6.sin6_addr), 1);
+	return sin6;
+}
+
+/* Whoever has a /64 has 2^64 addresses: by default they are one client. */
+Test(peers, ipv6_counts_per_prefix)
+{
+	struct peer_table	 pt;
+	struct sockaddr_in6	 a = v6("2001:db8:1:2::1");
+	struct sockaddr_in6	 b = v6("2001:db8:1:2:ffff:eeee:dddd:cccc");
+	struct sockaddr_in6	 other = v6("2001:db8:1:3::1");
+	struct sockaddr_in6	 half = v6("2001:db8:1:2:8000::1");
+	struct peer		*p;
+
+	cr_assert_eq(peers_init(&pt, 10, 64), 0);
+	p = peers_get(&pt, (struct sockaddr *)&a);
+	cr_assert_eq(peers_get(&pt, (struct sockaddr *)&b), p);
+	cr_assert_neq(peers_get(&pt, (struct sockaddr *)&other), p);
+	peers_free(&pt);
+
+	cr_assert_eq(peers_init(&pt, 10, 65), 0);
+	p = peers_get(&pt, (struct sockaddr *)&a);
+	cr_assert_eq(peers_get(&pt, (struct sockaddr *)&b) == p, false,
+	    "b differs from a in bit 65");
+	cr_assert_neq(peers_get(&pt, (struct sockaddr *)&half), p);
+	peers_free(&pt);
+
+	cr_assert_eq(peers_init(&pt, 10, 128), 0);
+	p = peers_get(&pt, (struct sockaddr *)&a);
+	cr_assert_neq(peers_get(&pt, (struct sockaddr *)&b), p);
+	cr_assert_eq(peers_get(&pt, (struct sockaddr *)&a), p);
 	peers_free(&pt);
 }

@@ -157,6 +157,22 @@ Test(proxy_parse, v2_proxy_local_and_malformed)
 	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_BAD);
 	cr_assert_str_eq(why, "unknown v2 version");
 
+	/* Undefined family or transport: the spec says drop. */
+	len = v2_tcp4(buf, "198.51.100.9", 40000, 0);
+	buf[13] = 0xf1;
+	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_BAD);
+	cr_assert_str_eq(why, "unknown v2 address family or transport");
+	buf[13] = 0x13;
+	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_BAD);
+	cr_assert_str_eq(why, "unknown v2 address family or transport");
+	buf[13] = 0x00;				/* UNSPEC: the real peer */
+	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_DONE);
+	cr_assert(h.local);
+	buf[12] = 0x20;				/* LOCAL ignores the family */
+	buf[13] = 0xf1;
+	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_DONE);
+	cr_assert(h.local);
+
 	len = v2_tcp4(buf, "198.51.100.9", 1, 0);
 	buf[15] = 4;				/* too short for TCP4 */
 	cr_assert_eq(proxy_parse(buf, 20, &h, &why), PROXY_BAD);
@@ -322,5 +338,112 @@ Test(proxy, per_address_limit_sees_the_original_client)
 	close(first);
 	close(second);
 	close(other);
+	echod_finish(&e);
+}
+
+/*
+ * Headers that name nobody (v2 LOCAL, v1 UNKNOWN) count against the
+ * real peer: otherwise they would be a way around --max-per-ip.
+ */
+Test(proxy, headers_naming_nobody_count_against_the_real_peer)
+{
+	struct echod	 e;
+	uint8_t		 hdr[64];
+	size_t		 len = v2_tcp4(hdr, "198.51.100.9", 40000, 0);
+	const char	*unknown = "PROXY UNKNOWN\r\n";
+	int		 first, second, third;
+
+	hdr[12] = 0x20;
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", "--max-per-ip",
+	    "1", NULL);
+	first = client_connect(proxy_port(&e));
+	client_send(first, hdr, len);
+	client_echo(first, "hc");
+	second = client_connect(proxy_port(&e));
+	client_send(second, hdr, len);
+	client_expect_eof(second);
+	third = client_connect(proxy_port(&e));
+	client_send(third, unknown, strlen(unknown));
+	client_expect_eof(third);
+	cr_assert_eq(echod_log_count(&e, "refused: --max-per-ip (1) reached"),
+	    2, "%s", e.log);
+	close(first);
+	close(second);
+	close(third);
+	echod_finish(&e);
+}
+
+/* An IPv6 client is counted per /64, whatever else its address says. */
+Test(proxy, ipv6_clients_of_one_64_are_one_address)
+{
+	struct echod	 e;
+	const char	*a = "PROXY TCP6 2001:db8:1:2::1 ::1 1111 25000\r\n";
+	const char	*b = "PROXY TCP6 2001:db8:1:2:aaaa::2 ::1 2222 25000\r\n";
+	const char	*c = "PROXY TCP6 2001:db8:1:3::1 ::1 3333 25000\r\n";
+	int		 first, second, other;
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", "--max-per-ip",
+	    "1", NULL);
+	first = client_connect(proxy_port(&e));
+	client_send(first, a, strlen(a));
+	client_echo(first, "1");
+	second = client_connect(proxy_port(&e));
+	client_send(second, b, strlen(b));
+	client_expect_eof(second);
+	cr_assert(echod_wait_log(&e, "Connection from "
+	    "[2001:db8:1:2:aaaa::2]:2222 refused: --max-per-ip (1) reached",
+	    WAIT_MS), "%s", e.log);
+	other = client_connect(proxy_port(&e));
+	client_send(other, c, strlen(c));
+	client_echo(other, "2");
+	close(first);
+	close(second);
+	close(other);
+	echod_finish(&e);
+	/* With --ipv6-prefix 128, each address is its own. */
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", "--max-per-ip",
+	    "1", "--ipv6-prefix", "128", NULL);
+	first = client_connect(proxy_port(&e));
+	client_send(first, a, strlen(a));
+	client_echo(first, "1");
+	second = client_connect(proxy_port(&e));
+	client_send(second, b, strlen(b));
+	client_echo(second, "2");
+	close(first);
+	close(second);
+	echod_finish(&e);
+}
+
+/* --proxy-from: a peer outside it cannot name anyone; it is closed. */
+Test(proxy, only_peers_in_proxy_from_may_send_a_header)
+{
+	struct echod	 e;
+	const char	*a = "PROXY TCP4 203.0.113.7 127.0.0.1 1111 25000\r\n";
+	int		 fd;
+	char		 byte;
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", "--proxy-from",
+	    "192.0.2.0/24", "--proxy-from", "2001:db8::/32", NULL);
+	fd = client_connect(proxy_port(&e));
+	client_send(fd, a, strlen(a));
+	cr_assert_leq(recv(fd, &byte, 1, 0), 0, "not served");
+	cr_assert(echod_wait_log(&e, "refused: not in --proxy-from", WAIT_MS),
+	    "%s", e.log);
+	cr_assert_not(echod_log_has(&e, "203.0.113.7"), "%s", e.log);
+	close(fd);
+	/* The plain listener beside it takes anyone. */
+	fd = client_connect(e.port);
+	client_echo(fd, "plain");
+	close(fd);
+	echod_finish(&e);
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", "--proxy-from",
+	    "127.0.0.0/8", NULL);
+	fd = client_connect(proxy_port(&e));
+	client_send(fd, a, strlen(a));
+	client_echo(fd, "allowed");
+	cr_assert(echod_wait_log(&e, "Connection from 203.0.113.7:1111 via "
+	    "127.0.0.1:", WAIT_MS), "%s", e.log);
+	close(fd);
 	echod_finish(&e);
 }
