@@ -35,6 +35,7 @@ struct listener {
 	struct evconnlistener	*lev;
 	struct listen_addr	 addr;		/* as bound, with its flags */
 	bool			 owns_path;	/* a Unix socket we created */
+	int			 lock_fd;	/* its PATH.lock, held, or -1 */
 };
 
 struct server {

@@ -13,7 +13,8 @@
 #include "addr.h"
 
 evutil_socket_t	sock_bind(const struct listen_addr *, bool);
-evutil_socket_t	sock_bind_unix(const struct listen_addr *, mode_t);
+evutil_socket_t	sock_bind_unix(const struct listen_addr *, mode_t, int *);
+void		sock_unlock_unix(const char *, int);
 void		sock_bound_addr(evutil_socket_t, struct listen_addr *);
 bool		sock_family_missing(int);
 

@@ -22,13 +22,14 @@
 
 /* Thread 0 opens the sockets; the others bind their own or share. */
 static evutil_socket_t
-listen_socket(struct server *srv, const struct listen_addr *la)
+listen_socket(struct server *srv, const struct listen_addr *la, int *lock)
 {
+	*lock = -1;
 	if (la->fd != -1)
 		return srv->index == 0 ? la->fd :
 		    fcntl(la->fd, F_DUPFD_CLOEXEC, 0);
 	if (la->ss.ss_family == AF_UNIX)
-		return sock_bind_unix(la, srv->opts->unix_mode);
+		return sock_bind_unix(la, srv->opts->unix_mode, lock);
 	return sock_bind(la, srv->group->nthreads > 1);
 }
 
@@ -41,6 +42,7 @@ listen_add_stream(struct server *srv, evutil_socket_t fd,
 
 	l->srv = srv;
 	l->addr = *la;
+	l->lock_fd = -1;
 	l->owns_path = srv->index == 0 && la->ss.ss_family == AF_UNIX &&
 	    la->fd == -1;
 	/* Backlog 0: the socket listens already. */
@@ -131,12 +133,13 @@ listen_one(struct server *srv, struct listen_addr la,
 	struct group	*g = srv->group;
 	char		 name[LISTEN_NAMELEN];
 	evutil_socket_t	 fd;
+	int		 lock;
 	struct listen_addr bound;
 
 	if (la.share_port && addr_port((struct sockaddr *)&la.ss) == 0)
 		addr_set_port((struct sockaddr *)&la.ss, *prev_port);
 	addr_listen_name(&la, name, sizeof(name));
-	if ((fd = listen_socket(srv, &la)) == -1) {
+	if ((fd = listen_socket(srv, &la, &lock)) == -1) {
 		if (la.optional && sock_family_missing(errno)) {
 			log_debug("no IPv6 here (%s), IPv4 only",
 			    strerror(errno));
@@ -158,8 +161,13 @@ listen_one(struct server *srv, struct listen_addr la,
 			fatalx("out of memory: listen addresses");
 	}
 	if ((la.socktype == SOCK_DGRAM ? listen_add_udp(srv, fd, &la, name) :
-	    listen_add_stream(srv, fd, &la, name, cbs)) == -1)
+	    listen_add_stream(srv, fd, &la, name, cbs)) == -1) {
+		if (lock != -1)
+			close(lock);
 		return -1;
+	}
+	if (lock != -1)
+		srv->listeners[srv->nlisteners - 1].lock_fd = lock;
 	listen_name_append(names, namesize, name);
 	/* UDP beside plain TCP only: no DTLS, no PROXY over UDP. */
 	if (srv->opts->udp && la.socktype == SOCK_STREAM && la.fd == -1 &&
@@ -206,6 +214,10 @@ listen_close_all(struct server *srv)
 		    &l->addr.ss)->sun_path) == -1)
 			log_warn("cannot remove %s", ((struct sockaddr_un *)
 			    &l->addr.ss)->sun_path);
+		/* The socket file gone, another echod may take the path. */
+		if (l->lock_fd != -1)
+			sock_unlock_unix(((struct sockaddr_un *)
+			    &l->addr.ss)->sun_path, l->lock_fd);
 	}
 	srv->nlisteners = 0;
 	udp_set_free(srv->udp);

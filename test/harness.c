@@ -33,6 +33,7 @@
 /* RLIMIT_NOFILE for the servers this test starts; 0 leaves it alone. */
 static rlim_t spawn_nofile;
 static bool spawn_no_ipv6;
+static bool spawn_no_chmod;
 
 void
 echod_set_nofile(unsigned long nofile)
@@ -44,6 +45,12 @@ void
 echod_set_no_ipv6(bool on)
 {
 	spawn_no_ipv6 = on;
+}
+
+void
+echod_set_no_chmod(bool on)
+{
+	spawn_no_chmod = on;
 }
 
 /*
@@ -64,6 +71,34 @@ spawn_deny_ipv6(void)
 		BPF_STMT(BPF_RET | BPF_K,
 		    SECCOMP_RET_ERRNO | (EAFNOSUPPORT & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+	};
+	struct sock_fprog	 prog = {
+		.len = sizeof(filter) / sizeof(filter[0]),
+		.filter = filter
+	};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2	452
+#endif
+
+/* In the child: chmod(2) by path, in any of its forms, fails EPERM. */
+static int
+spawn_deny_chmod(void)
+{
+	struct sock_filter	 filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_chmod, 3, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fchmodat, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fchmodat2, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K,
+		    SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
 	};
 	struct sock_fprog	 prog = {
 		.len = sizeof(filter) / sizeof(filter[0]),
@@ -236,6 +271,8 @@ echod_spawn(struct echod *e, const char *const *args)
 				_exit(126);
 		}
 		if (spawn_no_ipv6 && spawn_deny_ipv6() == -1)
+			_exit(125);
+		if (spawn_no_chmod && spawn_deny_chmod() == -1)
 			_exit(125);
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);

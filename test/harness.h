@@ -45,6 +45,8 @@ long	echod_cpu_ms(const struct echod *);
 void	echod_set_nofile(unsigned long);
 /* Later spawns run on what looks like a kernel without IPv6. */
 void	echod_set_no_ipv6(bool);
+/* Later spawns cannot chmod(2) a path. */
+void	echod_set_no_chmod(bool);
 int	echod_fd_count(const struct echod *);
 void	echod_free(struct echod *);
 /* SIGTERM, a clean exit 0 asserted, then freed: how most tests end. */

@@ -2,6 +2,7 @@
 /* Integration: --listen unix:PATH and --unix-mode. */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -148,5 +149,76 @@ Test(unix_socket, with_threads)
 	cr_assert_eq(echod_stop(&e), 0);
 	cr_assert_eq(access(sp.path, F_OK), -1);
 	echod_free(&e);
+	sock_path_free(&sp);
+}
+
+/*
+ * A chmod by path after bind() can be sent elsewhere through a symlink
+ * swapped in by anyone who may write to the directory.  echod gives the
+ * socket its mode as it is made: it still gets it with chmod(2) denied.
+ */
+static void
+allow_chmod(void)
+{
+	echod_set_no_chmod(false);
+}
+
+Test(unix_socket, mode_is_set_without_chmod, .fini = allow_chmod)
+{
+	struct sock_path sp;
+	struct echod	 e;
+	struct stat	 st;
+
+	sock_path_init(&sp);
+	echod_set_no_chmod(true);
+	echod_start(&e, "-l", sp.listen, "--unix-mode", "0640", NULL);
+	cr_assert_eq(lstat(sp.path, &st), 0);
+	cr_assert(S_ISSOCK(st.st_mode));
+	cr_assert_eq(st.st_mode & 07777, 0640, "mode %o", st.st_mode & 07777);
+	expect_echo_unix(sp.path);
+	echod_finish(&e);
+	sock_path_free(&sp);
+}
+
+/*
+ * Two instances started at once on one path: the second must not take
+ * the first's socket, not yet listening, for stale and remove it.
+ * PATH.lock, held by the first, keeps it out.
+ */
+Test(unix_socket, a_held_lock_keeps_a_second_instance_out)
+{
+	struct sock_path	 sp;
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	struct echod		 e;
+	const char		*args[] = { "-l", NULL, NULL };
+	char			 lock[128], want[256];
+	int			 lfd, stale;
+
+	sock_path_init(&sp);
+	/* A socket file nobody listens on: stale, replaceable. */
+	memcpy(sun.sun_path, sp.path, strlen(sp.path) + 1);
+	cr_assert_neq(stale = socket(AF_UNIX, SOCK_STREAM, 0), -1);
+	cr_assert_eq(bind(stale, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(stale);
+	snprintf(lock, sizeof(lock), "%s.lock", sp.path);
+	cr_assert_neq(lfd = open(lock, O_RDWR | O_CREAT, 0600), -1);
+	cr_assert_eq(flock(lfd, LOCK_EX), 0);
+	args[1] = sp.listen;
+	echod_spawn(&e, args);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1, "%s", e.log);
+	snprintf(want, sizeof(want), "%s is held: another echod serves %s\n",
+	    lock, sp.path);
+	cr_assert(echod_log_has(&e, want), "%s", e.log);
+	cr_assert_eq(access(sp.path, F_OK), 0, "the socket was removed");
+	echod_free(&e);
+	/* Let go, the stale socket is replaced and the lock taken. */
+	close(lfd);
+	unlink(lock);
+	echod_start(&e, "-l", sp.listen, NULL);
+	cr_assert(echod_log_has(&e, "replacing stale socket"), "%s", e.log);
+	cr_assert_eq(access(lock, F_OK), 0);
+	expect_echo_unix(sp.path);
+	echod_finish(&e);
+	cr_assert_neq(access(lock, F_OK), 0, "the lock file stays");
 	sock_path_free(&sp);
 }
