@@ -54,6 +54,7 @@ struct server {
 	struct event		 *sigint_ev;
 	struct event		 *sigterm_ev;
 	struct event		 *sigusr1_ev;	/* counters to the log */
+	struct event		 *sighup_ev;	/* reload the TLS pair */
 	struct event		 *drain_ev;	/* shutdown deadline */
 	struct event		 *retry_ev;	/* re-try accept after EMFILE */
 	struct event		 *trim_ev;	/* return memory when idle */
@@ -82,7 +83,7 @@ struct group {
 	struct peer_table	 peers;		/* with --max-per-ip */
 	struct listen_list	 wanted;	/* what thread 0 opens */
 	struct listen_list	 bound;		/* thread 0's real addresses */
-	struct ssl_ctx_st	*tls_ctx;	/* for tls: listeners */
+	struct tls_server	*tls;		/* for tls: listeners */
 	bool			 udp;		/* -U, or a UDP socket passed */
 	struct siphash_key	 udp_key;	/* of every thread's UDP guard */
 	char			*listening;	/* "ADDR, ADDR...", for status */

@@ -129,7 +129,7 @@ conn_start(struct conn *c, evutil_socket_t fd)
 			log_warnx("cannot allocate a TLS deadline");
 			return -1;
 		}
-		c->bev = tls_bufferevent(srv->base, srv->group->tls_ctx, fd);
+		c->bev = tls_bufferevent(srv->base, srv->group->tls, fd);
 	} else
 		c->bev = bufferevent_socket_new(srv->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);

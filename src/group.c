@@ -134,7 +134,7 @@ group_init(struct group *g, const struct options *opts)
 		return -1;
 	g->view.udp = g->udp;
 	group_set_max_conns(g);
-	if (opts->tls_cert != NULL && (g->tls_ctx = tls_init(opts->tls_cert,
+	if (opts->tls_cert != NULL && (g->tls = tls_server_new(opts->tls_cert,
 	    opts->tls_key)) == NULL)
 		return -1;
 	if (opts->max_per_ip != 0 &&
@@ -168,6 +168,7 @@ group_thread_main(void *arg)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	if (event_base_dispatch(srv->base) == -1)
 		log_warnx("thread %u: event loop failed", srv->index);
@@ -260,7 +261,7 @@ group_free(struct group *g)
 	addr_list_free(&g->wanted);
 	addr_list_free(&g->bound);
 	free(g->listening);
-	tls_free(g->tls_ctx);
+	tls_server_free(g->tls);
 	pthread_mutex_destroy(&g->peers_lock);
 	memset(g, 0, sizeof(*g));
 }

@@ -23,6 +23,7 @@
 #include "proxy.h"
 #include "server.h"
 #include "systemd.h"
+#include "tls.h"
 
 #define ACCEPT_RETRY_MSEC	500
 /* Seconds without EMFILE that end an episode of descriptor shortage. */
@@ -412,6 +413,21 @@ server_force_exit(struct server *srv)
  * Signals go to thread 0's loop (libevent delivers them to one base);
  * it tells the others through their pipes.
  */
+/* SIGHUP: the TLS certificate and key again; never a reason to exit. */
+static void
+server_reload(struct server *srv)
+{
+	const struct options	*opts = srv->opts;
+
+	if (srv->group->tls == NULL)
+		log_notice("SIGHUP: no TLS certificate to reload");
+	else if (tls_server_reload(srv->group->tls) == 0)
+		log_notice("SIGHUP: reloaded TLS certificate %s and key %s",
+		    opts->tls_cert, opts->tls_key);
+	else
+		log_warnx("SIGHUP: keeping the TLS certificate in use");
+}
+
 static void
 server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -421,6 +437,10 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (sig == SIGUSR1) {
 		metrics_log(&srv->group->view);
+		return;
+	}
+	if (sig == SIGHUP) {
+		server_reload(srv);
 		return;
 	}
 	if (!srv->shutting_down) {
@@ -524,11 +544,14 @@ server_init_events(struct server *srv)
 	    srv);
 	srv->sigusr1_ev = evsignal_new(srv->base, SIGUSR1, server_signal_cb,
 	    srv);
+	srv->sighup_ev = evsignal_new(srv->base, SIGHUP, server_signal_cb,
+	    srv);
 	if (srv->sigint_ev == NULL || srv->sigterm_ev == NULL ||
-	    srv->sigusr1_ev == NULL ||
+	    srv->sigusr1_ev == NULL || srv->sighup_ev == NULL ||
 	    evsignal_add(srv->sigint_ev, NULL) == -1 ||
 	    evsignal_add(srv->sigterm_ev, NULL) == -1 ||
-	    evsignal_add(srv->sigusr1_ev, NULL) == -1)
+	    evsignal_add(srv->sigusr1_ev, NULL) == -1 ||
+	    evsignal_add(srv->sighup_ev, NULL) == -1)
 		return -1;
 	return 0;
 }
@@ -562,7 +585,7 @@ void
 server_free(struct server *srv)
 {
 	struct event	*events[] = { srv->ctl_ev, srv->sigint_ev,
-	    srv->sigterm_ev, srv->sigusr1_ev, srv->drain_ev, srv->retry_ev, srv->trim_ev,
+	    srv->sigterm_ev, srv->sigusr1_ev, srv->sighup_ev, srv->drain_ev, srv->retry_ev, srv->trim_ev,
 	    srv->calm_ev };
 	size_t		 i;
 

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +18,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <criterion/criterion.h>
 
@@ -439,4 +441,169 @@ Test(tls, with_threads)
 	    e.log);
 	echod_free(&e);
 	certs_free(&c);
+}
+
+/* openssl s_client with extra arguments; returns its exit status. */
+static int
+s_client(int port, const char *input, const char *const *extra, char **out)
+{
+	char		 connect_to[64];
+	const char	*argv[16] = { "openssl", "s_client", "-connect",
+			    connect_to };
+	size_t		 n = 4;
+
+	snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d", port);
+	while (*extra != NULL && n < 15)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
+	return run_tool(argv, input, strlen(input), out);
+}
+
+/*
+ * TLS 1.2 offers only ECDHE with AEAD: a CBC suite is refused, a GCM one
+ * taken; and a client cannot renegotiate.
+ */
+Test(tls, cbc_suites_and_renegotiation_are_refused)
+{
+	struct echod	 e;
+	struct certs	 c;
+	const char	*cbc[] = { "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA",
+			    NULL };
+	const char	*gcm[] = { "-tls1_2", "-cipher",
+			    "ECDHE-ECDSA-AES128-GCM-SHA256", NULL };
+	const char	*reneg[] = { "-tls1_2", NULL };
+	char		*out;
+	int		 port;
+
+	start_tls(&e, &c, NULL);
+	port = echod_port_of(&e, "tls:127.0.0.1:");
+	cr_assert_neq(s_client(port, "", cbc, &out), 0, "%s", out);
+	cr_assert(echod_wait_log(&e, "TLS handshake failed: error:0A0000C1:"
+	    "SSL routines::no shared cipher", WAIT_MS), "%s", e.log);
+	free(out);
+	cr_assert_eq(s_client(port, "", gcm, &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"),
+	    "%s", out);
+	free(out);
+	/* "R" asks s_client to renegotiate. */
+	(void)s_client(port, "R\n", reneg, &out);
+	cr_assert_not_null(strstr(out, "RENEGOTIATING"), "%s", out);
+	cr_assert_not_null(strstr(out, "no renegotiation"), "%s", out);
+	free(out);
+	echod_finish(&e);
+	certs_free(&c);
+}
+
+Test(tls, a_key_others_can_read_is_warned_about)
+{
+	struct echod	 e;
+	struct certs	 c;
+	char		 want[256];
+
+	make_cert(&c, NULL);
+	cr_assert_eq(chmod(c.key, 0644), 0);
+	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
+	    "--tls-key", c.key, NULL);
+	snprintf(want, sizeof(want), "TLS key %s can be read by other users "
+	    "(mode 0644)\n", c.key);
+	cr_assert(echod_log_has(&e, want), "%s", e.log);
+	echod_finish(&e);
+	cr_assert_eq(chmod(c.key, 0600), 0);
+	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
+	    "--tls-key", c.key, NULL);
+	cr_assert_not(echod_log_has(&e, "can be read by other users"), "%s",
+	    e.log);
+	echod_finish(&e);
+	certs_free(&c);
+}
+
+/* The subject of the certificate a new connection is shown. */
+static void
+tls_subject(struct tls_client *t, char *buf, size_t len)
+{
+	X509	*cert = SSL_get1_peer_certificate(t->ssl);
+
+	cr_assert_not_null(cert);
+	X509_NAME_oneline(X509_get_subject_name(cert), buf, len);
+	X509_free(cert);
+}
+
+static void
+make_cert_named(const char *cert, const char *key, const char *cn)
+{
+	char		 subj[64], *out;
+	const char	*argv[] = { "openssl", "req", "-x509", "-newkey", "ec",
+			    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+			    "-keyout", key, "-out", cert, "-days", "2",
+			    "-subj", subj, NULL };
+
+	snprintf(subj, sizeof(subj), "/CN=%s", cn);
+	cr_assert_eq(run_tool(argv, NULL, 0, &out), 0, "openssl req: %s", out);
+	free(out);
+}
+
+/*
+ * SIGHUP loads the certificate and key again: new connections get the
+ * new pair, an open one keeps going; a broken pair is logged and the old
+ * one kept; echod never exits on SIGHUP.
+ */
+Test(tls, sighup_reloads_the_certificate)
+{
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 before, after, third;
+	char			 subject[256];
+
+	make_cert(&c, NULL);
+	make_cert_named(c.cert, c.key, "first.test");
+	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
+	    "--tls-key", c.key, NULL);
+	tls_connect(&before, echod_port_of(&e, "tls:127.0.0.1:"));
+	tls_subject(&before, subject, sizeof(subject));
+	cr_assert_str_eq(subject, "/CN=first.test");
+
+	make_cert_named(c.cert, c.key, "second.test");
+	cr_assert_eq(kill(e.pid, SIGHUP), 0);
+	cr_assert(echod_wait_log(&e, "SIGHUP: reloaded TLS certificate",
+	    WAIT_MS), "%s", e.log);
+	tls_connect(&after, echod_port_of(&e, "tls:127.0.0.1:"));
+	tls_subject(&after, subject, sizeof(subject));
+	cr_assert_str_eq(subject, "/CN=second.test");
+	tls_send(&before, "old\n", 4);
+	tls_expect(&before, "GOT:old\n");
+	tls_send(&after, "new\n", 4);
+	tls_expect(&after, "GOT:new\n");
+
+	/* A broken pair: logged, and the one in use kept. */
+	cr_assert_eq(truncate(c.cert, 10), 0);
+	cr_assert_eq(kill(e.pid, SIGHUP), 0);
+	cr_assert(echod_wait_log(&e, "SIGHUP: keeping the TLS certificate in "
+	    "use", WAIT_MS), "%s", e.log);
+	cr_assert(echod_log_has(&e, "cannot load TLS certificate"), "%s",
+	    e.log);
+	tls_connect(&third, echod_port_of(&e, "tls:127.0.0.1:"));
+	tls_subject(&third, subject, sizeof(subject));
+	cr_assert_str_eq(subject, "/CN=second.test");
+	tls_send(&third, "kept\n", 5);
+	tls_expect(&third, "GOT:kept\n");
+	tls_close(&before);
+	tls_close(&after);
+	tls_close(&third);
+	echod_finish(&e);
+	certs_free(&c);
+}
+
+Test(tls, sighup_without_tls_is_a_logged_no_op)
+{
+	struct echod	 e;
+	int		 fd;
+
+	echod_start(&e, NULL);
+	fd = client_connect(e.port);
+	cr_assert_eq(kill(e.pid, SIGHUP), 0);
+	cr_assert(echod_wait_log(&e, "SIGHUP: no TLS certificate to reload",
+	    WAIT_MS), "%s", e.log);
+	client_echo(fd, "still here");
+	close(fd);
+	echod_finish(&e);
 }
