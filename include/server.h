@@ -61,6 +61,7 @@ struct server {
 	struct event		 *calm_ev;	/* ends an EMFILE episode */
 	struct event		 *ctl_ev;	/* commands from other threads */
 	evutil_socket_t		  ctl[2];	/* their pipe: read, write */
+	atomic_uint		  pending;	/* messages not yet acted on */
 	struct conn_list	  conns;
 	unsigned int		  nconns;	/* this thread's */
 	atomic_bool		  accept_paused;

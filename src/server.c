@@ -41,16 +41,35 @@ static const struct listen_cbs accept_cbs = {
 	server_accept_cb, server_accept_error_cb
 };
 
+static unsigned int
+msg_bit(enum msgtype msg)
+{
+	switch (msg) {
+	case MSG_PAUSE:		return 1 << 0;
+	case MSG_RESUME:	return 1 << 1;
+	case MSG_SHUTDOWN:	return 1 << 2;
+	case MSG_DRAIN_TIMEOUT:	return 1 << 3;
+	case MSG_FORCE_EXIT:	return 1 << 4;
+	case MSG_DONE:		return 1 << 5;
+	}
+	return 0;
+}
+
 /*
- * Tells one thread something, through its pipe; see server_ctl_cb().  A
- * full pipe already holds messages that thread has yet to act on.
+ * Tells one thread something; see server_ctl_cb().  Each message is a
+ * bit in that thread's pending set, and a byte on its pipe wakes it only
+ * when the bit was not already set: so a pipe holds at most one byte per
+ * kind of message, never fills, and no message is ever lost to EAGAIN.
  */
 void
 server_send(struct server *to, enum msgtype msg)
 {
-	char	 byte = (char)msg;
+	unsigned int	 bit = msg_bit(msg);
+	char		 byte = (char)msg;
 
-	if (write(to->ctl[1], &byte, 1) == -1 && errno != EAGAIN)
+	if (atomic_fetch_or(&to->pending, bit) & bit)
+		return;
+	if (write(to->ctl[1], &byte, 1) == -1)
 		log_warn("cannot signal thread %u", to->index);
 }
 
@@ -464,37 +483,30 @@ static void
 server_ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
-	char		 commands[64];
-	ssize_t		 n, i;
+	char		 bytes[64];
+	unsigned int	 pending;
 
 	(void)what;
-	if ((n = read(fd, commands, sizeof(commands))) <= 0)
+	while (read(fd, bytes, sizeof(bytes)) > 0)
+		continue;
+	pending = atomic_exchange(&srv->pending, 0);
+	if (pending & msg_bit(MSG_FORCE_EXIT)) {
+		server_force_exit(srv);
 		return;
-	for (i = 0; i < n; i++) {
-		switch (commands[i]) {
-		case MSG_PAUSE:
-			if (server_full(srv))
-				server_pause_accept(srv);
-			break;
-		case MSG_RESUME:
-			server_resume_accept(srv);
-			break;
-		case MSG_SHUTDOWN:
-			if (!srv->shutting_down)
-				server_shutdown(srv);
-			break;
-		case MSG_DRAIN_TIMEOUT:
-			server_cut(srv);
-			break;
-		case MSG_FORCE_EXIT:
-			server_force_exit(srv);
-			return;
-		case MSG_DONE:
-			if (srv->shutting_down)
-				server_maybe_exit(srv);
-			break;
-		}
 	}
+	if ((pending & msg_bit(MSG_SHUTDOWN)) && !srv->shutting_down)
+		server_shutdown(srv);
+	if (pending & msg_bit(MSG_DRAIN_TIMEOUT))
+		server_cut(srv);
+	/* Both pause and resume ask the same: is the group full now? */
+	if (pending & (msg_bit(MSG_PAUSE) | msg_bit(MSG_RESUME))) {
+		if (server_full(srv))
+			server_pause_accept(srv);
+		else
+			server_resume_accept(srv);
+	}
+	if ((pending & msg_bit(MSG_DONE)) && srv->shutting_down)
+		server_maybe_exit(srv);
 }
 
 /*
@@ -568,6 +580,7 @@ server_init(struct server *srv, struct group *g, unsigned int index,
 	srv->opts = opts;
 	TAILQ_INIT(&srv->conns);
 	atomic_init(&srv->accept_paused, false);
+	atomic_init(&srv->pending, 0);
 	framing_init(&srv->framing, opts->framing, opts->prefix,
 	    opts->prefix_len, opts->max_line);
 	srv->idle_timeout.tv_sec = opts->idle_timeout;
