@@ -11,8 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The longest header: v2's 16 bytes plus its 16-bit length. */
-#define PROXY_MAX_HEADER	(16 + 65535)
+/*
+ * The longest header taken: v2's length field allows 64 KiB, but a
+ * balancer's addresses and TLVs take a few hundred bytes, and a header
+ * is peeked at whole on every wakeup until it is complete, so a longer
+ * one, trickled, would cost its square.
+ */
+#define PROXY_MAX_HEADER	4096
 #define PROXY_V1_MAX		107
 
 enum proxy_result {

@@ -138,6 +138,10 @@ proxy_v2(const uint8_t *buf, size_t len, struct proxy_header *h,
 	command = buf[12] & 0x0f;
 	family = buf[13] >> 4;
 	body = (size_t)buf[14] << 8 | buf[15];
+	if (16 + body > PROXY_MAX_HEADER) {
+		*why = "v2 header longer than 4096 bytes";
+		return PROXY_BAD;
+	}
 	if (len < 16 + body)
 		return PROXY_MORE;
 	h->version = 2;

@@ -177,6 +177,15 @@ Test(proxy_parse, v2_proxy_local_and_malformed)
 	buf[15] = 4;				/* too short for TCP4 */
 	cr_assert_eq(proxy_parse(buf, 20, &h, &why), PROXY_BAD);
 	cr_assert_str_eq(why, "v2 addresses cut short");
+
+	/* A length past 4096 is refused before the bytes are in. */
+	len = v2_tcp4(buf, "198.51.100.9", 1, 0);
+	buf[14] = 0x0f;
+	buf[15] = 0xf0;				/* 16 + 4080: the most */
+	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_MORE);
+	buf[15] = 0xf1;
+	cr_assert_eq(proxy_parse(buf, 16, &h, &why), PROXY_BAD);
+	cr_assert_str_eq(why, "v2 header longer than 4096 bytes");
 }
 
 TestSuite(proxy, .timeout = 30);

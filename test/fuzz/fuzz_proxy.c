@@ -36,7 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (proxy_parse(data, size, &h, &why) != PROXY_DONE)
 		return 0;
-	check(h.len > 0 && h.len <= size);
+	check(h.len > 0 && h.len <= size && h.len <= PROXY_MAX_HEADER);
 	check(h.version == 1 || h.version == 2);
 	check(h.version == 2 || h.len <= PROXY_V1_MAX);
 	check(h.local || h.client.ss_family == AF_INET ||
