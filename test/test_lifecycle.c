@@ -279,6 +279,61 @@ Test(lifecycle, idle_timeout_closes_silent_clients)
 	echod_finish(&e);
 }
 
+/* Idle means since the last input: a client that keeps talking stays. */
+Test(lifecycle, idle_timeout_counts_from_the_last_input)
+{
+	struct echod	 e;
+	long		 start, last, took;
+	int		 fd, i;
+
+	echod_start(&e, "--idle-timeout", "1", NULL);
+	fd = client_connect(e.port);
+	start = now_ms();
+	for (i = 0; i < 4; i++) {
+		client_echo(fd, "still talking");
+		/* Paces the client, 600 ms apart: never idle for a second. */
+		cr_assert(client_quiet_for(fd, 600), "closed while talking");
+	}
+	last = now_ms();
+	client_echo(fd, "last");
+	client_expect_eof(fd);
+	took = now_ms() - last;
+	cr_assert_gt(last - start, 2000, "the talk outlasted the timeout");
+	cr_assert(took >= 900 && took < 3000, "closed %ld ms after the last "
+	    "input", took);
+	cr_assert(echod_wait_log(&e, "idle timeout", WAIT_MS), "%s", e.log);
+	close(fd);
+	echod_finish(&e);
+}
+
+/*
+ * -t in the draining state: at shutdown a client that reads none of
+ * its output is cut by the write timeout, long before the drain's.
+ */
+Test(lifecycle, idle_timeout_cuts_a_draining_client_that_never_reads)
+{
+	struct echod	 e;
+	long		 start, took;
+	int		 fd;
+
+	echod_start(&e, "-v", "--idle-timeout", "2", "--output-limit", "4K",
+	    "--drain-timeout", "30", NULL);
+	fd = client_connect(e.port);
+	make_backlog(&e, fd);
+	start = now_ms();
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert(echod_wait_log(&e, "paused -> draining", WAIT_MS), "%s",
+	    e.log);
+	cr_assert(echod_wait_log(&e, "write timeout, client not reading",
+	    WAIT_MS), "%s", e.log);
+	took = now_ms() - start;
+	cr_assert(took < 4000, "cut after %ld ms", took);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
+	cr_assert_not(echod_log_has(&e, "drain timeout"), "%s", e.log);
+	close(fd);
+	echod_free(&e);
+}
+
 Test(lifecycle, idle_timeout_closes_stalled_readers)
 {
 	struct echod	 e;
