@@ -48,6 +48,7 @@ void	echod_set_no_ipv6(bool);
 /* Later spawns cannot chmod(2) a path. */
 void	echod_set_no_chmod(bool);
 int	echod_fd_count(const struct echod *);
+void	echod_expect_fds(struct echod *, int);
 void	echod_free(struct echod *);
 /* SIGTERM, a clean exit 0 asserted, then freed: how most tests end. */
 void	echod_finish(struct echod *);

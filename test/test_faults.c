@@ -28,23 +28,6 @@ wait_closed(struct echod *e, size_t count)
 		    "connections left open: %s", e->log);
 }
 
-/*
- * libevent 2.1 closes a freed bufferevent's socket in a finalizer that
- * runs on a later turn of the loop, so the count is taken after a round
- * trip on a fresh connection, which takes several turns.
- */
-static void
-expect_fds_back(struct echod *e, int baseline)
-{
-	int	 probe = client_connect(e->port);
-
-	client_echo(probe, "probe");
-	cr_assert_eq(echod_fd_count(e), baseline + 1,
-	    "descriptors leaked: %d open, %d at start plus the probe",
-	    echod_fd_count(e), baseline);
-	close(probe);
-}
-
 Test(faults, resets_and_aborts_leak_nothing)
 {
 	struct echod	 e;
@@ -90,7 +73,7 @@ Test(faults, resets_and_aborts_leak_nothing)
 	client_echo(bystander, "still");
 	close(bystander);
 	wait_closed(&e, 7);
-	expect_fds_back(&e, baseline);
+	echod_expect_fds(&e, baseline);
 	cr_assert_eq(echod_stop(&e), 0);
 	cr_assert_leq(echod_log_count(&e, "\n"),
 	    2 * echod_log_count(&e, "Connection from") + 4,
@@ -128,6 +111,6 @@ Test(faults, idle_flood_is_cheap_and_goes_away_on_time)
 	cr_assert_geq(now_ms() - start, 1900, "closed before the timeout");
 	for (i = 0; i < FLOOD; i++)
 		close(fds[i]);
-	expect_fds_back(&e, baseline);
+	echod_expect_fds(&e, baseline);
 	echod_finish(&e);
 }
