@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "addr.h"
@@ -23,8 +24,10 @@ struct metrics_view {
 struct metrics;
 
 int	metrics_start(struct metrics **, struct event_base *,
-	    const struct listen_list *, const struct metrics_view *);
+	    const struct listen_list *, const struct metrics_view *,
+	    unsigned int, unsigned int);
 void	metrics_free(struct metrics *);
 void	metrics_log(const struct metrics_view *);
+void	metrics_render(const struct metrics_view *, struct evbuffer *);
 
 #endif

@@ -27,6 +27,8 @@
 #define DEFAULT_DRAIN_TIMEOUT	5
 #define DEFAULT_HANDSHAKE_TIMEOUT	10
 #define DEFAULT_IPV6_PREFIX	64
+#define DEFAULT_METRICS_MAX_CONNECTIONS	16
+#define MAX_METRICS_CONNECTIONS	1024
 #define DEFAULT_UNIX_MODE	0666
 /* UDP, per second: one ordinary test client never meets them. */
 #define DEFAULT_UDP_SOURCE_RATE		10000
@@ -67,6 +69,7 @@ struct options {
 	bool			 udp;		/* -U: UDP on every address */
 	struct udp_limits	 udp_limits;	/* per second, 0: none */
 	struct listen_list	 metrics;	/* --metrics: HTTP endpoint */
+	unsigned int		 metrics_max_connections;
 	char			*tls_cert;	/* PEM chain, for tls: */
 	char			*tls_key;
 };

@@ -52,9 +52,14 @@ static void
 group_set_max_conns(struct group *g)
 {
 	rlim_t		 nofile = group_raise_nofile();
-	/* Per thread: a listener and a UDP socket per address, a pipe. */
+	/*
+	 * Per thread: a listener and a UDP socket per address, a pipe; and
+	 * the metrics endpoint's listeners and clients.
+	 */
 	rlim_t		 reserve = FD_RESERVE + (2 * g->wanted.count + 2) *
-			    g->nthreads;
+			    g->nthreads + (g->opts->metrics.count == 0 ? 0 :
+			    g->opts->metrics.count +
+			    g->opts->metrics_max_connections);
 	unsigned int	 fit;
 
 	if (nofile <= reserve)
@@ -147,7 +152,8 @@ group_init(struct group *g, const struct options *opts)
 		    sizeof(bound)) == -1)
 			return -1;
 	if (metrics_start(&g->metrics, g->servers[0].base, &opts->metrics,
-	    &g->view) == -1)
+	    &g->view, opts->metrics_max_connections,
+	    opts->handshake_timeout) == -1)
 		return -1;
 	g->listening = xstrdup(bound, "addresses");
 	if (g->nthreads > 1)

@@ -1,4 +1,8 @@
 /* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
+/*
+ * The counters: their names and meanings, Prometheus text for the
+ * endpoint (metrics_http.c), and the SIGUSR1 line.
+ */
 #include "config.h"
 
 #include <stddef.h>
@@ -7,16 +11,10 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "log.h"
 #include "metrics.h"
-#include "sock.h"
-#include "util.h"
 
-/* An evhttp client gets this long to send its request. */
-#define METRICS_TIMEOUT_SEC	10
-#define METRICS_MAX_HEADERS	8192
 
 struct metric {
 	const char	*name;		/* Prometheus name */
@@ -72,11 +70,6 @@ static const struct metric metrics[] = {
 
 #define NMETRICS	(sizeof(metrics) / sizeof(metrics[0]))
 
-struct metrics {
-	struct evhttp			*http;
-	const struct metrics_view	*view;
-};
-
 static uint64_t
 metric_value(const struct metric *m, const struct metrics_view *v,
     unsigned int thread)
@@ -91,7 +84,7 @@ metric_shown(const struct metric *m, const struct metrics_view *v)
 }
 
 /* Prometheus text format 0.0.4; per thread with --threads. */
-static void
+void
 metrics_render(const struct metrics_view *v, struct evbuffer *out)
 {
 	const struct metric	*m;
@@ -112,95 +105,6 @@ metrics_render(const struct metrics_view *v, struct evbuffer *out)
 			    m->name, i, (unsigned long long)metric_value(m, v,
 			    i));
 	}
-}
-
-static void
-metrics_request_cb(struct evhttp_request *req, void *arg)
-{
-	struct metrics		*mt = arg;
-	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*path = uri ? evhttp_uri_get_path(uri) : NULL;
-	struct evbuffer		*body = evhttp_request_get_output_buffer(req);
-
-	if (path == NULL || strcmp(path, "/metrics") != 0) {
-		evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
-		return;
-	}
-	metrics_render(mt->view, body);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
-}
-
-/* The endpoint's socket, on a TCP address, with its real port. */
-static evutil_socket_t
-metrics_bind(struct listen_addr *la)
-{
-	char		 name[LISTEN_NAMELEN];
-	evutil_socket_t	 fd;
-
-	if ((fd = sock_bind(la, false)) == -1) {
-		log_warn("cannot serve metrics on %s",
-		    addr_listen_name(la, name, sizeof(name)));
-		return -1;
-	}
-	sock_bound_addr(fd, la);
-	return fd;
-}
-
-/*
- * --metrics: served in the loop of base (thread 0's), reading every
- * thread's counters through view.  *out stays NULL without addresses.
- */
-int
-metrics_start(struct metrics **out, struct event_base *base,
-    const struct listen_list *list, const struct metrics_view *view)
-{
-	struct metrics	*mt;
-	char		 name[LISTEN_NAMELEN];
-	evutil_socket_t	 fd;
-	size_t		 i;
-
-	*out = NULL;
-	if (list->count == 0)
-		return 0;
-	mt = *out = xcalloc(1, sizeof(*mt), "the metrics server");
-	mt->view = view;
-	if ((mt->http = evhttp_new(base)) == NULL) {
-		log_warnx("cannot start the metrics server");
-		return -1;
-	}
-	evhttp_set_timeout(mt->http, METRICS_TIMEOUT_SEC);
-	evhttp_set_max_headers_size(mt->http, METRICS_MAX_HEADERS);
-	evhttp_set_max_body_size(mt->http, 0);
-	evhttp_set_allowed_methods(mt->http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(mt->http, metrics_request_cb, mt);
-	for (i = 0; i < list->count; i++) {
-		struct listen_addr la = list->addrs[i];
-
-		if ((fd = metrics_bind(&la)) == -1)
-			return -1;
-		if (evhttp_accept_socket_with_handle(mt->http, fd) == NULL) {
-			evutil_closesocket(fd);
-			log_warnx("cannot serve metrics on %s: libevent failed",
-			    addr_listen_name(&la, name, sizeof(name)));
-			return -1;
-		}
-		log_notice("metrics on http://%s/metrics",
-		    addr_listen_name(&la, name, sizeof(name)));
-	}
-	return 0;
-}
-
-void
-metrics_free(struct metrics *mt)
-{
-	if (mt == NULL)
-		return;
-	if (mt->http != NULL)
-		evhttp_free(mt->http);
-	free(mt);
 }
 
 static void

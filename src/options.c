@@ -30,6 +30,7 @@ enum {
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_IPV6_PREFIX,
 	OPT_PROXY_FROM,
+	OPT_METRICS_MAX_CONNECTIONS,
 	OPT_UDP_SOURCE_RATE,
 	OPT_UDP_SOURCE_BYTES,
 	OPT_UDP_TOTAL_RATE,
@@ -55,6 +56,8 @@ static const struct option long_options[] = {
 	{ "threads",		required_argument,	NULL, OPT_THREADS },
 	{ "unix-mode",		required_argument,	NULL, OPT_UNIX_MODE },
 	{ "metrics",		required_argument,	NULL, OPT_METRICS },
+	{ "metrics-max-connections", required_argument, NULL,
+	    OPT_METRICS_MAX_CONNECTIONS },
 	{ "proxy-protocol",	required_argument,	NULL, OPT_PROXY_PROTOCOL },
 	{ "proxy-from",		required_argument,	NULL, OPT_PROXY_FROM },
 	{ "tls-cert",		required_argument,	NULL, OPT_TLS_CERT },
@@ -132,6 +135,7 @@ usage(FILE *out)
 "                            started as root; default: stay as started)\n"
 "      --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics;\n"
 "                            ADDR as for --listen, TCP only (default: off)\n"
+"      --metrics-max-connections N  metrics clients at once (default %d)\n"
 "      --tls-cert FILE       certificate chain (PEM) for tls: listeners\n"
 "      --tls-key FILE        its private key (PEM); both needed for tls:\n"
 "  -q, --quiet               no per-connection log lines\n"
@@ -144,7 +148,8 @@ usage(FILE *out)
 	    DEFAULT_OUTPUT_LIMIT, DEFAULT_IPV6_PREFIX, DEFAULT_DRAIN_TIMEOUT,
 	    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_UNIX_MODE,
 	    DEFAULT_UDP_SOURCE_RATE, DEFAULT_UDP_SOURCE_BYTES >> 10,
-	    DEFAULT_UDP_TOTAL_RATE, DEFAULT_UDP_TOTAL_BYTES >> 20);
+	    DEFAULT_UDP_TOTAL_RATE, DEFAULT_UDP_TOTAL_BYTES >> 20,
+	    DEFAULT_METRICS_MAX_CONNECTIONS);
 }
 
 static int
@@ -184,6 +189,7 @@ options_defaults(struct options *opts)
 	opts->drain_timeout = DEFAULT_DRAIN_TIMEOUT;
 	opts->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
 	opts->ipv6_prefix = DEFAULT_IPV6_PREFIX;
+	opts->metrics_max_connections = DEFAULT_METRICS_MAX_CONNECTIONS;
 	opts->log_level = LOG_LEVEL_INFO;
 	opts->threads = 1;
 	opts->unix_mode = DEFAULT_UNIX_MODE;
@@ -328,6 +334,12 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		    false, &n) == -1)
 			return -1;
 		opts->drain_timeout = n;
+		return 0;
+	case OPT_METRICS_MAX_CONNECTIONS:
+		if (option_number(err, "--metrics-max-connections", arg, 1,
+		    MAX_METRICS_CONNECTIONS, false, &n) == -1)
+			return -1;
+		opts->metrics_max_connections = n;
 		return 0;
 	case OPT_PROXY_FROM:
 		return option_proxy_from(opts, err, arg);

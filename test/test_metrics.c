@@ -163,3 +163,109 @@ Test(metrics, address_in_use_is_a_start_failure)
 	echod_free(&second);
 	echod_finish(&first);
 }
+
+static void
+unlimit_nofile(void)
+{
+	echod_set_nofile(0);
+}
+
+/*
+ * Out of descriptors, the metrics listener pauses as the echo ones do:
+ * libevent 2.1's evhttp alone would call accept() again at once, at
+ * full CPU, logging a line each time.
+ */
+Test(metrics, a_flood_out_of_descriptors_pauses_instead_of_spinning,
+    .fini = unlimit_nofile)
+{
+	struct echod	 e;
+	int		 fds[60], i, port;
+	long		 cpu;
+
+	echod_set_nofile(40);
+	echod_start(&e, "-q", "--metrics", "127.0.0.1:0",
+	    "--metrics-max-connections", "1024", NULL);
+	port = metrics_port(&e);
+	for (i = 0; i < 60; i++)
+		fds[i] = client_connect(port);
+	cr_assert(echod_wait_log(&e, "metrics: accept: Too many open files; "
+	    "pausing", WAIT_MS), "%s", e.log);
+	cpu = echod_cpu_ms(&e);
+	/* Two seconds of a full backlog, timed by the client's poll. */
+	cr_assert(client_quiet_for(fds[59], 2000));
+	cpu = echod_cpu_ms(&e) - cpu;
+	cr_assert_lt(cpu, 500, "%ld ms of CPU in 2 s", cpu);
+	cr_assert_eq(echod_log_count(&e, "accept"), 1, "%s", e.log);
+	for (i = 0; i < 60; i++)
+		close(fds[i]);
+	echod_finish(&e);
+}
+
+/* Sends a GET and says whether a reply starts within ms. */
+static bool
+metrics_answers(int fd, int ms)
+{
+	const char	*get = "GET /metrics HTTP/1.0\r\n\r\n";
+	char		 buf[16];
+
+	client_send(fd, get, strlen(get));
+	if (client_quiet_for(fd, ms))
+		return false;
+	return recv(fd, buf, sizeof(buf), 0) > 0 &&
+	    memcmp(buf, "HTTP/1.", 7) == 0;
+}
+
+/* At the cap, the next client waits in the backlog until one leaves. */
+Test(metrics, connections_are_capped)
+{
+	struct echod	 e;
+	int		 a, b, c, fds;
+	long		 deadline = now_ms() + WAIT_MS;
+
+	echod_start(&e, "--metrics", "127.0.0.1:0",
+	    "--metrics-max-connections", "2", NULL);
+	fds = echod_fd_count(&e);
+	a = client_connect(metrics_port(&e));
+	b = client_connect(metrics_port(&e));
+	/* Both accepted: two more descriptors in the server. */
+	while (echod_fd_count(&e) < fds + 2)
+		cr_assert(now_ms() < deadline && client_quiet_for(a, 10),
+		    "not accepted");
+	c = client_connect(metrics_port(&e));
+	cr_assert_not(metrics_answers(c, 1000), "served beyond the cap");
+	close(a);
+	cr_assert(!client_quiet_for(c, WAIT_MS), "never served");
+	close(b);
+	close(c);
+	echod_finish(&e);
+}
+
+/* The request deadline is absolute: a byte every 300 ms does not hold it. */
+Test(metrics, a_trickled_request_is_cut_at_the_deadline)
+{
+	struct echod	 e;
+	const char	*get = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	long		 start, took;
+	size_t		 i;
+	int		 fd;
+	char		 byte;
+
+	echod_start(&e, "--metrics", "127.0.0.1:0", "--handshake-timeout",
+	    "2", NULL);
+	fd = client_connect(metrics_port(&e));
+	start = now_ms();
+	for (i = 0; i < strlen(get); i++) {
+		if (send(fd, get + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		/* Paces the client; the server's close ends the loop. */
+		if (!client_quiet_for(fd, 300))
+			break;
+	}
+	cr_assert_lt(i, strlen(get), "never cut");
+	cr_assert_leq(recv(fd, &byte, 1, 0), 0);
+	took = now_ms() - start;
+	cr_assert(took >= 1800 && took < 4000, "cut after %ld ms", took);
+	close(fd);
+	echod_finish(&e);
+}
