@@ -40,6 +40,8 @@ struct conn {
 	bool			 tls;		/* from a tls: listener */
 	bool			 tls_up;	/* its handshake is done */
 	size_t			 input_held;	/* unechoed bytes in input */
+	size_t			 held;		/* in its buffers, in the budget */
+	bool			 held_back;	/* not read: over --memory-limit */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_queued;	/* added to output, ever */
 	uint64_t		 bytes_counted;	/* of those, in the stats */
@@ -53,6 +55,7 @@ struct conn	*conn_new(struct server *, evutil_socket_t,
 		    const struct sockaddr *, const struct listen_addr *);
 void		 conn_close(struct conn *, const char *);
 void		 conn_shutdown(struct conn *);
+void		 conn_release(struct conn *);
 
 /* Within the connection's own files (conn.c, conn_proxy.c). */
 int		 conn_start(struct conn *, evutil_socket_t);

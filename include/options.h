@@ -27,6 +27,8 @@
 #define DEFAULT_DRAIN_TIMEOUT	5
 #define DEFAULT_HANDSHAKE_TIMEOUT	10
 #define DEFAULT_IPV6_PREFIX	64
+#define DEFAULT_MEMORY_LIMIT	(64UL << 20)
+#define MAX_MEMORY_LIMIT	(1UL << 40)
 #define DEFAULT_METRICS_MAX_CONNECTIONS	16
 #define MAX_METRICS_CONNECTIONS	1024
 #define DEFAULT_UNIX_MODE	0666
@@ -55,6 +57,7 @@ struct options {
 	size_t			 read_size;
 	size_t			 max_line;
 	size_t			 output_limit;
+	size_t			 memory_limit;	/* all buffers, 0: none */
 	unsigned int		 max_connections;	/* 0: from RLIMIT_NOFILE */
 	unsigned int		 max_per_ip;		/* 0: no limit */
 	unsigned int		 ipv6_prefix;		/* bits counted as one client */

@@ -72,10 +72,61 @@ conn_idle_timeout(const struct server *srv)
 static void
 conn_set_read_room(struct conn *c)
 {
-	size_t	 max = c->srv->read_max;
+	struct server	*srv = c->srv;
+	size_t		 max = srv->read_max, fair, room;
 
-	bufferevent_set_max_single_read(c->bev,
-	    c->input_held < max ? max - c->input_held : 1);
+	room = c->input_held < max ? max - c->input_held : 1;
+	/*
+	 * Past half of --memory-limit, no read takes a connection past its
+	 * fair share, so the limit holds however many connections grow.
+	 */
+	if (srv->budget != 0 && srv->buffered > srv->budget / 2) {
+		fair = srv->budget / (srv->nconns ? srv->nconns : 1);
+		if (c->held >= fair)
+			room = 1;
+		else if (fair - c->held < room)
+			room = fair - c->held;
+	}
+	bufferevent_set_max_single_read(c->bev, room);
+}
+
+/* What this connection's buffers hold, kept in its thread's total. */
+static void
+conn_account(struct conn *c)
+{
+	size_t	 now = evbuffer_get_length(bufferevent_get_input(c->bev)) +
+		    evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	c->srv->buffered += now - c->held;
+	c->held = now;
+}
+
+/*
+ * Over --memory-limit, a connection holding more than its share is not
+ * read until the thread's total has room again (server_budget_cb).
+ */
+static void
+conn_check_budget(struct conn *c)
+{
+	struct server	*srv = c->srv;
+
+	if (srv->budget == 0 || srv->buffered <= srv->budget ||
+	    c->held_back || c->state != CONN_READING ||
+	    c->held <= srv->budget / srv->nconns)
+		return;
+	bufferevent_disable(c->bev, EV_READ);
+	c->held_back = true;
+	server_hold_back(srv, c);
+}
+
+/* There is room again: read this connection as its state says. */
+void
+conn_release(struct conn *c)
+{
+	c->held_back = false;
+	conn_set_read_room(c);
+	if (c->state == CONN_READING)
+		bufferevent_enable(c->bev, EV_READ);
 }
 
 /*
@@ -242,6 +293,9 @@ conn_close(struct conn *c, const char *reason)
 	uint64_t	 bytes_out;
 
 	bytes_out = conn_count_out(c);
+	srv->buffered -= c->held;
+	if (c->held_back)
+		srv->nheld--;
 	if (c->tls_up)
 		tls_close_notify(c->bev);
 	/* Descriptor first: once the line is logged, the socket is gone. */
@@ -280,7 +334,7 @@ conn_resume(struct conn *c)
 {
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	conn_set_state(c, CONN_READING);
-	if (conn_echo(c) == 0 && c->state == CONN_READING)
+	if (conn_echo(c) == 0 && c->state == CONN_READING && !c->held_back)
 		bufferevent_enable(c->bev, EV_READ);
 }
 
@@ -289,6 +343,7 @@ conn_queue(struct conn *c, size_t added)
 {
 	c->bytes_queued += added;
 	c->input_held = evbuffer_get_length(bufferevent_get_input(c->bev));
+	conn_account(c);
 	conn_set_read_room(c);
 }
 
@@ -407,7 +462,8 @@ conn_read_more(struct conn *c)
 	int			 i, nvec;
 
 	while (c->state == CONN_READING &&
-	    evbuffer_get_length(in) < c->srv->read_max) {
+	    evbuffer_get_length(in) < c->srv->read_max &&
+	    (c->srv->budget == 0 || c->srv->buffered <= c->srv->budget / 2)) {
 		room = c->srv->read_max - evbuffer_get_length(in);
 		/* The bufferevent keeps its input's end frozen but in reads. */
 		evbuffer_unfreeze(in, 0);
@@ -531,8 +587,9 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (conn_echo(c) == -1)
 		return;
 	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAMING_CHUNK &&
-	    !c->tls)
-		conn_read_more(c);
+	    !c->tls && conn_read_more(c) == -1)
+		return;
+	conn_check_budget(c);
 }
 
 static void
@@ -541,6 +598,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct conn	*c = arg;
 
 	conn_count_out(c);
+	conn_account(c);
 	switch (c->state) {
 	case CONN_PAUSED:
 		conn_resume(c);

@@ -30,6 +30,7 @@ enum {
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_IPV6_PREFIX,
 	OPT_PROXY_FROM,
+	OPT_MEMORY_LIMIT,
 	OPT_METRICS_MAX_CONNECTIONS,
 	OPT_UDP_SOURCE_RATE,
 	OPT_UDP_SOURCE_BYTES,
@@ -47,6 +48,7 @@ static const struct option long_options[] = {
 	{ "read-size",		required_argument,	NULL, OPT_READ_SIZE },
 	{ "max-line",		required_argument,	NULL, OPT_MAX_LINE },
 	{ "output-limit",	required_argument,	NULL, OPT_OUTPUT_LIMIT },
+	{ "memory-limit",	required_argument,	NULL, OPT_MEMORY_LIMIT },
 	{ "max-connections",	required_argument,	NULL, 'c' },
 	{ "max-per-ip",		required_argument,	NULL, OPT_MAX_PER_IP },
 	{ "ipv6-prefix",	required_argument,	NULL, OPT_IPV6_PREFIX },
@@ -102,6 +104,9 @@ usage(FILE *out)
 "                            of N (default %d)\n"
 "      --output-limit BYTES  stop reading a client while this much output\n"
 "                            waits for it (default %d)\n"
+"      --memory-limit BYTES  bytes all connections may hold in buffers;\n"
+"                            past it, those holding most stop being read;\n"
+"                            0 = no limit (default %luM)\n"
 "  -c, --max-connections N   stop accepting at N open connections\n"
 "                            (default: open-file limit less a reserve)\n"
 "      --max-per-ip N        close at once a client address's connection\n"
@@ -145,7 +150,8 @@ usage(FILE *out)
 "\n"
 "Sizes take a K, M or G suffix (powers of 1024).  See echod(1).\n",
 	    DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_READ_SIZE, DEFAULT_MAX_LINE,
-	    DEFAULT_OUTPUT_LIMIT, DEFAULT_IPV6_PREFIX, DEFAULT_DRAIN_TIMEOUT,
+	    DEFAULT_OUTPUT_LIMIT, DEFAULT_MEMORY_LIMIT >> 20,
+	    DEFAULT_IPV6_PREFIX, DEFAULT_DRAIN_TIMEOUT,
 	    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_UNIX_MODE,
 	    DEFAULT_UDP_SOURCE_RATE, DEFAULT_UDP_SOURCE_BYTES >> 10,
 	    DEFAULT_UDP_TOTAL_RATE, DEFAULT_UDP_TOTAL_BYTES >> 20,
@@ -189,6 +195,7 @@ options_defaults(struct options *opts)
 	opts->drain_timeout = DEFAULT_DRAIN_TIMEOUT;
 	opts->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
 	opts->ipv6_prefix = DEFAULT_IPV6_PREFIX;
+	opts->memory_limit = DEFAULT_MEMORY_LIMIT;
 	opts->metrics_max_connections = DEFAULT_METRICS_MAX_CONNECTIONS;
 	opts->log_level = LOG_LEVEL_INFO;
 	opts->threads = 1;
@@ -340,6 +347,12 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		    MAX_METRICS_CONNECTIONS, false, &n) == -1)
 			return -1;
 		opts->metrics_max_connections = n;
+		return 0;
+	case OPT_MEMORY_LIMIT:
+		if (option_number(err, "--memory-limit", arg, 0,
+		    MAX_MEMORY_LIMIT, true, &n) == -1)
+			return -1;
+		opts->memory_limit = n;
 		return 0;
 	case OPT_PROXY_FROM:
 		return option_proxy_from(opts, err, arg);

@@ -32,6 +32,8 @@
 #define TRIM_IDLE_SEC		1
 /* A server that sits at its limit says so at most this often. */
 #define LIMIT_LOG_INTERVAL	60
+/* How often a server over --memory-limit looks for room. */
+#define BUDGET_CHECK_MSEC	100
 
 static void	server_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -230,6 +232,48 @@ server_proxy_buf(struct server *srv)
 	if (srv->proxy_buf == NULL)
 		srv->proxy_buf = malloc(PROXY_MAX_HEADER);
 	return srv->proxy_buf;
+}
+
+/*
+ * A connection over its share of --memory-limit is no longer read; the
+ * budget timer looks for room.  Logged at most once a minute.
+ */
+void
+server_hold_back(struct server *srv, struct conn *c)
+{
+	struct timeval	 tv = { 0, BUDGET_CHECK_MSEC * 1000 };
+
+	srv->nheld++;
+	if (!evtimer_pending(srv->budget_ev, NULL))
+		evtimer_add(srv->budget_ev, &tv);
+	log_debug("%s: holding %zu bytes, over its share of --memory-limit: "
+	    "not read", c->peer, c->held);
+	if (server_warning_due(&srv->budget_logged))
+		log_warnx("--memory-limit (%zu) reached: connections holding "
+		    "the most are not read until there is room (logged once "
+		    "a minute)", srv->opts->memory_limit);
+}
+
+/* Room again, a quarter of the budget: every held connection is read. */
+static void
+server_budget_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct timeval	 tv = { 0, BUDGET_CHECK_MSEC * 1000 };
+	struct conn	*c;
+
+	(void)fd;
+	(void)what;
+	if (srv->nheld == 0)
+		return;
+	if (srv->buffered > srv->budget / 4 * 3) {
+		evtimer_add(srv->budget_ev, &tv);
+		return;
+	}
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		if (c->held_back)
+			conn_release(c);
+	srv->nheld = 0;
 }
 
 /* With --max-per-ip: the address's count, or NULL to turn it away. */
@@ -545,9 +589,11 @@ server_init_events(struct server *srv)
 	srv->retry_ev = evtimer_new(srv->base, server_retry_cb, srv);
 	srv->trim_ev = evtimer_new(srv->base, server_trim_cb, srv);
 	srv->calm_ev = evtimer_new(srv->base, server_calm_cb, srv);
+	srv->budget_ev = evtimer_new(srv->base, server_budget_cb, srv);
 	if (srv->ctl_ev == NULL || srv->drain_ev == NULL ||
 	    srv->retry_ev == NULL || srv->trim_ev == NULL ||
-	    srv->calm_ev == NULL || event_add(srv->ctl_ev, NULL) == -1)
+	    srv->calm_ev == NULL || srv->budget_ev == NULL ||
+	    event_add(srv->ctl_ev, NULL) == -1)
 		return -1;
 	if (srv->index != 0)
 		return 0;
@@ -584,6 +630,9 @@ server_init(struct server *srv, struct group *g, unsigned int index,
 	framing_init(&srv->framing, opts->framing, opts->prefix,
 	    opts->prefix_len, opts->max_line);
 	srv->idle_timeout.tv_sec = opts->idle_timeout;
+	/* Each thread keeps its share: no shared counter on the data path. */
+	srv->budget = opts->memory_limit == 0 ? 0 :
+	    (opts->memory_limit + g->nthreads - 1) / g->nthreads;
 	srv->read_max = srv->framing.kind == FRAMING_CHUNK ? opts->read_size :
 	    opts->max_line;
 	if (server_init_events(srv) == -1) {
@@ -598,8 +647,8 @@ void
 server_free(struct server *srv)
 {
 	struct event	*events[] = { srv->ctl_ev, srv->sigint_ev,
-	    srv->sigterm_ev, srv->sigusr1_ev, srv->sighup_ev, srv->drain_ev, srv->retry_ev, srv->trim_ev,
-	    srv->calm_ev };
+	    srv->sigterm_ev, srv->sigusr1_ev, srv->sighup_ev, srv->drain_ev,
+	    srv->retry_ev, srv->trim_ev, srv->calm_ev, srv->budget_ev };
 	size_t		 i;
 
 	srv->shutting_down = true;	/* no accept resumes, no loopexit */

@@ -228,3 +228,42 @@ Test(flow, resets_do_not_disturb_others)
 	cr_assert_geq(echod_log_count(&e, "Connection closed"), 2);
 	echod_free(&e);
 }
+
+/*
+ * 300 clients each send 65535 bytes and no newline: without a global
+ * bound that is 20 MB held for them.  --memory-limit stops reading those
+ * holding the most, RSS stays near the limit, and a new client is still
+ * served.
+ */
+Test(flow, memory_limit_bounds_many_partial_lines)
+{
+	static char	 partial[65535];
+	struct echod	 e;
+	long		 rss_before, rss_after;
+	int		 fds[300], i, probe;
+
+	memset(partial, 'p', sizeof(partial));
+	echod_start(&e, "-q", "--memory-limit", "4M", NULL);
+	probe = client_connect(e.port);
+	client_echo(probe, "before");
+	rss_before = echod_rss_kb(&e);
+	for (i = 0; i < 300; i++) {
+		fds[i] = client_connect(e.port);
+		client_nonblock(fds[i]);
+		/* Whatever the socket takes: held-back ones take less. */
+		cr_assert_gt(send(fds[i], partial, sizeof(partial),
+		    MSG_NOSIGNAL), 0);
+	}
+	cr_assert(echod_wait_log(&e, "--memory-limit (4194304) reached: "
+	    "connections holding the most are not read until there is room",
+	    WAIT_MS), "%s", e.log);
+	/* A round trip after all of it: the loop has read what it would. */
+	client_echo(probe, "after");
+	rss_after = echod_rss_kb(&e);
+	cr_assert_lt(rss_after - rss_before, 10 * 1024, "RSS %ld -> %ld kB",
+	    rss_before, rss_after);
+	for (i = 0; i < 300; i++)
+		close(fds[i]);
+	close(probe);
+	echod_finish(&e);
+}
