@@ -326,6 +326,8 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 
 	(void)lev;
 	(void)salen;
+	/* Every connection accepted counts, those refused at once too. */
+	stat_add(&srv->stats.accepted, 1);
 	/*
 	 * Unix clients have no address of their own: name the socket.
 	 * Behind a PROXY header the client is known only once it is read.
@@ -352,7 +354,6 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
 	stat_add(&srv->stats.open, 1);
-	stat_add(&srv->stats.accepted, 1);
 	if (atomic_fetch_add(&g->nconns, 1) + 1 >= g->max_conns) {
 		server_pause_accept(srv);
 		server_broadcast(srv, MSG_PAUSE);

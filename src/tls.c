@@ -111,8 +111,7 @@ tls_load(const char *cert, const char *key)
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		log_warnx("TLS key %s does not match certificate %s: %s",
-		    key, cert,
+		log_warnx("cannot load TLS key %s: %s", key,
 		    tls_queue_error(why, sizeof(why)));
 		goto fail;
 	}

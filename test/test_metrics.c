@@ -269,3 +269,28 @@ Test(metrics, a_trickled_request_is_cut_at_the_deadline)
 	close(fd);
 	echod_finish(&e);
 }
+
+/*
+ * A connection refused at once counts in echod_connections_total, as on
+ * any path: --max-per-ip here, a bad PROXY header in the proxy tests.
+ */
+Test(metrics, refused_connections_count_as_accepted_and_rejected)
+{
+	struct echod	 e;
+	int		 first, second;
+
+	echod_start(&e, "--metrics", "127.0.0.1:0", "--max-per-ip", "1",
+	    NULL);
+	first = client_connect(e.port);
+	client_echo(first, "1");
+	second = client_connect(e.port);
+	client_expect_eof(second);
+	expect_metric(&e, "echod_connections_total 2\n");
+	expect_metric(&e, "echod_connections_rejected_total 1\n");
+	close(first);
+	close(second);
+	cr_assert_eq(echod_stop(&e), 0);
+	cr_assert(echod_log_has(&e, "exiting: 2 connections served"), "%s",
+	    e.log);
+	echod_free(&e);
+}
