@@ -1,7 +1,9 @@
 /* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 #include "config.h"
 
+#include <sys/stat.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,19 +13,31 @@
 
 #include "log.h"
 
+/* syslog(3) priorities, as sd-daemon(3) prefixes them for the journal. */
+#define PRIO_ERR	3
+#define PRIO_WARNING	4
+#define PRIO_NOTICE	5
+#define PRIO_INFO	6
+#define PRIO_DEBUG	7
+
 static int log_level = LOG_LEVEL_INFO;
+/* Standard error is the journal's stream: "<N>" instead of "echod: ". */
+static bool log_journal;
 
 /*
  * Each message is formatted into one buffer and written with a single
  * write(2), so lines never interleave with anything else on stderr.
  */
 static void
-log_emit(const char *fmt, va_list ap, const char *suffix)
+log_emit(int prio, const char *fmt, va_list ap, const char *suffix)
 {
 	char	 line[2048];
 	int	 len;
 
-	len = snprintf(line, sizeof(line), "echod: ");
+	if (log_journal)
+		len = snprintf(line, sizeof(line), "<%d>", prio);
+	else
+		len = snprintf(line, sizeof(line), "echod: ");
 	len += vsnprintf(line + len, sizeof(line) - len, fmt, ap);
 	if (len >= (int)sizeof(line) - 1)
 		len = sizeof(line) - 2;
@@ -58,10 +72,32 @@ log_libevent_fatal_cb(int err)
 	fatalx("libevent: fatal error %d", err);
 }
 
+/*
+ * Whether standard error is connected to the journal: systemd says so
+ * with JOURNAL_STREAM=DEVICE:INODE of that stream (sd-daemon(3)); a
+ * variable inherited by a process whose stderr went elsewhere does not
+ * match.
+ */
+static bool
+log_to_journal(void)
+{
+	const char		*env = getenv("JOURNAL_STREAM");
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+	char			 end;
+
+	if (env == NULL || sscanf(env, "%llu:%llu%c", &dev, &ino, &end) != 2)
+		return false;
+	return fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_init(int level)
 {
 	log_level = level;
+	log_journal = log_to_journal();
 	event_set_log_callback(log_libevent_cb);
 	event_set_fatal_callback(log_libevent_fatal_cb);
 }
@@ -79,7 +115,7 @@ log_warn(const char *fmt, ...)
 	int	 saved_errno = errno;
 
 	va_start(ap, fmt);
-	log_emit(fmt, ap, strerror(saved_errno));
+	log_emit(PRIO_WARNING, fmt, ap, strerror(saved_errno));
 	va_end(ap);
 	errno = saved_errno;
 }
@@ -90,7 +126,7 @@ log_warnx(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_emit(fmt, ap, NULL);
+	log_emit(PRIO_WARNING, fmt, ap, NULL);
 	va_end(ap);
 }
 
@@ -100,7 +136,7 @@ log_notice(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_emit(fmt, ap, NULL);
+	log_emit(PRIO_NOTICE, fmt, ap, NULL);
 	va_end(ap);
 }
 
@@ -112,7 +148,7 @@ log_info(const char *fmt, ...)
 	if (log_level < LOG_LEVEL_INFO)
 		return;
 	va_start(ap, fmt);
-	log_emit(fmt, ap, NULL);
+	log_emit(PRIO_INFO, fmt, ap, NULL);
 	va_end(ap);
 }
 
@@ -124,7 +160,7 @@ log_debug(const char *fmt, ...)
 	if (log_level < LOG_LEVEL_DEBUG)
 		return;
 	va_start(ap, fmt);
-	log_emit(fmt, ap, NULL);
+	log_emit(PRIO_DEBUG, fmt, ap, NULL);
 	va_end(ap);
 }
 
@@ -135,7 +171,7 @@ fatal(const char *fmt, ...)
 	int	 saved_errno = errno;
 
 	va_start(ap, fmt);
-	log_emit(fmt, ap, strerror(saved_errno));
+	log_emit(PRIO_ERR, fmt, ap, strerror(saved_errno));
 	va_end(ap);
 	exit(1);
 }
@@ -146,7 +182,7 @@ fatalx(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_emit(fmt, ap, NULL);
+	log_emit(PRIO_ERR, fmt, ap, NULL);
 	va_end(ap);
 	exit(1);
 }

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <dirent.h>
@@ -34,6 +35,7 @@
 static rlim_t spawn_nofile;
 static bool spawn_no_ipv6;
 static bool spawn_no_chmod;
+static bool spawn_journal;
 
 void
 echod_set_nofile(unsigned long nofile)
@@ -51,6 +53,26 @@ void
 echod_set_no_chmod(bool on)
 {
 	spawn_no_chmod = on;
+}
+
+void
+echod_set_journal(bool on)
+{
+	spawn_journal = on;
+}
+
+/* In the child: JOURNAL_STREAM names its stderr, as systemd's does. */
+static void
+spawn_as_journal(void)
+{
+	struct stat	 st;
+	char		 value[64];
+
+	if (fstat(STDERR_FILENO, &st) == -1)
+		_exit(124);
+	snprintf(value, sizeof(value), "%llu:%llu",
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", value, 1);
 }
 
 /*
@@ -276,6 +298,8 @@ echod_spawn(struct echod *e, const char *const *args)
 			_exit(125);
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
+		if (spawn_journal)
+			spawn_as_journal();
 		echod_pass_in_child();
 		/* Nothing of the test runner's leaks into the server. */
 		close_range(3 + pass_nfds, ~0U, 0);

@@ -47,6 +47,8 @@ void	echod_set_nofile(unsigned long);
 void	echod_set_no_ipv6(bool);
 /* Later spawns cannot chmod(2) a path. */
 void	echod_set_no_chmod(bool);
+/* Later spawns see their stderr as the journal's stream. */
+void	echod_set_journal(bool);
 int	echod_fd_count(const struct echod *);
 void	echod_expect_fds(struct echod *, int);
 void	echod_free(struct echod *);

@@ -37,7 +37,29 @@ Test(addr, forms)
 	cr_assert_str_eq(first("[::1]", 7, buf), "[::1]:7");
 	cr_assert_str_eq(first("::1", 7, buf), "[::1]:7");
 	cr_assert_str_eq(first("[fe80::1:2]:0", 7, buf), "[fe80::1:2]:0");
-	cr_assert_str_eq(first("localhost:99", 7, buf), "127.0.0.1:99");
+}
+
+/*
+ * A host name gives every address the resolver has for it, in its order
+ * (stock Debian's /etc/hosts names both 127.0.0.1 and ::1 localhost):
+ * each is a loopback address with the port, whatever the order.
+ */
+Test(addr, host_name_gives_each_of_its_addresses)
+{
+	struct listen_list	 list = { NULL, 0 };
+	char			 why[256], buf[ADDR_STRLEN];
+	size_t			 i;
+
+	cr_assert_eq(addr_parse_listen(&list, "localhost:99", 7, why,
+	    sizeof(why)), 0, "%s", why);
+	cr_assert_geq(list.count, 1);
+	for (i = 0; i < list.count; i++) {
+		addr_format((struct sockaddr *)&list.addrs[i].ss, buf,
+		    sizeof(buf));
+		cr_assert(strcmp(buf, "127.0.0.1:99") == 0 ||
+		    strcmp(buf, "[::1]:99") == 0, "address %zu: %s", i, buf);
+	}
+	addr_list_free(&list);
 }
 
 Test(addr, port_alone_means_every_address)

@@ -479,3 +479,52 @@ Test(lifecycle, max_per_ip_limits_one_address_only)
 	close(f);
 	echod_finish(&e);
 }
+
+static void
+not_journal(void)
+{
+	echod_set_journal(false);
+}
+
+/*
+ * Under systemd, stderr is the journal's stream: each line starts with
+ * its syslog priority and carries no program name, which the journal
+ * adds itself.
+ */
+Test(lifecycle, journal_lines_carry_their_priority, .fini = not_journal)
+{
+	struct echod	 e;
+	const char	*args[] = { "-l", "127.0.0.1:0", "--max-per-ip", "1",
+			    "-v", NULL };
+	int		 fd, second;
+
+	echod_set_journal(true);
+	echod_spawn(&e, args);
+	cr_assert(echod_wait_log(&e, "<5>listening on 127.0.0.1:", WAIT_MS),
+	    "%s", e.log);
+	e.port = port_after(e.log, "listening on 127.0.0.1:");
+	fd = client_connect(e.port);
+	client_echo(fd, "hi");
+	second = client_connect(e.port);
+	client_expect_eof(second);
+	cr_assert(echod_log_has(&e, "<6>Connection from 127.0.0.1:"), "%s",
+	    e.log);
+	close(fd);
+	close(second);
+	cr_assert(echod_wait_log(&e, "<6>Connection closed 127.0.0.1:",
+	    WAIT_MS), "%s", e.log);
+	cr_assert(echod_log_has(&e, ": reading -> draining"), "%s", e.log);
+	cr_assert(echod_log_has(&e, "<7>127.0.0.1:"), "%s", e.log);
+	cr_assert_eq(echod_stop(&e), 0);
+	cr_assert(echod_log_has(&e, "<5>exiting: "), "%s", e.log);
+	cr_assert_not(echod_log_has(&e, "echod: "), "%s", e.log);
+	echod_free(&e);
+
+	/* A JOURNAL_STREAM for another stream changes nothing. */
+	echod_set_journal(false);
+	setenv("JOURNAL_STREAM", "1:1", 1);
+	echod_start(&e, NULL);
+	unsetenv("JOURNAL_STREAM");
+	cr_assert(echod_log_has(&e, "echod: listening on"), "%s", e.log);
+	echod_finish(&e);
+}
