@@ -70,6 +70,7 @@ struct options {
 	unsigned int		 threads;	/* event loops, one per thread */
 	unsigned int		 unix_mode;	/* of Unix socket files */
 	bool			 udp;		/* -U: UDP on every address */
+	bool			 reuse_port;	/* another echod may bind ours */
 	struct udp_limits	 udp_limits;	/* per second, 0: none */
 	struct listen_list	 metrics;	/* --metrics: HTTP endpoint */
 	unsigned int		 metrics_max_connections;

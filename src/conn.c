@@ -557,6 +557,35 @@ conn_drain(struct conn *c)
 		conn_finish(c);
 }
 
+/*
+ * What the client sent before the shutdown but is still in the socket:
+ * read it now, as far as the usual limits allow, so that it is echoed
+ * too.  A client that connected and sent just before a restart is then
+ * answered by the old server.  Returns -1 if that closed c.
+ */
+static int
+conn_read_pending(struct conn *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
+	size_t		 len;
+	int		 n;
+
+	while (c->state == CONN_READING &&
+	    (len = evbuffer_get_length(in)) < c->srv->read_max) {
+		evbuffer_unfreeze(in, 0);
+		n = evbuffer_read(in, fd, (int)(c->srv->read_max - len));
+		evbuffer_freeze(in, 0);
+		if (n <= 0)
+			return n == 0 || (errno != EAGAIN && errno != EINTR) ?
+			    conn_read_failed(c, n) : 0;
+		conn_count_in(c, n);
+		if (conn_echo(c) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* The server is shutting down: stop reading, echo what we have, close. */
 void
 conn_shutdown(struct conn *c)
@@ -565,6 +594,8 @@ conn_shutdown(struct conn *c)
 		conn_close(c, "shutdown");
 		return;
 	}
+	if (c->state == CONN_READING && !c->tls && conn_read_pending(c) == -1)
+		return;
 	if (c->state == CONN_READING || c->state == CONN_PAUSED)
 		conn_drain(c);
 }

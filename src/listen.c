@@ -20,6 +20,17 @@
 #include "sock.h"
 #include "util.h"
 
+/*
+ * SO_REUSEPORT: each thread binds its own socket on an address; and with
+ * --reuse-port another echod may bind it too, for a restart that refuses
+ * no one.  The kernel allows it only to the same user.
+ */
+static bool
+listen_reuse_port(const struct server *srv)
+{
+	return srv->group->nthreads > 1 || srv->opts->reuse_port;
+}
+
 /* Thread 0 opens the sockets; the others bind their own or share. */
 static evutil_socket_t
 listen_socket(struct server *srv, const struct listen_addr *la, int *lock)
@@ -30,7 +41,7 @@ listen_socket(struct server *srv, const struct listen_addr *la, int *lock)
 		    fcntl(la->fd, F_DUPFD_CLOEXEC, 0);
 	if (la->ss.ss_family == AF_UNIX)
 		return sock_bind_unix(la, srv->opts->unix_mode, lock);
-	return sock_bind(la, srv->group->nthreads > 1);
+	return sock_bind(la, listen_reuse_port(srv));
 }
 
 static int
@@ -111,7 +122,7 @@ listen_udp_beside(struct server *srv, const struct listen_addr *tcp,
 	la.socktype = SOCK_DGRAM;
 	la.tls = la.proxy = false;
 	addr_listen_name(&la, name, sizeof(name));
-	if ((fd = sock_bind(&la, srv->group->nthreads > 1)) == -1) {
+	if ((fd = sock_bind(&la, listen_reuse_port(srv))) == -1) {
 		log_warn("cannot listen on %s", name);
 		return -1;
 	}

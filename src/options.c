@@ -31,6 +31,7 @@ enum {
 	OPT_IPV6_PREFIX,
 	OPT_PROXY_FROM,
 	OPT_MEMORY_LIMIT,
+	OPT_REUSE_PORT,
 	OPT_METRICS_MAX_CONNECTIONS,
 	OPT_UDP_SOURCE_RATE,
 	OPT_UDP_SOURCE_BYTES,
@@ -66,6 +67,7 @@ static const struct option long_options[] = {
 	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
 	{ "user",		required_argument,	NULL, 'u' },
 	{ "udp",		no_argument,		NULL, 'U' },
+	{ "reuse-port",		no_argument,		NULL, OPT_REUSE_PORT },
 	{ "udp-source-rate",	required_argument,	NULL, OPT_UDP_SOURCE_RATE },
 	{ "udp-source-bytes",	required_argument,	NULL, OPT_UDP_SOURCE_BYTES },
 	{ "udp-total-rate",	required_argument,	NULL, OPT_UDP_TOTAL_RATE },
@@ -137,6 +139,8 @@ usage(FILE *out)
 "                            (default %d)\n"
 "      --udp-total-bytes BYTES  UDP reply bytes per second in all\n"
 "                            (default %luM)\n"
+"      --reuse-port          let a new echod bind these addresses too, for a\n"
+"                            restart that refuses no connection\n"
 "  -u, --user NAME           after binding, switch to this user (when\n"
 "                            started as root; default: stay as started)\n"
 "      --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics;\n"
@@ -348,6 +352,9 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		    MAX_METRICS_CONNECTIONS, false, &n) == -1)
 			return -1;
 		opts->metrics_max_connections = n;
+		return 0;
+	case OPT_REUSE_PORT:
+		opts->reuse_port = true;
 		return 0;
 	case OPT_MEMORY_LIMIT:
 		if (option_number(err, "--memory-limit", arg, 0,

@@ -204,7 +204,7 @@ Test(options, help_lists_every_option_with_its_default)
 	    "--udp-source-bytes", "--udp-total-rate", "--udp-total-bytes",
 	    "--handshake-timeout", "--proxy-from", "--ipv6-prefix",
 	    "--metrics-max-connections", "(default 16)", "--memory-limit",
-	    "(default 64M)",
+	    "(default 64M)", "--reuse-port",
 	    "default 25000", "(default 10000)", "(default 1024K)",
 	    "(default 100000)", "(default 32M)",
 	    "default \"GOT:\"", "default 1000", "default 65536",
