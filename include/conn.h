@@ -42,6 +42,7 @@ struct conn {
 	size_t			 input_held;	/* unechoed bytes in input */
 	size_t			 held;		/* in its buffers, in the budget */
 	bool			 held_back;	/* not read: over --memory-limit */
+	bool			 grace;		/* new at shutdown: may still speak */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_queued;	/* added to output, ever */
 	uint64_t		 bytes_counted;	/* of those, in the stats */

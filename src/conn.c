@@ -18,6 +18,8 @@
 #include "server.h"
 #include "tls.h"
 
+/* A connection this new and silent at shutdown may still speak. */
+#define SHUTDOWN_GRACE_SEC	1.0
 /* libevent 2.1's EVBUFFER_MAX_READ: the most one read event takes. */
 #define LIBEVENT_READ_CAP	4096
 
@@ -586,6 +588,24 @@ conn_read_pending(struct conn *c)
 	return 0;
 }
 
+/*
+ * A client that connected just before the shutdown, and has not said
+ * anything yet, is most likely about to: a restart should not turn it
+ * away unanswered.  It gets the rest of SHUTDOWN_GRACE_SEC from its
+ * connection to send; then it is echoed and drained as any other.
+ */
+static void
+conn_grace(struct conn *c)
+{
+	double		 left = SHUTDOWN_GRACE_SEC - conn_elapsed(c);
+	struct timeval	 tv = { 0, (suseconds_t)(left * 1e6) };
+
+	c->grace = true;
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	log_debug("%s: new and silent at shutdown, waiting %.3f s for it",
+	    c->peer, left);
+}
+
 /* The server is shutting down: stop reading, echo what we have, close. */
 void
 conn_shutdown(struct conn *c)
@@ -596,6 +616,11 @@ conn_shutdown(struct conn *c)
 	}
 	if (c->state == CONN_READING && !c->tls && conn_read_pending(c) == -1)
 		return;
+	if (c->state == CONN_READING && c->bytes_in == 0 &&
+	    conn_elapsed(c) < SHUTDOWN_GRACE_SEC) {
+		conn_grace(c);
+		return;
+	}
 	if (c->state == CONN_READING || c->state == CONN_PAUSED)
 		conn_drain(c);
 }
@@ -620,6 +645,15 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAMING_CHUNK &&
 	    !c->tls && conn_read_more(c) == -1)
 		return;
+	if (c->grace) {
+		/* It spoke after the shutdown began: echoed, now drained. */
+		c->grace = false;
+		if (c->state == CONN_READING && conn_read_pending(c) == -1)
+			return;
+		if (c->state == CONN_READING || c->state == CONN_PAUSED)
+			conn_drain(c);
+		return;
+	}
 	conn_check_budget(c);
 }
 
@@ -646,6 +680,10 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 static void
 conn_timeout(struct conn *c, short what)
 {
+	if (c->grace) {
+		conn_close(c, "shutdown");
+		return;
+	}
 	if (what & BEV_EVENT_WRITING) {
 		stat_add(&c->srv->stats.timed_out, 1);
 		conn_close(c, "write timeout, client not reading");

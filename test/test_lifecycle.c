@@ -528,3 +528,34 @@ Test(lifecycle, journal_lines_carry_their_priority, .fini = not_journal)
 	cr_assert(echod_log_has(&e, "echod: listening on"), "%s", e.log);
 	echod_finish(&e);
 }
+
+/*
+ * A client that connected just before SIGTERM and speaks just after is
+ * answered: in a restart it would otherwise be turned away unanswered.
+ * One that stays silent is closed within the second.
+ */
+Test(lifecycle, a_client_new_at_shutdown_may_still_speak)
+{
+	struct echod	 e;
+	int		 fd, silent;
+	long		 start, took;
+
+	echod_start(&e, NULL);
+	fd = client_connect(e.port);
+	silent = client_connect(e.port);
+	cr_assert(echod_wait_log(&e, "Connection from", WAIT_MS));
+	cr_assert(echod_wait_log(&e, "Connection from", WAIT_MS));
+	start = now_ms();
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert(echod_wait_log(&e, "shutting down", WAIT_MS), "%s", e.log);
+	client_send(fd, "late\n", 5);
+	client_expect_str(fd, "GOT:late\n");
+	client_expect_eof(fd);
+	client_expect_eof(silent);
+	took = now_ms() - start;
+	cr_assert_lt(took, 3000, "the silent one held on %ld ms", took);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
+	close(fd);
+	close(silent);
+	echod_free(&e);
+}
