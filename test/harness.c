@@ -132,6 +132,24 @@ spawn_deny_chmod(void)
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
 }
 
+/*
+ * In the child: no signal blocked or ignored, whatever the test runner
+ * left, so that echod gets its signals exactly as from a shell.
+ */
+static void
+spawn_clean_signals(void)
+{
+	const int	 sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE,
+			    SIGCHLD };
+	sigset_t	 none;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 long
 now_ms(void)
 {
@@ -286,6 +304,7 @@ echod_spawn(struct echod *e, const char *const *args)
 	if (e->pid == 0) {
 		/* Never outlive the test, whatever happens to it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		spawn_clean_signals();
 		if (spawn_nofile != 0) {
 			struct rlimit rl = { spawn_nofile, spawn_nofile };
 

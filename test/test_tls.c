@@ -499,6 +499,7 @@ Test(tls, a_key_others_can_read_is_warned_about)
 	struct echod	 e;
 	struct certs	 c;
 	char		 want[256];
+	int		 fd;
 
 	make_cert(&c, NULL);
 	cr_assert_eq(chmod(c.key, 0644), 0);
@@ -507,6 +508,9 @@ Test(tls, a_key_others_can_read_is_warned_about)
 	snprintf(want, sizeof(want), "TLS key %s can be read by other users "
 	    "(mode 0644)\n", c.key);
 	cr_assert(echod_log_has(&e, want), "%s", e.log);
+	fd = client_connect(e.port);
+	client_echo(fd, "serving");
+	close(fd);
 	echod_finish(&e);
 	cr_assert_eq(chmod(c.key, 0600), 0);
 	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
