@@ -32,17 +32,22 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct server		*srv;
 	struct bufferevent	*bev;		/* once the PROXY header is in */
-	struct event		*proxy_ev;	/* until then */
-	struct event		*handshake_ev;	/* TLS: its absolute deadline */
+	/* Never both at once: the header comes before the handshake. */
+	union {
+		struct event	*proxy_ev;	/* waiting for the header */
+		struct event	*handshake_ev;	/* TLS: its absolute deadline */
+	};
 	struct peer		*peer_count;	/* with --max-per-ip */
-	enum conn_state		 state;
+	uint8_t			 state;		/* enum conn_state */
 	bool			 peer_eof;	/* the client half-closed */
 	bool			 tls;		/* from a tls: listener */
 	bool			 tls_up;	/* its handshake is done */
-	size_t			 input_held;	/* unechoed bytes in input */
-	size_t			 held;		/* in its buffers, in the budget */
 	bool			 held_back;	/* not read: over --memory-limit */
 	bool			 grace;		/* new at shutdown: may still speak */
+	/* Both below --max-line plus --output-limit, so 32 bits: an idle
+	 * connection's size is what echod's memory is mostly made of. */
+	uint32_t		 input_held;	/* unechoed bytes in input */
+	uint32_t		 held;		/* in its buffers, in the budget */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_queued;	/* added to output, ever */
 	uint64_t		 bytes_counted;	/* of those, in the stats */

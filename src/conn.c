@@ -303,15 +303,15 @@ conn_close(struct conn *c, const char *reason)
 	/* Descriptor first: once the line is logged, the socket is gone. */
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
-	if (c->handshake_ev != NULL)
-		event_free(c->handshake_ev);
-	if (c->proxy_ev != NULL) {
+	if (c->state == CONN_PROXY && c->proxy_ev != NULL) {
 		/* The event first: its epoll entry goes with a live descriptor. */
 		evutil_socket_t	 fd = event_get_fd(c->proxy_ev);
 
 		event_free(c->proxy_ev);
-		evutil_closesocket(fd);
-	}
+		if (fd != -1)
+			evutil_closesocket(fd);
+	} else if (c->handshake_ev != NULL)
+		event_free(c->handshake_ev);
 	log_info("Connection closed %s: %s, %llu bytes in, %llu bytes out, "
 	    "%.3f s", c->peer, reason, (unsigned long long)c->bytes_in,
 	    (unsigned long long)bytes_out, conn_elapsed(c));

@@ -247,7 +247,7 @@ server_hold_back(struct server *srv, struct conn *c)
 	if (!evtimer_pending(srv->budget_ev, NULL))
 		evtimer_add(srv->budget_ev, &tv);
 	log_debug("%s: holding %zu bytes, over its share of --memory-limit: "
-	    "not read", c->peer, c->held);
+	    "not read", c->peer, (size_t)c->held);
 	if (server_warning_due(&srv->budget_logged))
 		log_warnx("--memory-limit (%zu) reached: connections holding "
 		    "the most are not read until there is room (logged once "
