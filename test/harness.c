@@ -75,6 +75,17 @@ spawn_as_journal(void)
 	setenv("JOURNAL_STREAM", value, 1);
 }
 
+/* In the child: a seccomp filter from here on, exec included. */
+static int
+spawn_seccomp(struct sock_filter *filter, unsigned short len)
+{
+	struct sock_fprog	 prog = { .len = len, .filter = filter };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
 /*
  * In the child: socket(AF_INET6, ...) fails with EAFNOSUPPORT, as on a
  * kernel without IPv6 (disable_ipv6 does not do that: it still lets a
@@ -94,14 +105,8 @@ spawn_deny_ipv6(void)
 		    SECCOMP_RET_ERRNO | (EAFNOSUPPORT & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 	};
-	struct sock_fprog	 prog = {
-		.len = sizeof(filter) / sizeof(filter[0]),
-		.filter = filter
-	};
 
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		return -1;
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+	return spawn_seccomp(filter, sizeof(filter) / sizeof(filter[0]));
 }
 
 #ifndef __NR_fchmodat2
@@ -122,14 +127,8 @@ spawn_deny_chmod(void)
 		BPF_STMT(BPF_RET | BPF_K,
 		    SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
 	};
-	struct sock_fprog	 prog = {
-		.len = sizeof(filter) / sizeof(filter[0]),
-		.filter = filter
-	};
 
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		return -1;
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+	return spawn_seccomp(filter, sizeof(filter) / sizeof(filter[0]));
 }
 
 /*

@@ -13,13 +13,7 @@
 #include <string.h>
 
 #include "cidr.h"
-
-static void
-check(int condition)
-{
-	if (!condition)
-		abort();
-}
+#include "check.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -14,13 +14,7 @@
 #include <sys/socket.h>
 
 #include "proxy.h"
-
-static void
-check(int condition)
-{
-	if (!condition)
-		abort();
-}
+#include "check.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

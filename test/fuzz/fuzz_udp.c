@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "udpguard.h"
+#include "check.h"
 
 #define OWN_PORT	25000
 
@@ -22,13 +23,6 @@ static struct udp_guard	*guard;
 static size_t		 prefix_len;	/* the guard's */
 static uint64_t		 now_ms = 1;
 static const char	 prefix[] = "GOT:0123456789abcdefghijklmnopqrstuvwxyz";
-
-static void
-check(int condition)
-{
-	if (!condition)
-		abort();
-}
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
