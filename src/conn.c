@@ -15,6 +15,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "proxy.h"
 #include "server.h"
 #include "tls.h"
 
@@ -222,10 +223,30 @@ conn_log_open(struct conn *c, const char *via, int proxy_version)
 		log_debug("%s: on thread %u", c->peer, c->srv->index);
 }
 
+/*
+ * Reads and drops what the client sent that echod will never answer,
+ * as far as is there now and at most a PROXY buffer's worth: closing a
+ * socket with unread bytes sends a reset, and a refused client should
+ * see an orderly end instead.
+ */
+static void
+conn_discard_unread(evutil_socket_t fd)
+{
+	char	 sink[512];
+	size_t	 total = 0;
+	ssize_t	 n;
+
+	while (total < PROXY_MAX_HEADER &&
+	    (n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
+		total += n;
+}
+
 void
 conn_reject(struct conn *c, const char *reason)
 {
 	stat_add(&c->srv->stats.rejected, 1);
+	if (c->state == CONN_PROXY && c->proxy_ev != NULL)
+		conn_discard_unread(event_get_fd(c->proxy_ev));
 	conn_close(c, reason);
 }
 
@@ -729,6 +750,7 @@ conn_tls_failed(struct conn *c, short what)
 	else
 		tls_error(c->bev, why, sizeof(why));
 	snprintf(reason, sizeof(reason), "TLS handshake failed: %s", why);
+	conn_discard_unread(bufferevent_getfd(c->bev));
 	conn_close(c, reason);
 }
 
