@@ -471,8 +471,9 @@ conn_read_failed(struct conn *c, ssize_t n)
 /*
  * libevent 2.1 reads at most 4 KiB per read event, each after an
  * ioctl(FIONREAD).  When a read came back that full there is probably
- * more: read it here, in one readv() up to the input watermark.
- * Returns -1 if the connection may be gone.
+ * more: read it here, in one readv() up to the input watermark.  The
+ * shutdown also reads what is left in the socket this way.  Returns -1
+ * if the connection may be gone.
  */
 static int
 conn_read_more(struct conn *c)
@@ -581,35 +582,6 @@ conn_drain(struct conn *c)
 }
 
 /*
- * What the client sent before the shutdown but is still in the socket:
- * read it now, as far as the usual limits allow, so that it is echoed
- * too.  A client that connected and sent just before a restart is then
- * answered by the old server.  Returns -1 if that closed c.
- */
-static int
-conn_read_pending(struct conn *c)
-{
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
-	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
-	size_t		 len;
-	int		 n;
-
-	while (c->state == CONN_READING &&
-	    (len = evbuffer_get_length(in)) < c->srv->read_max) {
-		evbuffer_unfreeze(in, 0);
-		n = evbuffer_read(in, fd, (int)(c->srv->read_max - len));
-		evbuffer_freeze(in, 0);
-		if (n <= 0)
-			return n == 0 || (errno != EAGAIN && errno != EINTR) ?
-			    conn_read_failed(c, n) : 0;
-		conn_count_in(c, n);
-		if (conn_echo(c) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/*
  * A client that connected just before the shutdown, and has not said
  * anything yet, is most likely about to: a restart should not turn it
  * away unanswered.  It gets the rest of SHUTDOWN_GRACE_SEC from its
@@ -635,7 +607,12 @@ conn_shutdown(struct conn *c)
 		conn_close(c, "shutdown");
 		return;
 	}
-	if (c->state == CONN_READING && !c->tls && conn_read_pending(c) == -1)
+	/*
+	 * What the client sent before the signal but is still in the socket
+	 * is echoed too: in a restart, that client is answered by the old
+	 * server.  conn_read_more() reads it within the usual limits.
+	 */
+	if (c->state == CONN_READING && !c->tls && conn_read_more(c) == -1)
 		return;
 	if (c->state == CONN_READING && c->bytes_in == 0 &&
 	    conn_elapsed(c) < SHUTDOWN_GRACE_SEC) {
@@ -669,8 +646,6 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (c->grace) {
 		/* It spoke after the shutdown began: echoed, now drained. */
 		c->grace = false;
-		if (c->state == CONN_READING && conn_read_pending(c) == -1)
-			return;
 		if (c->state == CONN_READING || c->state == CONN_PAUSED)
 			conn_drain(c);
 		return;
