@@ -254,7 +254,7 @@ server_hold_back(struct server *srv, struct conn *c)
 		    "a minute)", srv->opts->memory_limit);
 }
 
-/* Room again, a quarter of the budget: every held connection is read. */
+/* Below three quarters of the budget again: every held one is read. */
 static void
 server_budget_cb(evutil_socket_t fd, short what, void *arg)
 {
