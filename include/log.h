@@ -17,6 +17,7 @@ enum log_level {
 #define LOG_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 void	log_init(int level);
+void	log_set_name(const char *);
 int	log_get_level(void);
 void	log_warn(const char *, ...) LOG_PRINTF(1, 2);
 void	log_warnx(const char *, ...) LOG_PRINTF(1, 2);

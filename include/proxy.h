@@ -34,6 +34,11 @@ struct proxy_header {
 	socklen_t		 client_len;
 };
 
+/* Room for any header proxy_write() makes. */
+#define PROXY_WRITE_MAX		(PROXY_V1_MAX + 1)
+
+size_t		 proxy_write(int, const struct sockaddr *,
+		    const struct sockaddr *, uint8_t *);
 enum proxy_result proxy_parse(const uint8_t *, size_t, struct proxy_header *,
 		    const char **);
 

@@ -21,6 +21,8 @@
 #define PRIO_DEBUG	7
 
 static int log_level = LOG_LEVEL_INFO;
+/* The program the lines come from: echod, or echoload. */
+static const char *log_name = "echod";
 /* Standard error is the journal's stream: "<N>" instead of "echod: ". */
 static bool log_journal;
 
@@ -37,7 +39,7 @@ log_emit(int prio, const char *fmt, va_list ap, const char *suffix)
 	if (log_journal)
 		len = snprintf(line, sizeof(line), "<%d>", prio);
 	else
-		len = snprintf(line, sizeof(line), "echod: ");
+		len = snprintf(line, sizeof(line), "%s: ", log_name);
 	len += vsnprintf(line + len, sizeof(line) - len, fmt, ap);
 	if (len >= (int)sizeof(line) - 1)
 		len = sizeof(line) - 2;
@@ -100,6 +102,12 @@ log_init(int level)
 	log_journal = log_to_journal();
 	event_set_log_callback(log_libevent_cb);
 	event_set_fatal_callback(log_libevent_fatal_cb);
+}
+
+void
+log_set_name(const char *name)
+{
+	log_name = name;
 }
 
 int

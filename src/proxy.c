@@ -197,3 +197,57 @@ proxy_parse(const uint8_t *buf, size_t len, struct proxy_header *h,
 		    proxy_v2(buf, len, h, why);
 	return PROXY_BAD;
 }
+
+/*
+ * The header a balancer would send for a connection from src to dst:
+ * TCP4 or TCP6 with both addresses, else (a Unix socket) v1's UNKNOWN or
+ * v2's LOCAL.  Returns its length; out holds PROXY_V1_MAX + 1 bytes, or
+ * 16 + V2_ADDRS_INET6 for v2.
+ */
+size_t
+proxy_write(int version, const struct sockaddr *src, const struct sockaddr *dst,
+    uint8_t *out)
+{
+	const struct sockaddr_in	*s4 = (const void *)src, *d4 = (const void *)dst;
+	const struct sockaddr_in6	*s6 = (const void *)src, *d6 = (const void *)dst;
+	char				 sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];
+	bool				 inet = src->sa_family == AF_INET &&
+					     dst->sa_family == AF_INET;
+	bool				 inet6 = src->sa_family == AF_INET6 &&
+					     dst->sa_family == AF_INET6;
+	size_t				 len = 16;
+
+	if (version == 1) {
+		if (!inet && !inet6)
+			return snprintf((char *)out, PROXY_V1_MAX + 1,
+			    "PROXY UNKNOWN\r\n");
+		inet_ntop(src->sa_family, inet ? (const void *)&s4->sin_addr :
+		    (const void *)&s6->sin6_addr, sa, sizeof(sa));
+		inet_ntop(dst->sa_family, inet ? (const void *)&d4->sin_addr :
+		    (const void *)&d6->sin6_addr, da, sizeof(da));
+		return snprintf((char *)out, PROXY_V1_MAX + 1,
+		    "PROXY %s %s %s %u %u\r\n", inet ? "TCP4" : "TCP6", sa, da,
+		    ntohs(inet ? s4->sin_port : s6->sin6_port),
+		    ntohs(inet ? d4->sin_port : d6->sin6_port));
+	}
+	memcpy(out, v2_signature, sizeof(v2_signature));
+	out[12] = 0x20 | (inet || inet6 ? V2_CMD_PROXY : V2_CMD_LOCAL);
+	out[13] = inet ? (V2_AF_INET << 4 | 1) : inet6 ?
+	    (V2_AF_INET6 << 4 | 1) : 0;
+	if (inet) {
+		memcpy(out + len, &s4->sin_addr, 4);
+		memcpy(out + len + 4, &d4->sin_addr, 4);
+		memcpy(out + len + 8, &s4->sin_port, 2);
+		memcpy(out + len + 10, &d4->sin_port, 2);
+		len += V2_ADDRS_INET;
+	} else if (inet6) {
+		memcpy(out + len, &s6->sin6_addr, 16);
+		memcpy(out + len + 16, &d6->sin6_addr, 16);
+		memcpy(out + len + 32, &s6->sin6_port, 2);
+		memcpy(out + len + 34, &d6->sin6_port, 2);
+		len += V2_ADDRS_INET6;
+	}
+	out[14] = (len - 16) >> 8;
+	out[15] = (len - 16) & 0xff;
+	return len;
+}

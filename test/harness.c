@@ -274,14 +274,25 @@ echod_pass_in_child(void)
 void
 echod_spawn(struct echod *e, const char *const *args)
 {
-	const char	*bin = getenv("ECHOD");
-	const char	*wrapper = getenv("ECHOD_WRAPPER");
+	program_spawn(e, "ECHOD", args);
+}
+
+/*
+ * The program named by environment variable `var`, as echod_spawn()
+ * runs echod; ECHOD_WRAPPER applies to echod only.
+ */
+void
+program_spawn(struct echod *e, const char *var, const char *const *args)
+{
+	const char	*bin = getenv(var);
+	const char	*wrapper = strcmp(var, "ECHOD") == 0 ?
+			    getenv("ECHOD_WRAPPER") : NULL;
 	const char	*argv[2 * MAX_ARGS + 2];
 	char		 words[1024], *word, *save;
 	int		 pipefd[2];
 	size_t		 i, n = 0;
 
-	cr_assert_not_null(bin, "set ECHOD to the echod binary to test");
+	cr_assert_not_null(bin, "set %s to the program to test", var);
 	memset(e, 0, sizeof(*e));
 	e->status = -1;
 	/* ECHOD_WRAPPER, e.g. "valgrind -q", runs the server under a tool. */
@@ -779,4 +790,81 @@ client_stuff(int fd)
 		    strerror(errno));
 	} while (poll(&pfd, 1, 300) > 0);
 	return sent;
+}
+
+/* Appends what fd has until EOF or the deadline; false at the deadline. */
+static bool
+drain_into(int fd, char **buf, size_t *len, size_t *cap, long deadline)
+{
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	ssize_t		 n;
+
+	if (poll(&pfd, 1, (int)(deadline - now_ms())) <= 0)
+		return false;
+	if (*len + 4096 >= *cap) {
+		*cap *= 2;
+		cr_assert_not_null(*buf = realloc(*buf, *cap));
+	}
+	n = read(fd, *buf + *len, *cap - *len - 1);
+	if (n <= 0)
+		return n == 0 ? false : true;
+	*len += n;
+	(*buf)[*len] = '\0';
+	return true;
+}
+
+/*
+ * Runs argv with stdout and stderr apart, for at most timeout_ms (then
+ * the test fails); returns its exit status.  Sanitizer reports fail it.
+ */
+int
+run_split(const char *const *argv, char **out, char **err, int timeout_ms)
+{
+	int		 o[2], e[2], status;
+	size_t		 olen = 0, elen = 0, ocap = 4096, ecap = 4096;
+	long		 deadline = now_ms() + timeout_ms;
+	bool		 oopen = true, eopen = true;
+	pid_t		 pid;
+
+	cr_assert_eq(pipe2(o, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		spawn_clean_signals();
+		dup2(o[1], STDOUT_FILENO);
+		dup2(e[1], STDERR_FILENO);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	cr_assert_not_null(*out = calloc(1, ocap));
+	cr_assert_not_null(*err = calloc(1, ecap));
+	while ((oopen || eopen) && now_ms() < deadline) {
+		struct pollfd	 pfd[2] = { { oopen ? o[0] : -1, POLLIN, 0 },
+				    { eopen ? e[0] : -1, POLLIN, 0 } };
+
+		if (poll(pfd, 2, (int)(deadline - now_ms())) <= 0)
+			break;
+		if (pfd[0].revents && !drain_into(o[0], out, &olen, &ocap,
+		    deadline))
+			oopen = false;
+		if (pfd[1].revents && !drain_into(e[0], err, &elen, &ecap,
+		    deadline))
+			eopen = false;
+	}
+	close(o[0]);
+	close(e[0]);
+	if (oopen || eopen)
+		kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(!oopen && !eopen, "%s did not finish in %d ms; it said: "
+	    "%s%s", argv[0], timeout_ms, *out, *err);
+	cr_assert_null(strstr(*err, "Sanitizer"), "sanitizer report: %s",
+	    *err);
+	cr_assert_null(strstr(*err, "runtime error"), "UBSan report: %s",
+	    *err);
+	return WIFEXITED(status) ? WEXITSTATUS(status) :
+	    128 + WTERMSIG(status);
 }

@@ -32,6 +32,10 @@ void	echod_start(struct echod *, ...);
 /* Starts echod with exactly these arguments; its stdout and stderr
  * both go to the log.  Does not wait for it. */
 void	echod_spawn(struct echod *, const char *const *);
+/* Another program, its path in the named environment variable. */
+void	program_spawn(struct echod *, const char *, const char *const *);
+/* Runs a program to its end; stdout and stderr apart; exit status. */
+int	run_split(const char *const *, char **, char **, int);
 /* For the next spawns: sockets to pass as systemd would, fd names,
  * NOTIFY_SOCKET; echod_pass(NULL, 0, NULL, NULL) stops it. */
 void	echod_pass(const int *, size_t, const char *, const char *);

@@ -1,0 +1,408 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
+/*
+ * What echoload's threads share (counters, the end of the run, errors
+ * shown) and what it tells the user: the progress line, the summary and
+ * the JSON.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "load.h"
+#include "load_report.h"
+
+const char *const err_kind_names[ERR_KINDS] = {
+	"connect", "tls", "mismatch", "closed", "reset", "timeout", "lost"
+};
+
+static const char *const mode_names[] = {
+	"pingpong", "stream", "churn", "idle"
+};
+
+static const char *const transport_names[] = {
+	"tcp", "tls", "unix", "udp"
+};
+
+uint64_t
+load_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * A thread's loop.  With --rate, requests are due at exact times, and a
+ * wake-up late by the millisecond epoll rounds to would be measured as
+ * the server's latency.
+ */
+struct event_base *
+load_event_base(const struct load_opts *o)
+{
+	struct event_config	*cfg;
+	struct event_base	*base;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	if (o->rate != 0)
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
+/* Counters are written by one thread and read live by the reporter. */
+void
+load_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+uint64_t
+load_get(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* No new requests: the time is up, -n is spent, or SIGINT came. */
+bool
+load_ending(struct load_thread *t, uint64_t now)
+{
+	const struct load_run	*run = t->run;
+
+	if (__atomic_load_n(&run->stop, __ATOMIC_RELAXED))
+		return true;
+	if (run->opts->count != 0)
+		return t->budget == 0;
+	return now >= run->end_ns;
+}
+
+void
+load_timer_in(struct event *timer, uint64_t ns)
+{
+	struct timeval	 tv = { ns / 1000000000, ns % 1000000000 / 1000 };
+
+	evtimer_add(timer, &tv);
+}
+
+/*
+ * Connection id's pace: with --rate, the connections' first requests are
+ * staggered so that the total rate is even from the start.
+ */
+void
+load_pace_init(struct load_pace *p, struct load_thread *t, uint32_t id,
+    struct event *timer)
+{
+	const struct load_opts	*o = t->run->opts;
+
+	memset(p, 0, sizeof(*p));
+	p->timer = timer;
+	p->idle_quota = o->mode == MODE_IDLE ? 1 : 0;
+	if (o->rate != 0) {
+		p->interval_ns = 1000000000ULL * o->conns / o->rate;
+		p->next_due = t->run->start_ns + id * (1000000000ULL /
+		    o->rate);
+	}
+}
+
+/*
+ * Whether a connection may send a request now (all modes but churn);
+ * *due: when it was due.  One not due yet, under --rate, arms the timer.
+ */
+bool
+load_may_send(struct load_thread *t, struct load_pace *p, uint64_t now,
+    uint64_t *due)
+{
+	const struct load_opts	*o = t->run->opts;
+
+	*due = now;
+	if (o->mode == MODE_IDLE) {
+		if (p->idle_quota == 0)
+			return false;
+		p->idle_quota--;
+		return true;
+	}
+	if (load_ending(t, now))
+		return false;
+	if (o->rate != 0 && p->next_due > now) {
+		load_timer_in(p->timer, p->next_due - now);
+		return false;
+	}
+	if (o->count != 0) {
+		if (t->budget == 0)
+			return false;
+		t->budget--;
+	}
+	if (o->rate != 0) {
+		*due = p->next_due;
+		p->next_due += p->interval_ns;
+	}
+	return true;
+}
+
+/* Counts an error; the first few are shown whole, as they happen. */
+void
+load_error(struct load_thread *t, enum err_kind kind, const char *fmt, ...)
+{
+	struct load_run	*run = t->run;
+	va_list		 ap;
+	char		 line[512];
+
+	load_count(&t->stats.errors[kind], 1);
+	if (kind == ERR_LOST && run->opts->allow_loss)
+		return;
+	pthread_mutex_lock(&run->report_lock);
+	if (run->reported < ERRORS_SHOWN) {
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		fprintf(stderr, "%sechoload: %s: %s\n", run->tty ? "\r\033[K" :
+		    "", err_kind_names[kind], line);
+	} else if (run->reported == ERRORS_SHOWN)
+		fprintf(stderr, "%sechoload: further errors are counted, not "
+		    "shown\n", run->tty ? "\r\033[K" : "");
+	run->reported++;
+	pthread_mutex_unlock(&run->report_lock);
+}
+
+/* Every thread's live counters added up. */
+void
+load_totals(const struct load_run *run, struct load_stats *sum, bool final)
+{
+	const struct load_stats	*s;
+	unsigned int		 i, k;
+
+	memset(sum, 0, sizeof(*sum));
+	hist_init(&sum->latency);
+	for (i = 0; i < run->opts->threads; i++) {
+		s = &run->threads[i].stats;
+		sum->sent += load_get(&s->sent);
+		sum->replies += load_get(&s->replies);
+		sum->bytes_sent += load_get(&s->bytes_sent);
+		sum->bytes_received += load_get(&s->bytes_received);
+		sum->opened += load_get(&s->opened);
+		sum->open += load_get(&s->open);
+		sum->late += load_get(&s->late);
+		for (k = 0; k < ERR_KINDS; k++)
+			sum->errors[k] += load_get(&s->errors[k]);
+		if (!final)
+			continue;
+		sum->measured += s->measured;
+		if (s->last_reply_ns > sum->last_reply_ns)
+			sum->last_reply_ns = s->last_reply_ns;
+		hist_add(&sum->latency, &s->latency);
+	}
+}
+
+/* Errors that fail the run: all, less lost datagrams with --allow-loss. */
+uint64_t
+load_failures(const struct load_run *run, const struct load_stats *sum)
+{
+	uint64_t	 n = 0;
+	int		 k;
+
+	for (k = 0; k < ERR_KINDS; k++)
+		if (k != ERR_LOST || !run->opts->allow_loss)
+			n += sum->errors[k];
+	return n;
+}
+
+void
+load_progress(struct load_run *run, uint64_t now)
+{
+	struct load_stats	 sum;
+	double			 secs = (now - run->last_progress_ns) / 1e9;
+	uint64_t		 errors;
+	int			 k;
+
+	load_totals(run, &sum, false);
+	for (errors = 0, k = 0; k < ERR_KINDS; k++)
+		errors += sum.errors[k];
+	pthread_mutex_lock(&run->report_lock);
+	fprintf(stderr, "%sechoload: %.0f s: %.0f replies/s, %.2f MB/s in, "
+	    "%llu open, %llu error%s%s", run->tty ? "\r\033[K" : "",
+	    (now - run->start_ns) / 1e9,
+	    secs > 0 ? (sum.replies - run->last_replies) / secs : 0,
+	    secs > 0 ? (sum.bytes_received - run->last_bytes) / secs / 1e6 : 0,
+	    (unsigned long long)sum.open, (unsigned long long)errors,
+	    errors == 1 ? "" : "s", run->tty ? "" : "\n");
+	pthread_mutex_unlock(&run->report_lock);
+	run->last_replies = sum.replies;
+	run->last_bytes = sum.bytes_received;
+	run->last_progress_ns = now;
+}
+
+/* The measured time: the window, or up to the last reply if it ended early. */
+static double
+load_span(const struct load_run *run, const struct load_stats *sum)
+{
+	uint64_t	 end = run->end_ns;
+
+	if (run->opts->count != 0 || run->stop_ns != 0)
+		end = sum->last_reply_ns;
+	if (run->stop_ns != 0 && run->stop_ns < end)
+		end = run->stop_ns;
+	return end > run->window_ns ? (end - run->window_ns) / 1e9 : 0;
+}
+
+static size_t
+reply_len(const struct load_opts *o)
+{
+	return o->payload.len + (o->payload.framing == REPLY_LINE ?
+	    o->payload.prefix_len : 0);
+}
+
+static void
+print_errors(FILE *out, const struct load_stats *sum, uint64_t total)
+{
+	const char	*sep = " (";
+	int		 k;
+
+	fprintf(out, "errors       %llu", (unsigned long long)total);
+	for (k = 0; k < ERR_KINDS; k++)
+		if (sum->errors[k] != 0) {
+			fprintf(out, "%s%s %llu", sep, err_kind_names[k],
+			    (unsigned long long)sum->errors[k]);
+			sep = ", ";
+		}
+	fprintf(out, "%s\n", sep[0] == ',' ? ")" : "");
+}
+
+static void
+print_summary(FILE *out, const struct load_run *run,
+    const struct load_stats *sum, const struct server_usage *su)
+{
+	const struct load_opts	*o = run->opts;
+	double			 span = load_span(run, sum);
+	static const double	 pcts[] = { 50, 90, 99, 99.9 };
+	static const char *const pct_names[] = { "p50", "p90", "p99",
+	    "p99.9" };
+	int			 i;
+
+	fprintf(out, "target       %s (%s), %s framing, prefix \"%s\"\n",
+	    o->target, transport_names[o->transport],
+	    o->payload.framing == REPLY_LINE ? "line" : "chunk",
+	    o->payload.prefix);
+	fprintf(out, "workload     %s, %u connection%s, %u thread%s, %u in "
+	    "flight, %zu-byte requests, ", mode_names[o->mode], o->conns,
+	    o->conns == 1 ? "" : "s", o->threads, o->threads == 1 ? "" : "s",
+	    o->pipeline, o->payload.len);
+	if (o->rate != 0)
+		fprintf(out, "%llu/s open loop\n", (unsigned long long)o->rate);
+	else
+		fprintf(out, "closed loop\n");
+	fprintf(out, "requests     %llu sent, %llu answered, %llu measured in "
+	    "%.2f s: %.1f/s\n", (unsigned long long)sum->sent,
+	    (unsigned long long)sum->replies,
+	    (unsigned long long)sum->measured, span,
+	    span > 0 ? sum->measured / span : 0);
+	fprintf(out, "throughput   %.2f MB/s echoed; %.2f MB sent, %.2f MB "
+	    "received\n", span > 0 ? sum->measured * reply_len(o) / span / 1e6 :
+	    0, sum->bytes_sent / 1e6, sum->bytes_received / 1e6);
+	fprintf(out, "connections  %llu opened\n",
+	    (unsigned long long)sum->opened);
+	fprintf(out, "latency      min %.3f ms", sum->latency.count ?
+	    sum->latency.min / 1e6 : 0);
+	for (i = 0; i < 4; i++)
+		fprintf(out, ", %s %.3f ms", pct_names[i],
+		    hist_percentile(&sum->latency, pcts[i]) / 1e6);
+	fprintf(out, ", max %.3f ms\n", sum->latency.max / 1e6);
+	if (sum->late != 0)
+		fprintf(out, "late         %llu replies after their datagram "
+		    "was counted lost\n", (unsigned long long)sum->late);
+	if (su != NULL && su->valid)
+		fprintf(out, "server       pid %d: %.2f s CPU, %.2f us per "
+		    "request; memory %+.1f MB (%.0f bytes per connection)\n",
+		    o->server_pid, su->cpu_s, sum->measured ? su->cpu_s * 1e6 /
+		    sum->measured : 0, (su->rss_after_kb - su->rss_before_kb) /
+		    1024.0, (su->rss_after_kb - su->rss_before_kb) * 1024.0 /
+		    o->conns);
+	print_errors(out, sum, load_failures(run, sum));
+}
+
+static void
+json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(out, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(out, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static void
+print_json(FILE *out, const struct load_run *run, const struct load_stats *sum,
+    const struct server_usage *su)
+{
+	const struct load_opts	*o = run->opts;
+	double			 span = load_span(run, sum);
+	int			 k;
+
+	fprintf(out, "{\"target\":");
+	json_string(out, o->target);
+	fprintf(out, ",\"transport\":\"%s\",\"framing\":\"%s\",\"prefix\":",
+	    transport_names[o->transport],
+	    o->payload.framing == REPLY_LINE ? "line" : "chunk");
+	json_string(out, o->payload.prefix);
+	fprintf(out, ",\"mode\":\"%s\",\"connections\":%u,\"threads\":%u,"
+	    "\"pipeline\":%u,\"length\":%zu,\"rate\":%llu,"
+	    "\"duration_s\":%.3f,\"requests_sent\":%llu,\"replies\":%llu,"
+	    "\"measured\":%llu,\"requests_per_s\":%.1f,\"mb_per_s\":%.3f,"
+	    "\"bytes_sent\":%llu,\"bytes_received\":%llu,"
+	    "\"connections_opened\":%llu,\"late\":%llu,",
+	    mode_names[o->mode], o->conns, o->threads, o->pipeline,
+	    o->payload.len, (unsigned long long)o->rate, span,
+	    (unsigned long long)sum->sent, (unsigned long long)sum->replies,
+	    (unsigned long long)sum->measured,
+	    span > 0 ? sum->measured / span : 0,
+	    span > 0 ? sum->measured * reply_len(o) / span / 1e6 : 0,
+	    (unsigned long long)sum->bytes_sent,
+	    (unsigned long long)sum->bytes_received,
+	    (unsigned long long)sum->opened, (unsigned long long)sum->late);
+	fprintf(out, "\"latency_us\":{\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,"
+	    "\"p90\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f},",
+	    sum->latency.count ? sum->latency.min / 1e3 : 0,
+	    sum->latency.count ? (double)sum->latency.sum /
+	    sum->latency.count / 1e3 : 0,
+	    hist_percentile(&sum->latency, 50) / 1e3,
+	    hist_percentile(&sum->latency, 90) / 1e3,
+	    hist_percentile(&sum->latency, 99) / 1e3,
+	    hist_percentile(&sum->latency, 99.9) / 1e3,
+	    sum->latency.max / 1e3);
+	fprintf(out, "\"errors\":{\"total\":%llu",
+	    (unsigned long long)load_failures(run, sum));
+	for (k = 0; k < ERR_KINDS; k++)
+		fprintf(out, ",\"%s\":%llu", err_kind_names[k],
+		    (unsigned long long)sum->errors[k]);
+	fprintf(out, "}");
+	if (su != NULL && su->valid)
+		fprintf(out, ",\"server\":{\"pid\":%d,\"cpu_s\":%.3f,"
+		    "\"cpu_us_per_request\":%.3f,\"rss_kb_before\":%ld,"
+		    "\"rss_kb_after\":%ld,\"bytes_per_connection\":%.0f}",
+		    o->server_pid, su->cpu_s, sum->measured ? su->cpu_s * 1e6 /
+		    sum->measured : 0, su->rss_before_kb, su->rss_after_kb,
+		    (su->rss_after_kb - su->rss_before_kb) * 1024.0 / o->conns);
+	fprintf(out, "}\n");
+}
+
+void
+load_report(const struct load_run *run, const struct load_stats *sum,
+    const struct server_usage *su)
+{
+	if (run->opts->json)
+		print_json(stdout, run, sum, su);
+	else
+		print_summary(stdout, run, sum, su);
+	fflush(stdout);
+}

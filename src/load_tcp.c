@@ -1,0 +1,728 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
+/*
+ * echoload over streams (TCP, TLS, Unix): one event loop per thread, a
+ * struct lconn per connection.  Requests go out as fast as the pipeline
+ * allows (closed loop) or when due (--rate); every byte that comes back
+ * goes through verify_feed() before anything is counted.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "addr.h"
+#include "load.h"
+#include "log.h"
+#include "proxy.h"
+#include "tls_client.h"
+#include "util.h"
+
+#define OBUF_SIZE	65536
+#define RECV_SIZE	262144
+#define CHURN_RETRY_NS	100000000ULL	/* after a failed connect */
+
+enum lconn_state {
+	CS_WAIT,		/* churn: between connections */
+	CS_CONNECTING,
+	CS_HANDSHAKE,
+	CS_RUNNING,
+	CS_DONE
+};
+
+struct tcp_thread;
+
+struct lconn {
+	struct tcp_thread	*tt;
+	uint32_t		 id;
+	enum lconn_state	 state;
+	int			 fd;
+	SSL			*ssl;
+	struct event		*rev, *wev;
+	struct load_pace	 pace;		/* its timer: churn's retry too */
+	bool			 writing;	/* wev is added */
+	bool			 counted;	/* in stats.open */
+	bool			 reserved;	/* churn -n: holds a request */
+	uint64_t		 next_seq;	/* the next request to send */
+	uint64_t		 conn_first;	/* first request on this socket */
+	uint64_t		*due;		/* ring: when each was due */
+	uint64_t		 state_ns;	/* entered the state */
+	uint64_t		 connect_ns;	/* churn: the latency's start */
+	uint64_t		 activity_ns;	/* last progress, for --timeout */
+	char			*obuf;
+	size_t			 olen, ooff;
+	struct verify		 v;
+	char			 name[ADDR_STRLEN];	/* local address */
+};
+
+struct tcp_thread {
+	struct load_thread	*t;
+	const struct load_opts	*o;
+	struct event_base	*base;
+	struct event		*sweep;
+	struct lconn		*conns;
+	unsigned int		 live;		/* not CS_DONE */
+	bool			 idle_final;	/* -m idle: the end came */
+	/* Counted here, added to the shared counters once per wakeup. */
+	uint64_t		 replies_pending;
+	uint64_t		 bytes_pending;
+};
+
+static void	lconn_connect(struct lconn *);
+static void	lconn_pump_out(struct lconn *);
+
+static uint64_t
+in_flight(const struct lconn *c)
+{
+	return c->next_seq - c->v.seq;
+}
+
+static void
+lconn_writing(struct lconn *c, bool on)
+{
+	if (on == c->writing)
+		return;
+	if (on)
+		event_add(c->wev, NULL);
+	else
+		event_del(c->wev);
+	c->writing = on;
+}
+
+/* Closes the socket; the connection is done unless churn makes another. */
+static void
+lconn_close(struct lconn *c, bool orderly)
+{
+	struct tcp_thread	*tt = c->tt;
+
+	if (c->ssl != NULL) {
+		if (orderly && c->state == CS_RUNNING)
+			(void)SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		ERR_clear_error();
+	}
+	if (c->rev != NULL) {
+		event_free(c->rev);
+		event_free(c->wev);
+		c->rev = c->wev = NULL;
+		c->writing = false;
+	}
+	if (c->fd != -1) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->counted) {
+		load_count(&tt->t->stats.open, (uint64_t)-1);
+		c->counted = false;
+	}
+	c->olen = c->ooff = 0;
+	c->state = CS_WAIT;
+	if (tt->o->mode == MODE_CHURN && !load_ending(tt->t, load_now()))
+		return;
+	event_del(c->pace.timer);
+	c->state = CS_DONE;
+	if (--tt->live == 0)
+		event_base_loopbreak(tt->base);
+}
+
+static void
+lconn_fail(struct lconn *c, enum err_kind kind, const char *what)
+{
+	load_error(c->tt->t, kind, "connection %u%s%s: %s", c->id,
+	    c->name[0] ? " from " : "", c->name, what);
+	lconn_close(c, false);
+	if (c->state == CS_WAIT) {
+		/* Churn goes on, after a pause if connecting failed. */
+		if (kind == ERR_CONNECT)
+			load_timer_in(c->pace.timer, CHURN_RETRY_NS);
+		else
+			lconn_connect(c);
+	}
+}
+
+static void
+lconn_fail_errno(struct lconn *c, enum err_kind kind, const char *doing)
+{
+	char	 what[256];
+
+	snprintf(what, sizeof(what), "%s: %s", doing, strerror(errno));
+	lconn_fail(c, kind, what);
+}
+
+/* Bytes sent or -1 with errno (EAGAIN: wait). */
+static ssize_t
+lconn_send(struct lconn *c, const char *buf, size_t len)
+{
+	int	 n;
+
+	if (c->ssl == NULL)
+		return send(c->fd, buf, len, MSG_NOSIGNAL);
+	if ((n = SSL_write(c->ssl, buf, len)) > 0)
+		return n;
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		break;
+	default:
+		ERR_clear_error();
+		if (errno == 0 || errno == EAGAIN)
+			errno = ECONNRESET;
+		break;
+	}
+	return -1;
+}
+
+/* As recv(2): 0 at the end of the stream. */
+static ssize_t
+lconn_recv(struct lconn *c, char *buf, size_t len)
+{
+	int	 n;
+
+	if (c->ssl == NULL)
+		return recv(c->fd, buf, len, 0);
+	if ((n = SSL_read(c->ssl, buf, len)) > 0)
+		return n;
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (errno == 0)
+			return 0;
+		return -1;
+	default:
+		/* OpenSSL 3 reports an EOF without close_notify here. */
+		ERR_clear_error();
+		return 0;
+	}
+}
+
+/* Whether this connection may send a request now; *due: when it was due. */
+static bool
+lconn_may_issue(struct lconn *c, uint64_t now, uint64_t *due)
+{
+	struct tcp_thread	*tt = c->tt;
+	const struct load_opts	*o = tt->o;
+
+	if (o->mode != MODE_CHURN)
+		return load_may_send(tt->t, &c->pace, now, due);
+	/* One per connection; with -n, the one it reserved. */
+	if (c->next_seq != c->conn_first || (o->count != 0 ? !c->reserved :
+	    load_ending(tt->t, now)))
+		return false;
+	c->reserved = false;
+	*due = c->connect_ns;
+	if (o->rate != 0) {
+		*due = c->pace.next_due;
+		c->pace.next_due += c->pace.interval_ns;
+	}
+	return true;
+}
+
+/* Fills the output with every request allowed now; false if none. */
+static bool
+lconn_fill(struct lconn *c)
+{
+	const struct load_opts	*o = c->tt->o;
+	size_t			 len = o->payload.len;
+	uint64_t		 now = load_now(), due, sent = 0;
+
+	c->olen = c->ooff = 0;
+	while (in_flight(c) < o->pipeline && c->olen + len <= OBUF_SIZE &&
+	    lconn_may_issue(c, now, &due)) {
+		if (in_flight(c) == 0)
+			c->activity_ns = now;
+		c->due[c->next_seq % o->pipeline] = due;
+		payload_request(&o->payload, c->id, c->next_seq++,
+		    c->obuf + c->olen);
+		c->olen += len;
+		sent++;
+	}
+	if (sent != 0)
+		load_count(&c->tt->t->stats.sent, sent);
+	return c->olen != 0;
+}
+
+/* Done sending and every reply in: the orderly end. */
+static bool
+lconn_finished(struct lconn *c)
+{
+	const struct tcp_thread	*tt = c->tt;
+
+	if (c->state != CS_RUNNING || in_flight(c) != 0 || c->ooff != c->olen)
+		return false;
+	if (tt->o->mode == MODE_IDLE)
+		return tt->idle_final && c->pace.idle_quota == 0;
+	return load_ending(tt->t, load_now());
+}
+
+static void
+lconn_pump_out(struct lconn *c)
+{
+	ssize_t	 n;
+
+	for (;;) {
+		if (c->ooff == c->olen && !lconn_fill(c)) {
+			lconn_writing(c, false);
+			if (lconn_finished(c))
+				lconn_close(c, true);
+			return;
+		}
+		n = lconn_send(c, c->obuf + c->ooff, c->olen - c->ooff);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+			lconn_writing(c, true);
+			return;
+		}
+		if (n <= 0) {
+			lconn_fail_errno(c, ERR_RESET, "send");
+			return;
+		}
+		c->ooff += n;
+		load_count(&c->tt->t->stats.bytes_sent, n);
+	}
+}
+
+static void
+lconn_reply(struct lconn *c, uint64_t seq, uint64_t now)
+{
+	struct load_thread	*t = c->tt->t;
+	uint64_t		 due = c->due[seq % c->tt->o->pipeline];
+
+	c->tt->replies_pending++;
+	if (due >= t->run->window_ns) {
+		t->stats.measured++;
+		hist_record(&t->stats.latency, now > due ? now - due : 0);
+		t->stats.last_reply_ns = now;
+	}
+}
+
+static void
+describe_byte(char *buf, size_t len, int c)
+{
+	if (isprint(c))
+		snprintf(buf, len, "'%c' (0x%02x)", c, c);
+	else
+		snprintf(buf, len, "0x%02x", c);
+}
+
+static void
+lconn_mismatch(struct lconn *c, const struct mismatch *m)
+{
+	char	 what[256], want[16], got[16];
+
+	if (m->expected == -1)
+		snprintf(want, sizeof(want), "nothing");
+	else
+		describe_byte(want, sizeof(want), m->expected);
+	describe_byte(got, sizeof(got), m->got);
+	snprintf(what, sizeof(what), "wrong byte at offset %llu of the "
+	    "replies (reply to request %llu): expected %s, got %s",
+	    (unsigned long long)m->offset, (unsigned long long)m->seq, want,
+	    got);
+	lconn_fail(c, ERR_MISMATCH, what);
+}
+
+/* Checks n bytes; false if the connection failed on them. */
+static bool
+lconn_check(struct lconn *c, const char *buf, size_t n, uint64_t now)
+{
+	const struct payload	*p = &c->tt->o->payload;
+	struct mismatch		 m;
+	size_t			 off = 0;
+	ssize_t			 used;
+	bool			 done;
+
+	while (off < n) {
+		if (in_flight(c) == 0) {
+			m.offset = c->v.offset;
+			m.seq = c->v.seq;
+			m.expected = -1;
+			m.got = (unsigned char)buf[off];
+			lconn_mismatch(c, &m);
+			return false;
+		}
+		if ((used = verify_feed(&c->v, p, buf + off, n - off, &done,
+		    &m)) == -1) {
+			lconn_mismatch(c, &m);
+			return false;
+		}
+		off += used;
+		if (done)
+			lconn_reply(c, c->v.seq - 1, now);
+	}
+	return true;
+}
+
+static void
+lconn_eof(struct lconn *c)
+{
+	char	 what[256];
+
+	snprintf(what, sizeof(what), "closed by the server at offset %llu "
+	    "of the replies, %llu repl%s due", (unsigned long long)c->v.offset,
+	    (unsigned long long)in_flight(c), in_flight(c) == 1 ? "y" : "ies");
+	lconn_fail(c, ERR_CLOSED, what);
+}
+
+static void
+lconn_pump_in(struct lconn *c)
+{
+	static __thread char	 buf[RECV_SIZE];
+	uint64_t		 before = c->v.seq, now;
+	ssize_t			 n;
+
+	while ((n = lconn_recv(c, buf, sizeof(buf))) > 0) {
+		now = load_now();
+		c->activity_ns = now;
+		c->tt->bytes_pending += n;
+		if (!lconn_check(c, buf, n, now))
+			return;
+	}
+	if (n == 0) {
+		lconn_eof(c);
+		return;
+	}
+	if (errno != EAGAIN && errno != EINTR) {
+		lconn_fail_errno(c, ERR_RESET, "receive");
+		return;
+	}
+	if (c->tt->o->mode == MODE_CHURN && c->v.seq != before &&
+	    in_flight(c) == 0) {
+		lconn_close(c, true);
+		if (c->state == CS_WAIT)
+			lconn_connect(c);
+		return;
+	}
+	lconn_pump_out(c);
+}
+
+static void
+lconn_running(struct lconn *c)
+{
+	c->state = CS_RUNNING;
+	c->state_ns = load_now();
+	c->conn_first = c->next_seq;
+	verify_restart(&c->v, &c->tt->o->payload, c->next_seq);
+	lconn_pump_out(c);
+}
+
+static void
+lconn_handshake(struct lconn *c)
+{
+	char	 why[256], what[300];
+	int	 rc;
+
+	if ((rc = SSL_connect(c->ssl)) == 1) {
+		lconn_running(c);
+		return;
+	}
+	switch (SSL_get_error(c->ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		lconn_writing(c, false);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		lconn_writing(c, true);
+		return;
+	default:
+		snprintf(what, sizeof(what), "TLS handshake: %s",
+		    tls_client_error(c->ssl, rc, why, sizeof(why)));
+		lconn_fail(c, ERR_TLS, what);
+	}
+}
+
+static void
+lconn_connected(struct lconn *c)
+{
+	const struct load_opts	*o = c->tt->o;
+	struct sockaddr_storage	 local, peer;
+	socklen_t		 llen = sizeof(local), plen = sizeof(peer);
+	uint8_t			 header[PROXY_WRITE_MAX];
+	size_t			 hlen;
+
+	load_count(&c->tt->t->stats.opened, 1);
+	load_count(&c->tt->t->stats.open, 1);
+	c->counted = true;
+	if (getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0 &&
+	    getpeername(c->fd, (struct sockaddr *)&peer, &plen) == 0) {
+		if (local.ss_family != AF_UNIX)
+			addr_format((struct sockaddr *)&local, c->name,
+			    sizeof(c->name));
+		if (o->proxy_version != 0) {
+			/* A fresh socket takes a hundred bytes whole. */
+			hlen = proxy_write(o->proxy_version,
+			    (struct sockaddr *)&local,
+			    (struct sockaddr *)&peer, header);
+			if (send(c->fd, header, hlen, MSG_NOSIGNAL) !=
+			    (ssize_t)hlen) {
+				lconn_fail_errno(c, ERR_RESET,
+				    "sending the PROXY header");
+				return;
+			}
+		}
+	}
+	if (o->transport != LT_TLS) {
+		lconn_running(c);
+		return;
+	}
+	if ((c->ssl = tls_client_ssl(c->tt->t->run->tls, c->fd,
+	    o->host)) == NULL) {
+		lconn_fail(c, ERR_TLS, "cannot set up TLS");
+		return;
+	}
+	c->state = CS_HANDSHAKE;
+	c->state_ns = load_now();
+	lconn_handshake(c);
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lconn	*c = arg;
+	int		 err = 0;
+	socklen_t	 len = sizeof(err);
+
+	(void)what;
+	switch (c->state) {
+	case CS_CONNECTING:
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		lconn_writing(c, false);
+		if (err != 0) {
+			errno = err;
+			lconn_fail_errno(c, ERR_CONNECT, "connect");
+		} else
+			lconn_connected(c);
+		break;
+	case CS_HANDSHAKE:
+		lconn_handshake(c);
+		break;
+	case CS_RUNNING:
+		lconn_pump_out(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lconn		*c = arg;
+
+	(void)fd;
+	(void)what;
+	struct tcp_thread	*tt = c->tt;
+
+	if (c->state == CS_HANDSHAKE)
+		lconn_handshake(c);
+	else if (c->state == CS_RUNNING) {
+		lconn_pump_in(c);
+		load_count(&tt->t->stats.replies, tt->replies_pending);
+		load_count(&tt->t->stats.bytes_received, tt->bytes_pending);
+		tt->replies_pending = tt->bytes_pending = 0;
+	}
+}
+
+static void
+lconn_connect(struct lconn *c)
+{
+	const struct load_opts	*o = c->tt->o;
+	uint64_t		 now = load_now();
+	int			 one = 1;
+
+	if (o->mode == MODE_CHURN && o->rate != 0 && c->pace.next_due > now) {
+		load_timer_in(c->pace.timer, c->pace.next_due - now);
+		return;
+	}
+	if (o->mode == MODE_CHURN && o->count != 0 && !c->reserved) {
+		if (c->tt->t->budget == 0) {
+			c->state = CS_RUNNING;	/* so that it is closed */
+			lconn_close(c, true);
+			return;
+		}
+		c->tt->t->budget--;
+		c->reserved = true;
+	}
+	c->name[0] = '\0';
+	c->state_ns = c->connect_ns = now;
+	c->fd = socket(o->addrs[0].ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (c->fd == -1) {
+		lconn_fail_errno(c, ERR_CONNECT, "socket");
+		return;
+	}
+	if (o->addrs[0].ss_family != AF_UNIX)
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->rev = event_new(c->tt->base, c->fd, EV_READ | EV_PERSIST,
+	    conn_read_cb, c);
+	c->wev = event_new(c->tt->base, c->fd, EV_WRITE | EV_PERSIST,
+	    conn_write_cb, c);
+	if (c->rev == NULL || c->wev == NULL)
+		fatalx("out of memory: events");
+	event_add(c->rev, NULL);
+	c->state = CS_CONNECTING;
+	if (connect(c->fd, (struct sockaddr *)&o->addrs[0],
+	    o->addrlens[0]) == 0)
+		lconn_connected(c);
+	else if (errno == EINPROGRESS || errno == EAGAIN)
+		lconn_writing(c, true);
+	else
+		lconn_fail_errno(c, ERR_CONNECT, "connect");
+}
+
+/* --rate's wake-up, and churn's next connection. */
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lconn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == CS_WAIT) {
+		if (load_ending(c->tt->t, load_now())) {
+			c->state = CS_RUNNING;	/* so that it is closed */
+			lconn_close(c, true);
+		} else
+			lconn_connect(c);
+	} else if (c->state == CS_RUNNING)
+		lconn_pump_out(c);
+}
+
+/* Deadlines, and the end of the run for connections with nothing due. */
+static void
+lconn_sweep(struct lconn *c, uint64_t now)
+{
+	const struct load_opts	*o = c->tt->o;
+	char			 what[256];
+	bool			 stuck;
+
+	switch (c->state) {
+	case CS_CONNECTING:
+	case CS_HANDSHAKE:
+		if (now - c->state_ns > o->timeout_ns)
+			lconn_fail(c, c->state == CS_CONNECTING ? ERR_CONNECT :
+			    ERR_TLS, c->state == CS_CONNECTING ?
+			    "connect: timed out" : "TLS handshake: timed out");
+		break;
+	case CS_RUNNING:
+		stuck = in_flight(c) != 0 || c->ooff != c->olen;
+		if (stuck && now - c->activity_ns > o->timeout_ns) {
+			snprintf(what, sizeof(what), "no reply for %.1f s to "
+			    "request %llu (%llu in flight, offset %llu)",
+			    (now - c->activity_ns) / 1e9,
+			    (unsigned long long)c->v.seq,
+			    (unsigned long long)in_flight(c),
+			    (unsigned long long)c->v.offset);
+			lconn_fail(c, ERR_TIMEOUT, what);
+		} else if (c->tt->idle_final && c->pace.idle_quota == 1)
+			lconn_pump_out(c);
+		else if (!stuck && lconn_finished(c))
+			lconn_close(c, true);
+		break;
+	case CS_WAIT:
+		if (load_ending(c->tt->t, now)) {
+			c->state = CS_RUNNING;
+			lconn_close(c, true);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_thread	*tt = arg;
+	uint64_t		 now = load_now();
+	unsigned int		 i;
+
+	(void)fd;
+	(void)what;
+	if (tt->o->mode == MODE_IDLE && !tt->idle_final &&
+	    load_ending(tt->t, now)) {
+		tt->idle_final = true;
+		for (i = 0; i < tt->t->nconns; i++)
+			tt->conns[i].pace.idle_quota = 1;
+	}
+	for (i = 0; i < tt->t->nconns && tt->live > 0; i++)
+		lconn_sweep(&tt->conns[i], now);
+}
+
+static void
+lconn_init(struct tcp_thread *tt, struct lconn *c, uint32_t id)
+{
+	const struct load_opts	*o = tt->o;
+	struct event		*timer;
+
+	memset(c, 0, sizeof(*c));
+	c->tt = tt;
+	c->id = id;
+	c->fd = -1;
+	c->due = xcalloc(o->pipeline, sizeof(*c->due), "the pipeline");
+	c->obuf = xcalloc(1, OBUF_SIZE, "a buffer");
+	if (verify_init(&c->v, &o->payload, id) == -1)
+		fatalx("out of memory: a reply buffer");
+	if ((timer = evtimer_new(tt->base, conn_timer_cb, c)) == NULL)
+		fatalx("out of memory: a timer");
+	load_pace_init(&c->pace, tt->t, id, timer);
+}
+
+static void
+lconn_free(struct lconn *c)
+{
+	event_free(c->pace.timer);
+	verify_free(&c->v);
+	free(c->due);
+	free(c->obuf);
+}
+
+void *
+load_tcp_thread(void *arg)
+{
+	struct load_thread	*t = arg;
+	struct tcp_thread	 tt;
+	struct timeval		 tick = { 0, 100000 };
+	unsigned int		 i;
+
+	memset(&tt, 0, sizeof(tt));
+	tt.t = t;
+	tt.o = t->run->opts;
+	if ((tt.base = load_event_base(tt.o)) == NULL)
+		fatalx("cannot make an event loop");
+	if (tt.o->timeout_ns < 200000000ULL)
+		tick.tv_usec = tt.o->timeout_ns / 2000;
+	tt.conns = xcalloc(t->nconns, sizeof(*tt.conns), "connections");
+	tt.live = t->nconns;
+	for (i = 0; i < t->nconns; i++)
+		lconn_init(&tt, &tt.conns[i], t->first_conn + i);
+	if ((tt.sweep = event_new(tt.base, -1, EV_PERSIST, sweep_cb,
+	    &tt)) == NULL || event_add(tt.sweep, &tick) == -1)
+		fatalx("cannot add a timer");
+	for (i = 0; i < t->nconns; i++)
+		lconn_connect(&tt.conns[i]);
+	if (tt.live > 0)
+		event_base_dispatch(tt.base);
+	for (i = 0; i < t->nconns; i++)
+		lconn_free(&tt.conns[i]);
+	free(tt.conns);
+	event_free(tt.sweep);
+	event_base_free(tt.base);
+	__atomic_store_n(&t->finished, true, __ATOMIC_RELEASE);
+	return NULL;
+}

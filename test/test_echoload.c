@@ -1,0 +1,640 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
+/*
+ * echoload, the installed client: against echod in every transport,
+ * against test/brokenserver.c (which breaks its replies on purpose), its
+ * --rate latency against a server that stalls, its JSON and its exit
+ * statuses; and its pure parts (histogram, payload checks) alone.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+#include "hist.h"
+#include "payload.h"
+
+TestSuite(echoload, .timeout = 60);
+
+#define RUN_MS	30000
+
+/* ---- a small JSON reader: the whole text must parse ---- */
+
+static const char *json_value(const char *);
+
+static const char *
+json_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *
+json_string_end(const char *p)
+{
+	if (*p != '"')
+		return NULL;
+	for (p++; *p != '"'; p++) {
+		if (*p == '\0' || (unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\' && *++p == '\0')
+			return NULL;
+	}
+	return p + 1;
+}
+
+static const char *
+json_value(const char *p)
+{
+	p = json_ws(p);
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+
+		p = json_ws(p + 1);
+		if (*p == close)
+			return p + 1;
+		for (;;) {
+			if (close == '}') {
+				if ((p = json_string_end(json_ws(p))) == NULL)
+					return NULL;
+				p = json_ws(p);
+				if (*p++ != ':')
+					return NULL;
+			}
+			if ((p = json_value(p)) == NULL)
+				return NULL;
+			p = json_ws(p);
+			if (*p == close)
+				return p + 1;
+			if (*p++ != ',')
+				return NULL;
+		}
+	}
+	if (*p == '"')
+		return json_string_end(p);
+	if (*p == '-' || isdigit((unsigned char)*p)) {
+		char *end;
+
+		(void)strtod(p, &end);
+		return end;
+	}
+	return NULL;
+}
+
+/* The number at a path such as "latency_us.p99" in a valid document. */
+static double
+json_number(const char *doc, const char *path)
+{
+	char		 key[64];
+	const char	*p = json_ws(doc), *dot;
+	size_t		 klen;
+
+	cr_assert_not_null(p = json_value(doc), "not JSON: %s", doc);
+	cr_assert_eq(*json_ws(p), '\0', "trailing text after JSON: %s", doc);
+	p = json_ws(doc);
+	while (*path != '\0') {
+		dot = strchr(path, '.');
+		klen = dot ? (size_t)(dot - path) : strlen(path);
+		snprintf(key, sizeof(key), "\"%.*s\"", (int)klen, path);
+		cr_assert_eq(*p, '{', "no object for %s in %s", path, doc);
+		for (p = json_ws(p + 1); strncmp(p, key, klen + 2) != 0;) {
+			p = json_ws(json_string_end(p));
+			p = json_ws(json_value(p + 1));
+			cr_assert_eq(*p, ',', "no key %s in %s", key, doc);
+			p = json_ws(p + 1);
+		}
+		p = json_ws(json_ws(p + klen + 2) + 1);
+		path += klen + (dot != NULL);
+	}
+	cr_assert(*p == '-' || isdigit((unsigned char)*p), "not a number at "
+	    "%s", p);
+	return strtod(p, NULL);
+}
+
+/* ---- running things ---- */
+
+static int
+echoload(char **out, char **err, const char *const *args)
+{
+	const char	*argv[40] = { getenv("ECHOLOAD") };
+	size_t		 i;
+
+	cr_assert_not_null(argv[0], "set ECHOLOAD to the echoload binary");
+	for (i = 0; args[i] != NULL && i < 38; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	return run_split(argv, out, err, RUN_MS);
+}
+
+static void
+broken_start(struct echod *b, const char *fault, const char *n,
+    const char *ms)
+{
+	const char	*args[] = { fault, n, ms, NULL };
+
+	program_spawn(b, "BROKENSERVER", args);
+	cr_assert(echod_wait_log(b, "port ", WAIT_MS), "brokenserver did not "
+	    "start: %s", b->log ? b->log : "");
+	b->port = port_after(b->log, "port ");
+}
+
+static void
+broken_stop(struct echod *b)
+{
+	kill(b->pid, SIGTERM);
+	echod_wait_exit(b, WAIT_MS);
+	echod_free(b);
+}
+
+static const char *
+target(char *buf, size_t len, const char *scheme, int port)
+{
+	snprintf(buf, len, "%s127.0.0.1:%d", scheme, port);
+	return buf;
+}
+
+/* A clean run: exit 0, the JSON says every request was answered. */
+static void
+expect_clean(const char *out, const char *err, int rc, double requests)
+{
+	cr_assert_eq(rc, 0, "exit %d; stdout: %s stderr: %s", rc, out, err);
+	cr_assert_eq(json_number(out, "errors.total"), 0, "%s", out);
+	cr_assert_eq(json_number(out, "requests_sent"), requests, "%s", out);
+	cr_assert_eq(json_number(out, "replies"), requests, "%s", out);
+	cr_assert_eq(json_number(out, "measured"), requests, "%s", out);
+	cr_assert_eq(err[0], '\0', "stderr: %s", err);
+}
+
+Test(echoload, tcp_pipelined_count_over_threads)
+{
+	struct echod	 e;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	echod_start(&e, NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "20",
+	    "-t", "2", "-p", "4", "-n", "20000", target(t, sizeof(t), "",
+	    e.port), NULL });
+	expect_clean(out, err, rc, 20000);
+	cr_assert_eq(json_number(out, "connections_opened"), 20);
+	cr_assert_eq(json_number(out, "bytes_sent"), 20000 * 64);
+	cr_assert_eq(json_number(out, "bytes_received"), 20000 * 68);
+	cr_assert_gt(json_number(out, "latency_us.max"), 0);
+	cr_assert_leq(json_number(out, "latency_us.p50"),
+	    json_number(out, "latency_us.p99"));
+	free(out);
+	free(err);
+	echod_finish(&e);
+}
+
+Test(echoload, tls_verified_insecure_and_refused)
+{
+	struct echod	 e;
+	char		*out, *err, dir[64], cert[96], key[96], t[64];
+	const char	*req[] = { "openssl", "req", "-x509", "-newkey", "ec",
+			    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+			    "-keyout", key, "-out", cert, "-days", "2",
+			    "-subj", "/CN=localhost", "-addext",
+			    "subjectAltName=IP:127.0.0.1", NULL };
+	int		 rc;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	cr_assert_eq(run_tool(req, NULL, 0, &out), 0, "openssl: %s", out);
+	free(out);
+	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", cert,
+	    "--tls-key", key, NULL);
+	target(t, sizeof(t), "tls:", echod_port_of(&e, "tls:127.0.0.1:"));
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "4",
+	    "-p", "2", "-n", "2000", "--ca", cert, t, NULL });
+	expect_clean(out, err, rc, 2000);
+	free(out);
+	free(err);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-n", "100", "--insecure", t, NULL });
+	expect_clean(out, err, rc, 100);
+	free(out);
+	free(err);
+	/* Self-signed and not trusted: every handshake is an error. */
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-n", "100", t, NULL });
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+	cr_assert_eq(json_number(out, "errors.tls"), 2, "%s", out);
+	cr_assert_not_null(strstr(err, "tls: connection 0 from 127.0.0.1:"),
+	    "%s", err);
+	cr_assert_not_null(strstr(err, "certificate: self-signed "
+	    "certificate"), "%s", err);
+	free(out);
+	free(err);
+	echod_finish(&e);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+}
+
+Test(echoload, unix_and_udp)
+{
+	struct echod	 e;
+	char		*out, *err, dir[64], path[128], t[160];
+	int		 rc;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/echo.sock", dir);
+	snprintf(t, sizeof(t), "unix:%s", path);
+	echod_start(&e, "-l", t, "-U", NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "3",
+	    "-n", "3000", "-p", "3", t, NULL });
+	expect_clean(out, err, rc, 3000);
+	free(out);
+	free(err);
+	/* echod's per-address limit (10000/s) is far above this. */
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-p", "4", "-r", "2000", "-n", "2000", target(t, sizeof(t), "udp:",
+	    e.port), NULL });
+	expect_clean(out, err, rc, 2000);
+	cr_assert_eq(json_number(out, "bytes_received"), 2000 * 68);
+	free(out);
+	free(err);
+	echod_finish(&e);
+	rmdir(dir);
+}
+
+Test(echoload, proxy_headers_framings_and_prefixes)
+{
+	struct echod	 e, chunk, raw;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	echod_start(&e, "-l", "proxy:127.0.0.1:0", "-v", NULL);
+	target(t, sizeof(t), "", echod_port_of(&e, "proxy:127.0.0.1:"));
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-n", "200", "--proxy", "v1", t, NULL });
+	expect_clean(out, err, rc, 200);
+	free(out);
+	free(err);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-n", "200", "--proxy", "v2", t, NULL });
+	expect_clean(out, err, rc, 200);
+	free(out);
+	free(err);
+	cr_assert_eq(echod_log_count(&e, " (PROXY v1)\n"), 2, "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, " (PROXY v2)\n"), 2, "%s", e.log);
+	/* The header names the client as the source, not the server. */
+	snprintf(t, sizeof(t), "Connection from 127.0.0.1:%d ",
+	    echod_port_of(&e, "proxy:127.0.0.1:"));
+	cr_assert(!echod_log_has(&e, t), "%s", e.log);
+	echod_finish(&e);
+
+	echod_start(&chunk, "-f", "chunk", "-P", "[echo] ", NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-p", "8", "-n", "4000", "-f", "chunk", "-P", "[echo] ",
+	    target(t, sizeof(t), "", chunk.port), NULL });
+	expect_clean(out, err, rc, 4000);
+	free(out);
+	free(err);
+	echod_finish(&chunk);
+
+	/* RFC 862: nothing added.  The default prefix is then wrong. */
+	echod_start(&raw, "-P", "", NULL);
+	target(t, sizeof(t), "", raw.port);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-n", "500", "-P", "", t, NULL });
+	expect_clean(out, err, rc, 500);
+	free(out);
+	free(err);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "-c", "1", "-n",
+	    "10", t, NULL });
+	cr_assert_eq(rc, 1);
+	cr_assert_not_null(strstr(err, "echoload: mismatch: connection 0 from "
+	    "127.0.0.1:"), "%s", err);
+	cr_assert_not_null(strstr(err, ": wrong byte at offset 0 of the "
+	    "replies (reply to request 0): expected 'G' (0x47), got '0' "
+	    "(0x30)\n"), "%s", err);
+	free(out);
+	free(err);
+	echod_finish(&raw);
+}
+
+Test(echoload, churn_and_idle)
+{
+	struct echod	 e, timeout;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	echod_start(&e, NULL);
+	target(t, sizeof(t), "", e.port);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-m",
+	    "churn", "-c", "4", "-n", "300", t, NULL });
+	expect_clean(out, err, rc, 300);
+	cr_assert_eq(json_number(out, "connections_opened"), 300);
+	free(out);
+	free(err);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-m",
+	    "idle", "-c", "50", "-d", "1s", t, NULL });
+	expect_clean(out, err, rc, 100);
+	cr_assert_eq(json_number(out, "connections_opened"), 50);
+	free(out);
+	free(err);
+	echod_finish(&e);
+
+	/* A server that closes idle connections fails the idle check. */
+	echod_start(&timeout, "-t", "1", NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-m",
+	    "idle", "-c", "3", "-t", "1", "-d", "3s",
+	    target(t, sizeof(t), "", timeout.port), NULL });
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+	cr_assert_eq(json_number(out, "errors.closed"), 3, "%s", out);
+	cr_assert_not_null(strstr(err, "closed by the server at offset 68 of "
+	    "the replies, 0 replies due"), "%s", err);
+	free(out);
+	free(err);
+	echod_finish(&timeout);
+}
+
+/* Each fault of the broken server, the kind echoload names, exit 1. */
+static void
+expect_fault(const char *fault, const char *n, const char *kind,
+    const char *detail)
+{
+	struct echod	 b;
+	char		*out, *err, t[64], key[64];
+	int		 rc;
+
+	broken_start(&b, fault, n, NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "1",
+	    "-p", "4", "-n", "5000", target(t, sizeof(t), "", b.port), NULL });
+	cr_assert_eq(rc, 1, "%s: exit %d: %s", fault, rc, err);
+	snprintf(key, sizeof(key), "errors.%s", kind);
+	cr_assert_eq(json_number(out, key), 1, "%s: %s", fault, out);
+	cr_assert_eq(json_number(out, "errors.total"), 1, "%s: %s", fault, out);
+	cr_assert_not_null(strstr(err, detail), "%s: %s", fault, err);
+	free(out);
+	free(err);
+	broken_stop(&b);
+}
+
+Test(echoload, broken_server_each_fault_named)
+{
+	/* Replies are 68 bytes: "GOT:" and 64. */
+	expect_fault("corrupt", "100000", "mismatch",
+	    "wrong byte at offset 100000 of the replies (reply to request "
+	    "1470)");
+	expect_fault("drop", "6800", "mismatch", "(reply to request 100)");
+	expect_fault("reorder", "50", "mismatch", "wrong byte at offset 3407 "
+	    "of the replies (reply to request 50)");
+	expect_fault("close", "5000", "closed", "closed by the server at "
+	    "offset 5000 of the replies");
+	expect_fault("reset", "5000", "reset", "Connection reset by peer");
+}
+
+/* The same run against the same server, not broken: all right. */
+Test(echoload, broken_server_without_fault_passes)
+{
+	struct echod	 b;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	broken_start(&b, "ok", NULL, NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "1",
+	    "-p", "4", "-n", "5000", target(t, sizeof(t), "", b.port), NULL });
+	expect_clean(out, err, rc, 5000);
+	free(out);
+	free(err);
+	broken_stop(&b);
+}
+
+Test(echoload, timeout_bounded)
+{
+	struct echod	 b;
+	char		*out, *err, t[64];
+	long		 start, took;
+	int		 rc;
+
+	/* Stalls on the first line, for longer than the test. */
+	broken_start(&b, "stall", "0", "60000");
+	start = now_ms();
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "1",
+	    "-n", "1", "--timeout", "1s", target(t, sizeof(t), "", b.port),
+	    NULL });
+	took = now_ms() - start;
+	cr_assert_eq(rc, 1, "exit %d: %s", rc, err);
+	cr_assert_eq(json_number(out, "errors.timeout"), 1, "%s", out);
+	cr_assert_geq(took, 900);
+	cr_assert_lt(took, 3000);
+	cr_assert_not_null(strstr(err, "no reply for 1."), "%s", err);
+	free(out);
+	free(err);
+	kill(b.pid, SIGKILL);
+	echod_wait_exit(&b, WAIT_MS);
+	echod_free(&b);
+}
+
+/*
+ * A server that stalls for a second: open loop, the requests due in that
+ * second each count their wait, so the stall shows in p90 and up; closed
+ * loop, one request waits and the rest were never sent (coordinated
+ * omission), so p99 stays small.
+ */
+Test(echoload, rate_sees_the_stall)
+{
+	struct echod	 b;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	broken_start(&b, "stall", "200", "1000");
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "1",
+	    "-r", "200", "-d", "3s", target(t, sizeof(t), "", b.port), NULL });
+	expect_clean(out, err, rc, json_number(out, "requests_sent"));
+	cr_assert_geq(json_number(out, "requests_sent"), 590);
+	cr_assert_leq(json_number(out, "requests_sent"), 610);
+	/* About 200 of 600 waited 0-1000 ms: p90 near 700 ms. */
+	cr_assert_geq(json_number(out, "latency_us.p90"), 400000, "%s", out);
+	cr_assert_geq(json_number(out, "latency_us.max"), 900000, "%s", out);
+	cr_assert_lt(json_number(out, "latency_us.max"), 3000000, "%s", out);
+	free(out);
+	free(err);
+	broken_stop(&b);
+
+	broken_start(&b, "stall", "200", "1000");
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "1",
+	    "-d", "3s", target(t, sizeof(t), "", b.port), NULL });
+	expect_clean(out, err, rc, json_number(out, "requests_sent"));
+	cr_assert_geq(json_number(out, "latency_us.max"), 900000, "%s", out);
+	cr_assert_lt(json_number(out, "latency_us.p99"), 500000, "%s", out);
+	free(out);
+	free(err);
+	broken_stop(&b);
+}
+
+Test(echoload, progress_lines_and_quiet)
+{
+	struct echod	 e;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	echod_start(&e, NULL);
+	target(t, sizeof(t), "", e.port);
+	rc = echoload(&out, &err, (const char *[]){ "-c", "2", "-d", "2500ms",
+	    t, NULL });
+	cr_assert_eq(rc, 0, "%s", err);
+	/* Not a terminal: whole lines, one a second. */
+	cr_assert_not_null(strstr(err, "echoload: 1 s: "), "%s", err);
+	cr_assert_not_null(strstr(err, "echoload: 2 s: "), "%s", err);
+	cr_assert_not_null(strstr(err, " replies/s, "), "%s", err);
+	cr_assert_null(strchr(err, '\r'), "%s", err);
+	cr_assert_not_null(strstr(out, "\nerrors       0\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "\nlatency      min "), "%s", out);
+	free(out);
+	free(err);
+	echod_finish(&e);
+}
+
+Test(echoload, usage_errors_and_statuses)
+{
+	char	*out, *err;
+
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-c", "0", "x",
+	    NULL }), 64);
+	cr_assert_str_eq(err, "echoload: invalid --connections '0': must be a "
+	    "whole number from 1 to 1000000 (see echoload --help)\n");
+	free(out);
+	free(err);
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-l", "10", "x",
+	    NULL }), 64);
+	cr_assert_str_eq(err, "echoload: invalid --length '10': must be a "
+	    "whole number from 24 to 65536 (see echoload --help)\n");
+	free(out);
+	free(err);
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-d", "1x", "x",
+	    NULL }), 64);
+	free(out);
+	free(err);
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ NULL }), 64);
+	cr_assert_str_eq(err, "echoload: no target given (see echoload "
+	    "--help)\n");
+	free(out);
+	free(err);
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-q",
+	    "no-such-host.invalid:7", NULL }), 2);
+	cr_assert_not_null(strstr(err, "echoload: invalid target "
+	    "'no-such-host.invalid:7': cannot resolve"), "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "--help", NULL }),
+	    0);
+	for (const char *const *o = (const char *[]){ "--connections",
+	    "--threads", "--duration", "--requests", "--mode", "--pipeline",
+	    "--length", "--prefix", "--framing", "--rate", "--warmup",
+	    "--timeout", "--proxy", "--ca", "--insecure", "--allow-loss",
+	    "--server-pid", "--json", "--quiet", "--help", "--version",
+	    NULL }; *o != NULL; o++)
+		cr_assert_not_null(strstr(out, *o), "--help lacks %s", *o);
+	free(out);
+	free(err);
+}
+
+Test(echoload, connection_refused_is_an_error)
+{
+	struct echod	 b;
+	char		*out, *err, t[64];
+	int		 port, rc;
+
+	/* A port nothing listens on: the broken server's, once it is gone. */
+	broken_start(&b, "ok", NULL, NULL);
+	port = b.port;
+	broken_stop(&b);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-n", "10", target(t, sizeof(t), "", port), NULL });
+	cr_assert_eq(rc, 1);
+	cr_assert_eq(json_number(out, "errors.connect"), 2, "%s", out);
+	cr_assert_not_null(strstr(err, "connect: Connection refused"), "%s",
+	    err);
+	free(out);
+	free(err);
+}
+
+/* ---- the pure parts ---- */
+
+Test(echoload, histogram_percentiles)
+{
+	static struct hist	 h;
+	uint64_t		 v;
+
+	hist_init(&h);
+	for (v = 1; v <= 100000; v++)
+		hist_record(&h, v * 1000);
+	cr_assert_eq(h.count, 100000);
+	cr_assert_eq(h.min, 1000);
+	cr_assert_eq(h.max, 100000000);
+	/* Within the 1/64 of a bucket, and never below the truth. */
+	cr_assert_geq(hist_percentile(&h, 50), 50000000);
+	cr_assert_leq(hist_percentile(&h, 50), 50000000 + 50000000 / 64);
+	cr_assert_geq(hist_percentile(&h, 99.9), 99900000);
+	cr_assert_leq(hist_percentile(&h, 99.9), 100000000);
+	cr_assert_eq(hist_percentile(&h, 100), 100000000);
+	for (v = 0; v < 128; v++)
+		cr_assert_eq(hist_bucket_high(hist_bucket(v)), v);
+	for (v = 128; v < (1ULL << 40); v += v / 7)
+		cr_assert(hist_bucket_high(hist_bucket(v)) >= v &&
+		    hist_bucket_high(hist_bucket(v)) - v <= v / 64, "%llu",
+		    (unsigned long long)v);
+}
+
+Test(echoload, payload_verify_names_the_byte)
+{
+	struct payload	 p;
+	struct verify	 v;
+	struct mismatch	 m;
+	const char	*why;
+	char		 req[64], reply[200];
+	bool		 done;
+	uint32_t	 conn;
+	uint64_t	 seq;
+
+	cr_assert_eq(payload_init(&p, "GOT:", 32, REPLY_LINE, false, &why), 0);
+	payload_request(&p, 7, 1234, req);
+	cr_assert_eq(req[31], '\n');
+	cr_assert_eq(payload_parse(&p, req, 32, &conn, &seq), 0);
+	cr_assert_eq(conn, 7);
+	cr_assert_eq(seq, 1234);
+	cr_assert_eq(verify_init(&v, &p, 7), 0);
+	verify_restart(&v, &p, 1234);
+	memcpy(reply, "GOT:", 4);
+	memcpy(reply + 4, req, 32);
+	/* In two pieces: the first ends no reply. */
+	cr_assert_eq(verify_feed(&v, &p, reply, 10, &done, &m), 10);
+	cr_assert(!done);
+	cr_assert_eq(verify_feed(&v, &p, reply + 10, 26, &done, &m), 26);
+	cr_assert(done);
+	cr_assert_eq(v.seq, 1235);
+	payload_request(&p, 7, 1235, req);
+	memcpy(reply + 4, req, 32);
+	reply[20] ^= 1;
+	cr_assert_eq(verify_feed(&v, &p, reply, 36, &done, &m), -1);
+	cr_assert_eq(m.offset, 36 + 20);
+	cr_assert_eq(m.seq, 1235);
+	cr_assert_eq(m.got, reply[20]);
+	cr_assert_eq(m.expected, reply[20] ^ 1);
+	verify_free(&v);
+
+	/* Chunk framing: prefixes anywhere, taken out. */
+	cr_assert_eq(payload_init(&p, "0x", 24, REPLY_CHUNK, false, &why), 0);
+	cr_assert_null(memchr(p.digits, '0', sizeof(p.digits)));
+	cr_assert_eq(verify_init(&v, &p, 1), 0);
+	payload_request(&p, 1, 0, req);
+	snprintf(reply, sizeof(reply), "0x%.5s0x0x%.19s", req, req + 5);
+	cr_assert_eq(verify_feed(&v, &p, reply, strlen(reply), &done, &m),
+	    (ssize_t)strlen(reply));
+	cr_assert(done);
+	verify_free(&v);
+	cr_assert_eq(payload_init(&p, "\nX", 24, REPLY_CHUNK, false, &why), -1);
+}
