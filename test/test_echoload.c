@@ -638,3 +638,26 @@ Test(echoload, payload_verify_names_the_byte)
 	verify_free(&v);
 	cr_assert_eq(payload_init(&p, "\nX", 24, REPLY_CHUNK, false, &why), -1);
 }
+
+/* SIGINT ends the run early, the summary still printed, exit 0. */
+Test(echoload, sigint_stops_and_reports)
+{
+	struct echod	 e, load;
+	char		 t[64];
+	long		 start;
+
+	echod_start(&e, NULL);
+	program_spawn(&load, "ECHOLOAD", (const char *[]){ "-c", "2", "-d",
+	    "60s", target(t, sizeof(t), "", e.port), NULL });
+	start = now_ms();
+	cr_assert(echod_wait_log(&load, "echoload: 1 s: ", WAIT_MS), "%s",
+	    load.log ? load.log : "");
+	cr_assert_eq(kill(load.pid, SIGINT), 0);
+	cr_assert_eq(echod_wait_exit(&load, WAIT_MS), 0, "%s", load.log);
+	cr_assert_lt(now_ms() - start, 20000);
+	cr_assert_not_null(strstr(load.log, "\nerrors       0\n"), "%s",
+	    load.log);
+	cr_assert_not_null(strstr(load.log, "\nrequests     "), "%s", load.log);
+	echod_free(&load);
+	echod_finish(&e);
+}
