@@ -48,17 +48,18 @@ proxy_v1_port(const char *text, uint16_t *port)
 static enum proxy_result
 proxy_v1_fields(char *line, struct proxy_header *h, const char **why)
 {
-	char			*field[7], *save = NULL;
+	char			*field[7], *rest = line, *p;
 	struct sockaddr_in	*sin = (void *)&h->client;
 	struct sockaddr_in6	*sin6 = (void *)&h->client;
 	struct in6_addr		 dst;
 	uint16_t		 dport;
 	int			 n = 0, family;
 
-	for (char *p = strtok_r(line, " ", &save); p != NULL && n < 7;
-	    p = strtok_r(NULL, " ", &save))
+	/* Fields are apart by one space each, as the spec writes them. */
+	while (n < 7 && (p = strsep(&rest, " ")) != NULL)
 		field[n++] = p;
-	if (n >= 2 && strcmp(field[1], "UNKNOWN") == 0) {
+	if (n >= 2 && strcmp(field[0], "PROXY") == 0 &&
+	    strcmp(field[1], "UNKNOWN") == 0) {
 		h->local = true;
 		return PROXY_DONE;
 	}

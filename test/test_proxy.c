@@ -40,6 +40,7 @@ v2_tcp4(uint8_t *buf, const char *src, uint16_t sport, size_t tlv)
 	inet_pton(AF_INET, "192.0.2.1", &a);
 	memcpy(buf + 20, &a, 4);
 	memcpy(buf + 24, &port, 2);
+	port = htons(25000);		/* the destination's: not the client's */
 	memcpy(buf + 26, &port, 2);
 	memset(buf + 28, 0xee, tlv);
 	return 16 + body;
@@ -125,10 +126,80 @@ Test(proxy_parse, v1_malformed)
 	    "malformed v1 header");
 	expect_bad("PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n",
 	    "unknown v1 protocol");
+	/* One space between fields, as the spec has it (a fuzz finding). */
+	expect_bad("PROXY  UNKNOWN\r\n", "malformed v1 header");
+	expect_bad("PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n",
+	    "malformed v1 header");
+	expect_bad("PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n",
+	    "malformed v1 header");
 	memset(longer, 'x', sizeof(longer));
 	memcpy(longer, "PROXY ", 6);
 	longer[sizeof(longer) - 1] = '\0';
 	expect_bad(longer, "v1 header longer than 107 bytes");
+}
+
+/* TCP6 by hand, every field distinct, the spec's byte order. */
+Test(proxy_parse, v2_tcp6_fields_in_place)
+{
+	uint8_t			 buf[16 + 36];
+	struct proxy_header	 h;
+	const char		*why;
+	char			 name[ADDR_STRLEN];
+
+	memcpy(buf, sig, 12);
+	buf[12] = 0x21;
+	buf[13] = 0x21;
+	buf[14] = 0;
+	buf[15] = 36;
+	inet_pton(AF_INET6, "2001:db8::5", buf + 16);
+	inet_pton(AF_INET6, "2001:db8::99", buf + 32);
+	buf[48] = 0x9c;			/* 40000 */
+	buf[49] = 0x40;
+	buf[50] = 0x61;			/* 25000 */
+	buf[51] = 0xa8;
+	cr_assert_eq(proxy_parse(buf, sizeof(buf), &h, &why), PROXY_DONE);
+	cr_assert_eq(h.len, sizeof(buf));
+	cr_assert_str_eq(client_of(&h, name), "[2001:db8::5]:40000");
+}
+
+/* What proxy_write() makes, proxy_parse() reads back: the source. */
+Test(proxy_parse, written_headers_read_back)
+{
+	struct sockaddr_in	 s4 = { .sin_family = AF_INET }, d4 = s4;
+	struct sockaddr_in6	 s6 = { .sin6_family = AF_INET6 }, d6 = s6;
+	struct proxy_header	 h;
+	uint8_t			 buf[PROXY_WRITE_MAX];
+	const char		*why;
+	char			 name[ADDR_STRLEN];
+	size_t			 len;
+	int			 v;
+
+	inet_pton(AF_INET, "198.51.100.7", &s4.sin_addr);
+	inet_pton(AF_INET, "192.0.2.1", &d4.sin_addr);
+	s4.sin_port = htons(40001);
+	d4.sin_port = htons(25000);
+	inet_pton(AF_INET6, "2001:db8::7", &s6.sin6_addr);
+	inet_pton(AF_INET6, "2001:db8::1", &d6.sin6_addr);
+	s6.sin6_port = htons(40002);
+	d6.sin6_port = htons(25000);
+	for (v = 1; v <= 2; v++) {
+		len = proxy_write(v, (struct sockaddr *)&s4,
+		    (struct sockaddr *)&d4, buf);
+		cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_DONE);
+		cr_assert_eq(h.len, len);
+		cr_assert_eq(h.version, v);
+		cr_assert_str_eq(client_of(&h, name), "198.51.100.7:40001");
+		len = proxy_write(v, (struct sockaddr *)&s6,
+		    (struct sockaddr *)&d6, buf);
+		cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_DONE);
+		cr_assert_str_eq(client_of(&h, name), "[2001:db8::7]:40002");
+	}
+	len = proxy_write(1, (struct sockaddr *)&s4, (struct sockaddr *)&d4,
+	    buf);
+	cr_assert_eq(len, strlen("PROXY TCP4 198.51.100.7 192.0.2.1 40001 "
+	    "25000\r\n"));
+	cr_assert_arr_eq(buf, "PROXY TCP4 198.51.100.7 192.0.2.1 40001 "
+	    "25000\r\n", len);
 }
 
 Test(proxy_parse, v2_proxy_local_and_malformed)
@@ -265,6 +336,24 @@ Test(proxy, v2_local_keeps_the_real_peer)
 	echod_finish(&e);
 }
 
+/* v1's UNKNOWN, as a balancer's health check sends it: the peer stays. */
+Test(proxy, v1_unknown_keeps_the_real_peer)
+{
+	struct echod	 e;
+	char		 want[96];
+	int		 fd;
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", NULL);
+	fd = client_connect(proxy_port(&e));
+	client_send(fd, "PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n", 35);
+	client_echo(fd, "hc");
+	snprintf(want, sizeof(want), "echod: Connection from 127.0.0.1:%d "
+	    "(PROXY v1, no client named)\n", client_local_port(fd));
+	cr_assert(echod_wait_log(&e, want, WAIT_MS), "%s", e.log);
+	close(fd);
+	echod_finish(&e);
+}
+
 Test(proxy, missing_or_malformed_header_closes_with_a_reason)
 {
 	struct echod	 e;
@@ -341,6 +430,9 @@ Test(proxy, per_address_limit_sees_the_original_client)
 	client_expect_eof(second);
 	cr_assert(echod_wait_log(&e, "Connection from 203.0.113.7:1111 "
 	    "refused: --max-per-ip (1) reached", WAIT_MS), "%s", e.log);
+	cr_assert(echod_wait_log(&e, "Connection closed 203.0.113.7:1111: "
+	    "--max-per-ip reached, 0 bytes in, 0 bytes out", WAIT_MS), "%s",
+	    e.log);
 	other = client_connect(proxy_port(&e));
 	client_send(other, b, strlen(b));
 	client_echo(other, "2");
