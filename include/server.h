@@ -72,7 +72,6 @@ struct server {
 	atomic_bool		  accept_paused;
 	bool			  fd_exhausted;	/* paused by EMFILE/ENFILE */
 	bool			  shutting_down;
-	time_t			  limit_logged;	/* last "limit reached" line */
 	time_t			  accept_error_logged; /* "accept: ..." */
 	struct stats		  stats;
 };
@@ -83,6 +82,8 @@ struct group {
 	struct server		*servers;
 	unsigned int		 nthreads;
 	atomic_uint		 nconns;	/* open, in all threads */
+	/* The last "--max-connections reached" line: one for all threads. */
+	_Atomic time_t		 limit_logged;
 	atomic_uint		 running;	/* threads other than 0 */
 	unsigned int		 max_conns;
 	pthread_mutex_t		 peers_lock;

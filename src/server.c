@@ -26,6 +26,7 @@
 #include "tls.h"
 
 #define ACCEPT_RETRY_MSEC	500
+#define ACCEPT_AGAIN_MSEC	10	/* after any other accept error */
 /* Seconds without EMFILE that end an episode of descriptor shortage. */
 #define FD_CALM_SEC		1
 /* Seconds without connections before freed memory goes back. */
@@ -131,8 +132,11 @@ server_trim_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (srv->nconns == 0)
+	if (srv->nconns == 0) {
 		malloc_trim(0);
+		log_debug("no clients for %d s: freed memory returned",
+		    TRIM_IDLE_SEC);
+	}
 }
 
 static void
@@ -210,10 +214,21 @@ server_warning_due(time_t *last)
 	return true;
 }
 
+/* As server_warning_due(), for a clock all threads share. */
+static bool
+server_warning_due_shared(_Atomic time_t *last)
+{
+	time_t	 now = time(NULL), seen = atomic_load(last);
+
+	if (seen != 0 && now - seen < LIMIT_LOG_INTERVAL)
+		return false;
+	return atomic_compare_exchange_strong(last, &seen, now);
+}
+
 static void
 server_log_limit(struct server *srv)
 {
-	if (!server_warning_due(&srv->limit_logged)) {
+	if (!server_warning_due_shared(&srv->group->limit_logged)) {
 		log_debug("--max-connections (%u) reached again",
 		    srv->group->max_conns);
 		return;
@@ -373,6 +388,7 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 	struct server		*srv = listener->srv;
 	int			 err = EVUTIL_SOCKET_ERROR();
 	struct timeval		 retry = { 0, ACCEPT_RETRY_MSEC * 1000 };
+	struct timeval		 again = { 0, ACCEPT_AGAIN_MSEC * 1000 };
 	struct timeval		 calm = { FD_CALM_SEC, 0 };
 
 	(void)lev;
@@ -384,6 +400,13 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 		else
 			log_debug("accept: %s",
 			    evutil_socket_error_to_string(err));
+		/*
+		 * An error that leaves the connection queued (an LSM's EPERM)
+		 * would have libevent call accept(2) again at once, forever:
+		 * a pause turns the spin into a hundred tries a second.
+		 */
+		server_pause_accept(srv);
+		evtimer_add(srv->retry_ev, &again);
 		return;
 	}
 	if (!srv->fd_exhausted)

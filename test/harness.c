@@ -35,6 +35,7 @@
 static rlim_t spawn_nofile;
 static bool spawn_no_ipv6;
 static bool spawn_no_chmod;
+static bool spawn_no_accept;
 static bool spawn_journal;
 
 void
@@ -113,22 +114,47 @@ spawn_deny_ipv6(void)
 #define __NR_fchmodat2	452
 #endif
 
-/* In the child: chmod(2) by path, in any of its forms, fails EPERM. */
+/* In the child: these system calls fail with EPERM, all else runs. */
+static int
+spawn_deny(const int *nrs, size_t n)
+{
+	struct sock_filter	 filter[16];
+	size_t			 i, len = 0;
+
+	filter[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	    offsetof(struct seccomp_data, nr));
+	for (i = 0; i < n; i++)
+		filter[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+		    BPF_K, nrs[i], n - i, 0);
+	filter[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+	    SECCOMP_RET_ALLOW);
+	filter[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+	    SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
+	return spawn_seccomp(filter, len);
+}
+
+/* chmod(2) by path, in any of its forms. */
 static int
 spawn_deny_chmod(void)
 {
-	struct sock_filter	 filter[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-		    offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_chmod, 3, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fchmodat, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fchmodat2, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K,
-		    SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
-	};
+	static const int nrs[] = { __NR_chmod, __NR_fchmodat, __NR_fchmodat2 };
 
-	return spawn_seccomp(filter, sizeof(filter) / sizeof(filter[0]));
+	return spawn_deny(nrs, 3);
+}
+
+/* accept(2) and accept4(2), as an LSM's denial would fail them. */
+static int
+spawn_deny_accept(void)
+{
+	static const int nrs[] = { __NR_accept, __NR_accept4 };
+
+	return spawn_deny(nrs, 2);
+}
+
+void
+echod_set_no_accept(bool on)
+{
+	spawn_no_accept = on;
 }
 
 /*
@@ -324,6 +350,8 @@ program_spawn(struct echod *e, const char *var, const char *const *args)
 		if (spawn_no_ipv6 && spawn_deny_ipv6() == -1)
 			_exit(125);
 		if (spawn_no_chmod && spawn_deny_chmod() == -1)
+			_exit(125);
+		if (spawn_no_accept && spawn_deny_accept() == -1)
 			_exit(125);
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
@@ -774,12 +802,19 @@ client_raise_nofile(void)
 size_t
 client_stuff(int fd)
 {
-	static char	 line[65536];
-	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
-	size_t		 sent = 0;
-	ssize_t		 n;
+	return client_stuff_with(fd, 'z');
+}
 
-	memset(line, 'z', sizeof(line));
+/* As client_stuff(), lines of c: clients side by side send apart. */
+size_t
+client_stuff_with(int fd, char c)
+{
+	static __thread char	 line[65536];
+	struct pollfd		 pfd = { .fd = fd, .events = POLLOUT };
+	size_t			 sent = 0;
+	ssize_t			 n;
+
+	memset(line, c, sizeof(line));
 	line[sizeof(line) - 1] = '\n';
 	client_nonblock(fd);
 	do {

@@ -51,6 +51,8 @@ void	echod_set_nofile(unsigned long);
 void	echod_set_no_ipv6(bool);
 /* Later spawns cannot chmod(2) a path. */
 void	echod_set_no_chmod(bool);
+/* Later spawns get EPERM from accept(2). */
+void	echod_set_no_accept(bool);
 /* Later spawns see their stderr as the journal's stream. */
 void	echod_set_journal(bool);
 int	echod_fd_count(const struct echod *);
@@ -82,6 +84,7 @@ bool	client_quiet_for(int, int);
 void	client_reset(int);
 void	client_nonblock(int);
 size_t	client_stuff(int);
+size_t	client_stuff_with(int, char);
 void	client_raise_nofile(void);
 
 #endif

@@ -20,6 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 PREFIX = b"GOT:"
@@ -172,13 +173,60 @@ def fd_count(pid):
 
 
 def settle(pid, want_fds, want_rss=None):
-    """Closes finish on echod's next loop turns, and it returns memory
-    after a second without clients: wait for both, for at most 5 s."""
+    """Closes finish on echod's next loop turns: waits at most 5 s for
+    its descriptors (and RSS) to come down; False if they do not."""
     for _ in range(100):
         if fd_count(pid) <= want_fds and (
                 want_rss is None or rss_kb(pid) <= want_rss):
-            return
+            return True
         time.sleep(0.05)
+    return False
+
+
+class Log:
+    """echod's stderr, read as it comes (-v writes a line per event, and
+    a full pipe would stop echod)."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self.read, args=(stream,),
+                                       daemon=True)
+        self.thread.start()
+
+    def read(self, stream):
+        for raw in stream:
+            with self.cond:
+                self.lines.append(raw.decode(errors="replace"))
+                self.cond.notify_all()
+        with self.cond:
+            self.lines.append(None)
+            self.cond.notify_all()
+
+    def mark(self):
+        with self.cond:
+            return len(self.lines)
+
+    def wait_for(self, text, since, timeout=10):
+        """Whether a line holding text came after line number since."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines[since:]:
+                    if line is not None and text in line:
+                        return True
+                left = deadline - time.monotonic()
+                if left <= 0 or None in self.lines[since:]:
+                    return False
+                self.cond.wait(left)
+
+    def text(self):
+        self.thread.join(timeout=30)
+        with self.cond:
+            return "".join(l for l in self.lines if l is not None)
+
+
+TRIMMED = "no clients for 1 s: freed memory returned"
 
 
 def main():
@@ -193,7 +241,7 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    proc = subprocess.Popen([args.echod, "-q", "-l", "127.0.0.1:0"],
+    proc = subprocess.Popen([args.echod, "-v", "-l", "127.0.0.1:0"],
                             stderr=subprocess.PIPE)
     line = proc.stderr.readline().decode()
     m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
@@ -201,19 +249,25 @@ def main():
         proc.kill()
         sys.exit("soak: echod did not start: %s" % line)
     port = int(m.group(1))
+    log = Log(proc.stderr)
     try:
-        return measure(args, proc, port)
+        return measure(args, proc, port, log)
     finally:
         if proc.poll() is None:
             proc.kill()
 
 
-def measure(args, proc, port):
-    # Baseline after a warm-up, so one-time allocations do not count.
+def measure(args, proc, port, log):
+    ok = True
+    # Baseline after a warm-up, so one-time allocations do not count:
+    # its clients gone, and the memory they used given back.
+    fds_idle = fd_count(proc.pid)
     warm = Soak(argparse.Namespace(seconds=1, clients=50, seed=args.seed + 1), port)
     warm.run()
-    settle(proc.pid, 0)
-    time.sleep(1.5)     # echod returns memory after 1 s without clients
+    mark = log.mark()
+    if not settle(proc.pid, fds_idle) or not log.wait_for(TRIMMED, mark):
+        print("soak: FAILED: echod did not settle after the warm-up")
+        ok = False
     fds0, rss0 = fd_count(proc.pid), rss_kb(proc.pid)
     rss_slack = max(4096, rss0 // 2)
 
@@ -221,12 +275,16 @@ def measure(args, proc, port):
     soak = Soak(args, port)
     soak.run()
     elapsed = time.monotonic() - start
-    settle(proc.pid, fds0, rss0 + rss_slack)
+    mark = log.mark()
+    settle(proc.pid, fds0)
+    if not log.wait_for(TRIMMED, mark):
+        print("soak: FAILED: echod never went idle after the soak")
+        ok = False
     fds1, rss1 = fd_count(proc.pid), rss_kb(proc.pid)
 
     proc.send_signal(signal.SIGTERM)
-    tail = proc.stderr.read().decode()
     status = proc.wait(timeout=30)
+    tail = log.text()
 
     s = soak.stats
     print("soak: %.0f s, %d clients (%d at once): %d half-closed, %d closed, "
@@ -236,7 +294,6 @@ def measure(args, proc, port):
           % (s["sent"], s["verified"], s["verified"] / elapsed / 1e6))
     print("soak: echod descriptors %d -> %d, RSS %d -> %d kB, exit %d"
           % (fds0, fds1, rss0, rss1, status))
-    ok = True
     if fds1 != fds0:
         print("soak: FAILED: descriptors did not return to the baseline")
         ok = False
@@ -244,7 +301,7 @@ def measure(args, proc, port):
         print("soak: FAILED: RSS did not return near the baseline")
         ok = False
     if status != 0 or "Sanitizer" in tail or "runtime error" in tail:
-        print("soak: FAILED: echod exit %d: %s" % (status, tail))
+        print("soak: FAILED: echod exit %d: %s" % (status, tail[-4000:]))
         ok = False
     print("soak: %s" % ("passed" if ok else "FAILED"))
     return 0 if ok else 1

@@ -5,8 +5,11 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +95,8 @@ Test(lifecycle, sigterm_delivers_pending_output)
 {
 	struct echod	 e;
 	char		 buf[65536], want[64], want_byte;
-	size_t		 received = 0, n, sent, i, off;
+	size_t		 received = 0, n, sent, i, off, in;
+	const char	*in_text;
 	int		 fd;
 
 	echod_start(&e, "-v", "--output-limit", "16K", NULL);
@@ -117,27 +121,97 @@ Test(lifecycle, sigterm_delivers_pending_output)
 	snprintf(want, sizeof(want), "bytes in, %zu bytes out", received);
 	cr_assert(echod_log_has(&e, want), "client got %zu of %zu sent: %s",
 	    received, sent, e.log);
+	/*
+	 * Every byte taken came back, a prefix before each line, the last
+	 * partial line too: the drain flushes it, where the echo would keep
+	 * it waiting for its newline.
+	 */
+	/* "..., IN bytes in, OUT bytes out": IN is before the match. */
+	for (in_text = strstr(e.log, want) - 1; isdigit((unsigned char)
+	    in_text[-1]); in_text--)
+		;
+	in = strtoull(in_text, NULL, 10);
+	cr_assert_eq(received, in + 4 * ((in + 65535) / 65536), "%zu bytes "
+	    "in, %zu back: %s", in, received, e.log);
+	cr_assert_neq(in % 65536, 0, "no partial line to check: %s", e.log);
 	cr_assert_gt(received, 16384);
+	echod_free(&e);
+}
+
+/*
+ * Shutdown stops reading: a client still owed 32 MB at SIGTERM gets all of
+ * it, and nothing it sends afterwards is read or echoed.
+ */
+Test(lifecycle, shutdown_reads_nothing_new)
+{
+	struct echod	 e;
+	static char	 line[65536], buf[65536];
+	size_t		 received = 0, n, i, off;
+	int		 fd, k;
+
+	echod_start(&e, "-v", "--output-limit", "64M", "--memory-limit",
+	    "256M", NULL);
+	fd = client_connect(e.port);
+	memset(line, 'y', sizeof(line));
+	line[sizeof(line) - 1] = '\n';
+	/* Echoed into buffers the client does not read: still "reading". */
+	for (k = 0; k < 512; k++)
+		client_send(fd, line, sizeof(line));
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert(echod_wait_log(&e, "shutting down, draining 1 connection",
+	    WAIT_MS), "%s", e.log);
+	client_send(fd, "late\n", 5);
+	while ((n = client_recv(fd, buf, sizeof(buf), WAIT_MS)) > 0)
+		for (i = 0; i < n; i++, received++) {
+			off = received % (4 + 65536);
+			cr_assert_eq(buf[i], off < 4 ? "GOT:"[off] :
+			    off == 4 + 65535 ? '\n' : 'y', "byte %zu", received);
+		}
+	cr_assert_eq(received, 512 * (size_t)(4 + 65536));
+	close(fd);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
+	cr_assert(echod_log_has(&e, ": shutdown, 33554432 bytes in, "), "%s",
+	    e.log);
+	echod_free(&e);
+}
+
+/*
+ * A client that reads nothing, then SIGTERM with --drain-timeout secs:
+ * cut after at least min_ms, well before max_ms, with the one line.
+ */
+static void
+drain_cut(const char *secs, long min_ms, long max_ms)
+{
+	struct echod	 e;
+	char		 want[64];
+	long		 took;
+	int		 fd;
+
+	echod_start(&e, "-v", "--drain-timeout", secs, NULL);
+	fd = client_connect(e.port);
+	make_backlog(&e, fd);
+	took = now_ms();
+	cr_assert_eq(kill(e.pid, SIGTERM), 0);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
+	took = now_ms() - took;
+	cr_assert_geq(took, min_ms, "cut before the deadline: %ld ms", took);
+	cr_assert_lt(took, max_ms, "cut long after the deadline: %ld ms", took);
+	snprintf(want, sizeof(want), "drain timeout after %s s: cutting 1 "
+	    "connection", secs);
+	cr_assert(echod_log_has(&e, want), "%s", e.log);
+	close(fd);
 	echod_free(&e);
 }
 
 Test(lifecycle, drain_timeout_cuts_clients_that_do_not_read)
 {
-	struct echod	 e;
-	long		 start;
-	int		 fd;
+	drain_cut("1", 900, 3000);
+}
 
-	echod_start(&e, "-v", "--drain-timeout", "1", NULL);
-	fd = client_connect(e.port);
-	make_backlog(&e, fd);
-	start = now_ms();
-	cr_assert_eq(kill(e.pid, SIGTERM), 0);
-	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
-	cr_assert_geq(now_ms() - start, 900, "cut before the deadline");
-	cr_assert(echod_log_has(&e, "drain timeout after 1 s: cutting 1 "
-	    "connection"), "%s", e.log);
-	close(fd);
-	echod_free(&e);
+/* --drain-timeout 0: what a client does not take at once is cut. */
+Test(lifecycle, drain_timeout_zero_cuts_at_once)
+{
+	drain_cut("0", 0, 900);
 }
 
 Test(lifecycle, second_signal_exits_at_once)
@@ -154,6 +228,7 @@ Test(lifecycle, second_signal_exits_at_once)
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
 	cr_assert(echod_log_has(&e, "again: exiting now, cutting 1 "
 	    "connection"), "%s", e.log);
+	cr_assert(echod_log_has(&e, ": shutdown forced, "), "%s", e.log);
 	close(fd);
 	echod_free(&e);
 }
@@ -413,25 +488,39 @@ Test(lifecycle, out_of_descriptors_pauses_accepting)
 Test(lifecycle, user_drops_root_after_binding)
 {
 	struct echod	 e;
-	char		 path[64], line[256];
+	char		 path[64], line[256], groups[256] = "", want[64];
 	FILE		*f;
-	unsigned int	 ruid = 0, euid = 0, suid = 0, fsuid = 0;
-	int		 fd;
+	unsigned int	 ruid = 0, euid = 0, suid = 0, fsuid = 0, gid[4] = {
+			    0, 0, 0, 0 };
+	struct passwd	*pw;
+	int		 fd, i;
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root (CI runs as root)");
+	/* Groups to lose (this test runs in a process of its own). */
+	cr_assert_eq(setgroups(3, (gid_t[]){ 0, 4, 27 }), 0);
 	echod_start(&e, "-u", "nobody", NULL);
 	cr_assert(echod_wait_log(&e, "running as user nobody", WAIT_MS), "%s",
 	    e.log);
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)e.pid);
 	cr_assert_not_null(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Uid: %u %u %u %u", &ruid, &euid, &suid,
-		    &fsuid) == 4)
-			break;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		(void)sscanf(line, "Uid: %u %u %u %u", &ruid, &euid, &suid,
+		    &fsuid);
+		(void)sscanf(line, "Gid: %u %u %u %u", &gid[0], &gid[1],
+		    &gid[2], &gid[3]);
+		if (strncmp(line, "Groups:", 7) == 0)
+			snprintf(groups, sizeof(groups), "%s", line);
+	}
 	fclose(f);
 	cr_assert(ruid != 0 && euid != 0 && suid != 0 && fsuid != 0,
 	    "still root: %u %u %u %u", ruid, euid, suid, fsuid);
+	/* nobody's group, and only it: root's supplementary groups gone. */
+	cr_assert_not_null(pw = getpwnam("nobody"));
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(gid[i], pw->pw_gid, "gid %u", gid[i]);
+	snprintf(want, sizeof(want), "Groups:\t%u \n", (unsigned)pw->pw_gid);
+	cr_assert_str_eq(groups, want);
 	fd = client_connect(e.port);
 	client_echo(fd, "hi");
 	close(fd);
@@ -558,4 +647,63 @@ Test(lifecycle, a_client_new_at_shutdown_may_still_speak)
 	close(fd);
 	close(silent);
 	echod_free(&e);
+}
+
+/*
+ * An accept(2) error that is not about descriptors (here EPERM, as an
+ * LSM would give): one line a minute, the others at -v, and no busy loop
+ * though the connection stays in the backlog.
+ */
+Test(lifecycle, accept_errors_are_rate_limited_and_calm)
+{
+	struct echod	 e;
+	long		 cpu;
+	int		 fds[5], i;
+
+	echod_set_no_accept(true);
+	echod_start(&e, NULL);
+	echod_set_no_accept(false);
+	for (i = 0; i < 5; i++)
+		fds[i] = client_connect(e.port);
+	cr_assert(echod_wait_log(&e, "echod: accept: Operation not permitted "
+	    "(repeats are logged once a minute)\n", WAIT_MS), "%s", e.log);
+	cpu = echod_cpu_ms(&e);
+	/* A window to measure CPU in, not a wait for an event. */
+	usleep(1000000);
+	cr_assert_lt(echod_cpu_ms(&e) - cpu, 300, "spinning on accept");
+	cr_assert_eq(echod_log_count(&e, "accept: "), 1, "%s", e.log);
+	for (i = 0; i < 5; i++)
+		close(fds[i]);
+	echod_finish(&e);
+}
+
+/* IPv6 end to end: a [::1] listener, its name and the client's. */
+Test(lifecycle, ipv6_loopback_end_to_end)
+{
+	struct echod		 e;
+	struct sockaddr_in6	 sin6 = { .sin6_family = AF_INET6 };
+	socklen_t		 len = sizeof(sin6);
+	char			 want[96];
+	int			 fd, port;
+
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	sin6.sin6_addr = in6addr_loopback;
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == -1)
+		cr_skip_test("no IPv6 loopback here");
+	close(fd);
+	echod_start(&e, "-l", "[::1]:0", NULL);
+	port = echod_port_of(&e, "[::1]:");
+	cr_assert_neq(fd = socket(AF_INET6, SOCK_STREAM, 0), -1);
+	sin6.sin6_port = htons(port);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)), 0);
+	client_echo(fd, "over IPv6");
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin6, &len), 0);
+	snprintf(want, sizeof(want), "echod: Connection from [::1]:%d\n",
+	    ntohs(sin6.sin6_port));
+	cr_assert(echod_wait_log(&e, want, WAIT_MS), "%s", e.log);
+	close(fd);
+	snprintf(want, sizeof(want), "Connection closed [::1]:%d: client "
+	    "closed, 10 bytes in, 14 bytes out", ntohs(sin6.sin6_port));
+	cr_assert(echod_wait_log(&e, want, WAIT_MS), "%s", e.log);
+	echod_finish(&e);
 }

@@ -112,7 +112,7 @@ Test(threads, sigterm_drains_every_thread)
 	struct echod	 e;
 	int		 fds[NSTUFFED], i;
 	char		 buf[65536];
-	size_t		 got[NSTUFFED], total = 0, n;
+	size_t		 got[NSTUFFED], total = 0, n, k;
 	char		 want[64];
 	int		 made;
 
@@ -120,15 +120,25 @@ Test(threads, sigterm_drains_every_thread)
 	    NULL);
 	made = connect_to_both_threads(&e, fds);
 	for (i = 0; i < NSTUFFED; i++)
-		client_stuff(fds[i]);
+		client_stuff_with(fds[i], 'a' + i);
 	cr_assert_eq(kill(e.pid, SIGTERM), 0);
 	cr_assert(echod_wait_log(&e, "shutting down, draining 8 connections",
 	    WAIT_MS), "%s", e.log);
-	/* Every client, whichever thread has it, gets its echo, then EOF. */
+	/*
+	 * Every client, whichever thread has it, gets its own echo (lines
+	 * of its own letter; the partial last one flushed), then EOF.
+	 */
 	for (i = 0; i < NSTUFFED; i++) {
 		got[i] = 0;
 		while ((n = client_recv(fds[i], buf, sizeof(buf), WAIT_MS)) > 0)
-			got[i] += n;
+			for (k = 0; k < n; k++, got[i]++) {
+				size_t off = got[i] % (4 + 65536);
+				char want_byte = off < 4 ? "GOT:"[off] :
+				    off == 4 + 65535 ? '\n' : 'a' + i;
+
+				cr_assert_eq(buf[k], want_byte, "client %d, byte "
+				    "%zu", i, got[i]);
+			}
 		cr_assert_gt(got[i], 16384, "client %d got %zu", i, got[i]);
 		total += got[i];
 		close(fds[i]);
@@ -147,6 +157,7 @@ Test(threads, sigterm_drains_every_thread)
 Test(threads, drain_timeout_is_one_line_for_all_threads)
 {
 	struct echod	 e;
+	long		 start;
 	int		 fds[NSTUFFED], i;
 
 	echod_start(&e, "-v", "--threads", "2", "--output-limit", "16K",
@@ -154,8 +165,11 @@ Test(threads, drain_timeout_is_one_line_for_all_threads)
 	connect_to_both_threads(&e, fds);
 	for (i = 0; i < NSTUFFED; i++)
 		client_stuff(fds[i]);
+	start = now_ms();
 	cr_assert_eq(kill(e.pid, SIGTERM), 0);
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0, "%s", e.log);
+	cr_assert_geq(now_ms() - start, 900, "cut before the deadline");
+	cr_assert_lt(now_ms() - start, 3000, "cut long after the deadline");
 	cr_assert_eq(echod_log_count(&e, "drain timeout after"), 1, "%s",
 	    e.log);
 	cr_assert(echod_log_has(&e, "drain timeout after 1 s: cutting 8 "
@@ -227,6 +241,10 @@ Test(threads, max_connections_is_one_limit_for_all)
 		cur_thread = next_thread;
 	}
 	cr_assert(crossed, "no hand-over crossed threads in 30 rounds");
+	cr_assert(echod_log_has(&e, "echod: --max-connections (1) reached: "
+	    "new clients wait until a connection closes\n"), "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, "reached: new clients wait"), 1,
+	    "once a minute: %s", e.log);
 	close(cur);
 	echod_finish(&e);
 }
