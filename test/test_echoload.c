@@ -624,6 +624,13 @@ Test(echoload, payload_verify_names_the_byte)
 	cr_assert_eq(m.seq, 1235);
 	cr_assert_eq(m.got, reply[20]);
 	cr_assert_eq(m.expected, reply[20] ^ 1);
+	/* A wrong first byte of a read is as wrong as any other. */
+	verify_restart(&v, &p, 1235);
+	reply[20] ^= 1;
+	reply[0] = 'g';
+	cr_assert_eq(verify_feed(&v, &p, reply, 36, &done, &m), -1);
+	cr_assert_eq(m.expected, 'G');
+	cr_assert_eq(m.got, 'g');
 	verify_free(&v);
 
 	/* Chunk framing: prefixes anywhere, taken out. */

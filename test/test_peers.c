@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "peers.h"
+#include "siphash.h"
 
 TestSuite(peers, .timeout = 10);
 
@@ -59,6 +60,7 @@ Test(peers, ipv6_counts_per_prefix)
 	struct sockaddr_in6	 b = v6("2001:db8:1:2:ffff:eeee:dddd:cccc");
 	struct sockaddr_in6	 other = v6("2001:db8:1:3::1");
 	struct sockaddr_in6	 half = v6("2001:db8:1:2:8000::1");
+	struct sockaddr_in6	 low7 = v6("2001:db8:1:2:7fff::1");
 	struct peer		*p;
 
 	cr_assert_eq(peers_init(&pt, 10, 64), 0);
@@ -72,6 +74,8 @@ Test(peers, ipv6_counts_per_prefix)
 	cr_assert_eq(peers_get(&pt, (struct sockaddr *)&b) == p, false,
 	    "b differs from a in bit 65");
 	cr_assert_neq(peers_get(&pt, (struct sockaddr *)&half), p);
+	/* Same first bit of the ninth byte: the rest of it is masked. */
+	cr_assert_eq(peers_get(&pt, (struct sockaddr *)&low7), p);
 	peers_free(&pt);
 
 	cr_assert_eq(peers_init(&pt, 10, 128), 0);
@@ -79,4 +83,20 @@ Test(peers, ipv6_counts_per_prefix)
 	cr_assert_neq(peers_get(&pt, (struct sockaddr *)&b), p);
 	cr_assert_eq(peers_get(&pt, (struct sockaddr *)&a), p);
 	peers_free(&pt);
+}
+
+/* SipHash-2-4's reference vector (Aumasson and Bernstein, appendix A). */
+Test(peers, siphash_matches_the_reference)
+{
+	struct siphash_key	 key;
+	uint8_t			 k[16], msg[15];
+	int			 i;
+
+	for (i = 0; i < 16; i++)
+		k[i] = i;
+	for (i = 0; i < 15; i++)
+		msg[i] = i;
+	memcpy(&key.k0, k, 8);
+	memcpy(&key.k1, k + 8, 8);
+	cr_assert_eq(siphash(&key, msg, sizeof(msg)), 0xa129ca6149be45e5ULL);
 }

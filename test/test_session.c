@@ -116,6 +116,24 @@ Test(session, empty_prefix_is_plain_echo)
 	echod_finish(&e);
 }
 
+/* -f chunk with no prefix is the same plain echo: no prefix anywhere. */
+Test(session, chunk_framing_with_empty_prefix_is_plain_echo)
+{
+	struct echod	 e;
+	int		 fd;
+
+	echod_start(&e, "-f", "chunk", "-P", "", NULL);
+	fd = client_connect(e.port);
+	client_send(fd, "raw bytes", 9);
+	client_expect_str(fd, "raw bytes");
+	client_send(fd, "\n\nGOT:", 6);
+	client_expect_str(fd, "\n\nGOT:");
+	shutdown(fd, SHUT_WR);
+	client_expect_eof(fd);
+	close(fd);
+	echod_finish(&e);
+}
+
 Test(session, every_byte_value_passes)
 {
 	struct echod	 e;

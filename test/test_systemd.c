@@ -6,9 +6,11 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +22,8 @@
 #include <criterion/criterion.h>
 
 #include "harness.h"
+#include "addr.h"
+#include "systemd.h"
 
 static void
 pass_nothing(void)
@@ -109,29 +113,53 @@ Test(systemd, socket_names_choose_proxy)
 	close(lfd);
 }
 
-Test(systemd, unusable_passed_socket_is_a_start_failure)
+/* fd passed under name: echod exits 1 with the line msg. */
+static void
+expect_refused(int fd, const char *name, const char *msg)
 {
 	struct echod	 e;
 	const char	*args[] = { NULL };
-	int		 fd, port;
+
+	echod_pass(&fd, 1, name, NULL);
+	echod_spawn(&e, args);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1);
+	cr_assert(echod_log_has(&e, msg), "%s", e.log);
+	echod_free(&e);
+	close(fd);
+}
+
+Test(systemd, unusable_passed_socket_is_a_start_failure)
+{
+	int	 fd, port;
 
 	/* Bound but not listening. */
 	cr_assert_neq(fd = socket(AF_INET, SOCK_STREAM, 0), -1);
-	echod_pass(&fd, 1, "echo", NULL);
-	echod_spawn(&e, args);
-	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1);
-	cr_assert(echod_log_has(&e, "inherited descriptor 3 (echo) is not a "
-	    "listening TCP or Unix socket, nor a UDP one"), "%s", e.log);
-	echod_free(&e);
-	close(fd);
+	expect_refused(fd, "echo", "inherited descriptor 3 (echo) is not a "
+	    "listening TCP or Unix socket, nor a UDP one");
+	expect_refused(bound_socket(SOCK_STREAM, &port), "tls", "inherited "
+	    "descriptor 3 is for TLS, but --tls-cert and --tls-key are not "
+	    "given");
+	expect_refused(bound_socket(SOCK_DGRAM, &port), "tls", "inherited "
+	    "descriptor 3 (tls): UDP takes neither TLS nor PROXY\n");
+}
+
+/* A notification that cannot be sent is a warning; serving goes on. */
+Test(systemd, notify_failure_is_a_warning)
+{
+	struct echod	 e;
+	const char	*args[] = { NULL };
+	int		 fd, port, c;
 
 	fd = bound_socket(SOCK_STREAM, &port);
-	echod_pass(&fd, 1, "tls", NULL);
+	cr_assert_eq(listen(fd, 16), 0);
+	echod_pass(&fd, 1, "echo", "/nonexistent/notify");
 	echod_spawn(&e, args);
-	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1);
-	cr_assert(echod_log_has(&e, "inherited descriptor 3 is for TLS, but "
-	    "--tls-cert and --tls-key are not given"), "%s", e.log);
-	echod_free(&e);
+	cr_assert(echod_wait_log(&e, "echod: cannot notify systemd: No such "
+	    "file or directory\n", WAIT_MS), "%s", e.log);
+	c = client_connect(port);
+	client_echo(c, "still served");
+	close(c);
+	echod_finish(&e);
 	close(fd);
 }
 
@@ -206,5 +234,138 @@ Test(systemd, readiness_and_stopping_are_notified)
 	echod_free(&e);
 	close(fd);
 	unlink(sun.sun_path);
+	rmdir(dir);
+}
+
+/* Runs systemd_listen_fds() with these variables; stderr into out. */
+static int
+listen_with(const char *fds, const char *names, char *out, size_t len)
+{
+	struct listen_list	 list = { NULL, 0 };
+	char			 pid[16];
+	int			 p[2], saved, rc;
+	ssize_t			 n;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", fds, 1);
+	if (names != NULL)
+		setenv("LISTEN_FDNAMES", names, 1);
+	cr_assert_eq(pipe(p), 0);
+	saved = dup(STDERR_FILENO);
+	dup2(p[1], STDERR_FILENO);
+	rc = systemd_listen_fds(&list);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(p[1]);
+	n = read(p[0], out, len - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	addr_list_free(&list);
+	return rc;
+}
+
+/*
+ * Once read, the variables are gone, so that nothing started later sees
+ * them; a count that is not one is an error, said in one line.
+ */
+Test(systemd, listen_variables_are_removed_once_read)
+{
+	char	 out[256];
+
+	cr_assert_eq(listen_with("many", "echo", out, sizeof(out)), -1);
+	cr_assert_str_eq(out, "echod: cannot take the sockets systemd passed: "
+	    "Invalid argument\n");
+	cr_assert_null(getenv("LISTEN_PID"));
+	cr_assert_null(getenv("LISTEN_FDS"));
+	cr_assert_null(getenv("LISTEN_FDNAMES"));
+}
+
+/* How many of pid's epoll instances watch the socket fd is (ours). */
+static int
+epolls_watching(pid_t pid, int fd)
+{
+	struct stat	 st;
+	struct dirent	*de;
+	char		 path[320], target[64], line[256], ino[32];
+	DIR		*d;
+	FILE		*f;
+	ssize_t		 n;
+	int		 count = 0;
+
+	cr_assert_eq(fstat(fd, &st), 0);
+	snprintf(ino, sizeof(ino), " ino:%lx", (unsigned long)st.st_ino);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	cr_assert_not_null(d = opendir(path));
+	while ((de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
+		    de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[eventpoll]") != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", (int)pid,
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (strncmp(line, "tfd:", 4) == 0 &&
+			    strstr(line, ino) != NULL) {
+				count++;
+				break;
+			}
+		fclose(f);
+	}
+	closedir(d);
+	return count;
+}
+
+/*
+ * --threads with a passed socket: every thread accepts from it (it has
+ * no SO_REUSEPORT twin), and a socket named "tls" is served over TLS.
+ */
+Test(systemd, threads_share_a_passed_socket_and_tls_by_name)
+{
+	struct echod	 e;
+	char		 dir[64], cert[96], key[96], connect[32], *out;
+	const char	*req[] = { "openssl", "req", "-x509", "-newkey", "ec",
+			    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+			    "-keyout", key, "-out", cert, "-days", "2", "-subj",
+			    "/CN=localhost", NULL };
+	const char	*args[] = { "-v", "--threads", "2", "--tls-cert", cert,
+			    "--tls-key", key, NULL };
+	const char	*s_client[] = { "openssl", "s_client", "-quiet",
+			    "-connect", connect, NULL };
+	int		 fds[2], port, tls_port, c;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	cr_assert_eq(run_tool(req, NULL, 0, &out), 0, "openssl: %s", out);
+	free(out);
+	fds[0] = bound_socket(SOCK_STREAM, &port);
+	fds[1] = bound_socket(SOCK_STREAM, &tls_port);
+	echod_pass(fds, 2, "echo:tls", NULL);
+	echod_spawn(&e, args);
+	cr_assert(echod_wait_log(&e, "listening on ", WAIT_MS), "%s", e.log);
+	/* Which thread accepts is the kernel's choice; both wait on it. */
+	cr_assert_eq(epolls_watching(e.pid, fds[0]), 2);
+	cr_assert_eq(epolls_watching(e.pid, fds[1]), 2);
+	c = client_connect(port);
+	client_echo(c, "shared");
+	close(c);
+	snprintf(connect, sizeof(connect), "127.0.0.1:%d", tls_port);
+	(void)run_tool(s_client, "over tls\n", 9, &out);
+	cr_assert_not_null(strstr(out, "GOT:over tls\n"), "%s", out);
+	free(out);
+	cr_assert(echod_wait_log(&e, "TLS handshake done", WAIT_MS), "%s",
+	    e.log);
+	echod_finish(&e);
+	close(fds[0]);
+	close(fds[1]);
+	unlink(cert);
+	unlink(key);
 	rmdir(dir);
 }

@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -274,7 +275,8 @@ Test(tls, backpressure_and_drain)
 	struct tls_client	 t;
 	static char		 line[1024], *all;
 	struct pollfd		 pfd;
-	size_t			 lines = 0, got, i;
+	size_t			 lines = 0, got, i, in, out;
+	const char		*p;
 	bool			 clean;
 	int			 n;
 
@@ -319,6 +321,14 @@ Test(tls, backpressure_and_drain)
 	free(all);
 	tls_close(&t);
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
+	/* All of them: every line echod read came back whole. */
+	cr_assert_not_null(p = strstr(e.log, " bytes in, "), "%s", e.log);
+	while (isdigit((unsigned char)p[-1]))
+		p--;
+	cr_assert_eq(sscanf(p, "%zu bytes in, %zu bytes out", &in, &out), 2);
+	cr_assert_eq(in % sizeof(line), 0, "%s", e.log);
+	cr_assert_eq(out, in / sizeof(line) * (sizeof(line) + 4), "%s", e.log);
+	cr_assert_eq(got, out, "got %zu of %zu: %s", got, out, e.log);
 	echod_free(&e);
 	certs_free(&c);
 }
@@ -461,9 +471,9 @@ s_client(int port, const char *input, const char *const *extra, char **out)
 
 /*
  * TLS 1.2 offers only ECDHE with AEAD: a CBC suite is refused, a GCM one
- * taken; and a client cannot renegotiate.
+ * taken; TLS 1.1 is refused; and a client cannot renegotiate.
  */
-Test(tls, cbc_suites_and_renegotiation_are_refused)
+Test(tls, cbc_suites_tls11_and_renegotiation_are_refused)
 {
 	struct echod	 e;
 	struct certs	 c;
@@ -472,6 +482,8 @@ Test(tls, cbc_suites_and_renegotiation_are_refused)
 	const char	*gcm[] = { "-tls1_2", "-cipher",
 			    "ECDHE-ECDSA-AES128-GCM-SHA256", NULL };
 	const char	*reneg[] = { "-tls1_2", NULL };
+	const char	*tls11[] = { "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
+			    NULL };
 	char		*out;
 	int		 port;
 
@@ -484,6 +496,14 @@ Test(tls, cbc_suites_and_renegotiation_are_refused)
 	cr_assert_eq(s_client(port, "", gcm, &out), 0, "%s", out);
 	cr_assert_not_null(strstr(out, "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"),
 	    "%s", out);
+	free(out);
+	/* TLS 1.2 is served, 1.1 refused even to a client that allows it. */
+	cr_assert_eq(s_client(port, "", gcm, &out), 0, "%s", out);
+	cr_assert_not_null(strstr(out, "Protocol  : TLSv1.2"), "%s", out);
+	free(out);
+	cr_assert_neq(s_client(port, "", tls11, &out), 0, "%s", out);
+	cr_assert(echod_wait_log(&e, "TLS handshake failed: ", WAIT_MS), "%s",
+	    e.log);
 	free(out);
 	/* "R" asks s_client to renegotiate. */
 	(void)s_client(port, "R\n", reneg, &out);

@@ -8,9 +8,11 @@
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <arpa/inet.h>
+#include <linux/net_tstamp.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,7 @@ Test(udp, reply_too_big_for_a_datagram_is_cut_and_counted)
 {
 	struct echod	 e;
 	static char	 big[65507], got[65536];
+	char		 want[96];
 	int		 fd;
 
 	echod_start(&e, "-U", "-v", NULL);
@@ -103,9 +106,15 @@ Test(udp, reply_too_big_for_a_datagram_is_cut_and_counted)
 	cr_assert_arr_eq(got + 4, big, 65503);
 	cr_assert(echod_wait_log(&e, "reply cut from 65511 to 65507 bytes",
 	    WAIT_MS), "%s", e.log);
+	/* An ordinary one, as -v logs it. */
+	cr_assert_eq(send(fd, "small", 5, 0), 5);
+	cr_assert_eq(udp_recv(fd, got, sizeof(got)), 9);
+	snprintf(want, sizeof(want), "echod: udp 127.0.0.1:%d: 5 bytes "
+	    "echoed\n", client_local_port(fd));
+	cr_assert(echod_wait_log(&e, want, WAIT_MS), "%s", e.log);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
-	cr_assert(echod_log_has(&e, "UDP: 1 datagrams in, 1 echoed, "
+	cr_assert(echod_log_has(&e, "UDP: 2 datagrams in, 2 echoed, "
 	    "1 truncated, 0 not answered"), "%s", e.log);
 	echod_free(&e);
 }
@@ -124,7 +133,7 @@ Test(udp, privileged_source_port_is_not_answered)
 	cr_assert_eq(send(low, "loop?", 5, 0), 5);
 	cr_assert(echod_wait_log(&e, "udp 127.0.0.1:1023: privileged source "
 	    "port, not answered", WAIT_MS), "%s", e.log);
-	cr_assert(client_quiet_for(low, 0));
+	cr_assert(client_quiet_for(low, 100));
 	fd = udp_client(port, 0);
 	udp_expect(fd, "ok", 2, "ok", 2);
 	close(fd);
@@ -138,31 +147,137 @@ Test(udp, privileged_source_port_is_not_answered)
 
 /*
  * A client that floods datagrams and never reads: echod never waits for
- * it, and a TCP client is served meanwhile.
+ * it, and a TCP client is served meanwhile (the exit line counts every
+ * datagram, answered or cut).
  */
 Test(udp, a_flood_never_blocks_tcp)
 {
 	struct echod	 e;
 	char		 dgram[1024];
+	const char	*line;
+	unsigned long long in, echoed;
 	int		 fd, tcp, i, rcvbuf = 4096;
 
-	echod_start(&e, "-U", "--threads", "2", NULL);
+	echod_start(&e, "-U", "--threads", "2", "--udp-source-rate", "0",
+	    "--udp-source-bytes", "0", "--udp-total-rate", "0",
+	    "--udp-total-bytes", "0", NULL);
 	fd = udp_client(echod_port_of(&e, "udp:127.0.0.1:"), 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	memset(dgram, 'u', sizeof(dgram));
 	tcp = client_connect(e.port);
 	for (i = 0; i < 2000; i++) {
-		(void)send(fd, dgram, sizeof(dgram), 0);
-		if (i % 500 == 0) {
+		cr_assert_eq(send(fd, dgram, sizeof(dgram), 0),
+		    (ssize_t)sizeof(dgram));
+		if (i % 500 == 0)
 			client_echo(tcp, "still here");
-		}
 	}
 	client_echo(tcp, "after");
 	close(tcp);
 	close(fd);
 	cr_assert_eq(echod_stop(&e), 0);
-	cr_assert(echod_log_has(&e, "UDP: "), "%s", e.log);
+	/* What the kernel let in was answered, every one of it. */
+	cr_assert_not_null(line = strstr(e.log, "UDP: "), "%s", e.log);
+	cr_assert_eq(sscanf(line, "UDP: %llu datagrams in, %llu echoed, 0 "
+	    "truncated, 0 not answered", &in, &echoed), 2, "%s", e.log);
+	cr_assert_eq(in, echoed, "%s", e.log);
+	cr_assert_gt(in, 0, "%s", e.log);
 	echod_free(&e);
+}
+
+/* Software receive timestamps on a socket, the kernel's clock. */
+static void
+stamp_on(int fd)
+{
+	int	 flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags,
+	    sizeof(flags)), 0, "SO_TIMESTAMPING: %s", strerror(errno));
+}
+
+/* Receives into buf; *ns: when the kernel received the (last) packet. */
+static ssize_t
+recv_stamped(int fd, void *buf, size_t len, uint64_t *ns)
+{
+	char		 control[256];
+	struct iovec	 iov = { buf, len };
+	struct msghdr	 msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = control,
+			    .msg_controllen = sizeof(control) };
+	struct cmsghdr	*cm;
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	ssize_t		 n;
+
+	cr_assert_eq(poll(&pfd, 1, WAIT_MS), 1, "no reply");
+	cr_assert_gt(n = recvmsg(fd, &msg, 0), 0);
+	*ns = 0;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_TIMESTAMPING) {
+			struct timespec ts[3];
+
+			memcpy(ts, CMSG_DATA(cm), sizeof(ts));
+			*ns = ts[0].tv_sec * 1000000000ULL + ts[0].tv_nsec;
+		}
+	cr_assert_neq(*ns, 0, "no timestamp");
+	return n;
+}
+
+/*
+ * The per-wakeup cap: with the server stopped, 150 datagrams and then a
+ * TCP line wait for it; once it runs, it answers at most a batch or two
+ * of datagrams before the line.  Without the cap it would answer all 150
+ * first, as each read empties the socket.
+ */
+Test(udp, a_backlog_of_datagrams_waits_its_turn)
+{
+	struct echod	 e;
+	char		 buf[256];
+	uint64_t	 tcp_ns, ns;
+	int		 fd, tcp, i, before, most = 0, round, status;
+	int		 rcvbuf = 1 << 20;
+
+	echod_start(&e, "-U", "--udp-source-rate", "0", "--udp-source-bytes",
+	    "0", "--udp-total-rate", "0", "--udp-total-bytes", "0", NULL);
+	fd = udp_client(echod_port_of(&e, "udp:127.0.0.1:"), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	stamp_on(fd);
+	tcp = client_connect(e.port);
+	client_echo(tcp, "first");
+	stamp_on(tcp);
+	/*
+	 * Three rounds: the loop may find the line ready first (then no
+	 * datagram comes before it, cap or not); the most answered before
+	 * it in any round is what tells.
+	 */
+	for (round = 0; round < 3; round++) {
+		cr_assert_eq(kill(e.pid, SIGSTOP), 0);
+		cr_assert_eq(waitpid(e.pid, &status, WUNTRACED), e.pid);
+		cr_assert(WIFSTOPPED(status));
+		for (i = 0; i < 150; i++) {
+			snprintf(buf, sizeof(buf), "datagram %03d", i);
+			cr_assert_eq(send(fd, buf, strlen(buf), 0),
+			    (ssize_t)strlen(buf));
+		}
+		client_send(tcp, "line\n", 5);
+		cr_assert_eq(kill(e.pid, SIGCONT), 0);
+		cr_assert_eq(recv_stamped(tcp, buf, sizeof(buf), &tcp_ns), 9);
+		cr_assert_arr_eq(buf, "GOT:line\n", 9);
+		for (before = 0, i = 0; i < 150; i++) {
+			char	 want[32];
+
+			cr_assert_eq(recv_stamped(fd, buf, sizeof(buf), &ns),
+			    16);
+			snprintf(want, sizeof(want), "GOT:datagram %03d", i);
+			cr_assert_arr_eq(buf, want, 16);
+			before += ns < tcp_ns;
+		}
+		most = before > most ? before : most;
+	}
+	cr_assert_leq(most, 2 * 64, "%d datagrams answered before the line",
+	    most);
+	close(fd);
+	close(tcp);
+	echod_finish(&e);
 }
 
 /* The UDP exit line's figures: in, echoed, refused, limited. */
@@ -243,11 +358,12 @@ udp_wait_stat(struct echod *e, const char *name, unsigned int n)
 
 	snprintf(want, sizeof(want), "%s %u,", name, n);
 	while (!echod_log_has(e, want)) {
-		cr_assert_lt(now_ms(), deadline, "want '%s' in: %s", want,
-		    e->log);
+		/* The log's end only: a flood can make it megabytes. */
+		cr_assert_lt(now_ms(), deadline, "want '%s' in: ...%s", want,
+		    e->log + (e->log_len > 4096 ? e->log_len - 4096 : 0));
 		cr_assert_eq(kill(e->pid, SIGUSR1), 0);
-		cr_assert(echod_wait_log(e, "counters:", WAIT_MS), "%s",
-		    e->log);
+		cr_assert(echod_wait_log(e, "counters:", WAIT_MS), "...%s",
+		    e->log + (e->log_len > 4096 ? e->log_len - 4096 : 0));
 	}
 }
 

@@ -222,3 +222,23 @@ Test(unix_socket, a_held_lock_keeps_a_second_instance_out)
 	cr_assert_neq(access(lock, F_OK), 0, "the lock file stays");
 	sock_path_free(&sp);
 }
+
+/* --max-per-ip counts addresses; Unix clients have none and are not counted. */
+Test(unix_socket, clients_are_not_counted_per_address)
+{
+	struct echod		 e;
+	struct sock_path	 sp;
+	int			 fds[3], i;
+
+	sock_path_init(&sp);
+	echod_start(&e, "-l", sp.listen, "--max-per-ip", "1", NULL);
+	for (i = 0; i < 3; i++) {
+		fds[i] = client_connect_unix(sp.path);
+		client_echo(fds[i], "not counted");
+	}
+	cr_assert(!echod_log_has(&e, "max-per-ip"), "%s", e.log);
+	for (i = 0; i < 3; i++)
+		close(fds[i]);
+	echod_finish(&e);
+	sock_path_free(&sp);
+}

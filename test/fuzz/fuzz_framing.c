@@ -4,8 +4,9 @@
  * through random output limits, must come out framed exactly as the
  * reference (line), as sent (raw) or chunk by chunk (chunk).
  *
- * Input layout: byte 0 picks the framing and max_line, byte 1 seeds the
- * split points and limits, the rest is what the client sends.
+ * Input layout: byte 0 picks the framing and the prefix (one of four,
+ * the empty one among them), bytes 1 and 2 max_line (1 to 65536), byte 3
+ * seeds the split points and limits; the rest is what the client sends.
  */
 #include "config.h"
 
@@ -20,8 +21,12 @@
 
 #define MAX_INPUT	65536
 
-static unsigned char	 expected[MAX_INPUT * 5];
-static unsigned char	 actual[MAX_INPUT * 5];
+/* Room for a prefix before every byte. */
+#define MAX_OUTPUT	(MAX_INPUT * (1 + 8))
+
+static unsigned char	 expected[MAX_OUTPUT];
+static unsigned char	 actual[MAX_OUTPUT];
+static const char *const prefixes[] = { "GOT:", "", "x", "[echo] " };
 
 static uint32_t
 next_random(uint32_t *state)
@@ -72,18 +77,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct framing	 fr;
 	struct evbuffer	*in, *out, *chunk;
 	const uint8_t	*body;
+	const char	*prefix;
 	size_t		 len, pos, step, expected_len = 0, actual_len = 0;
 	uint32_t	 state;
 
-	if (size < 2 || size - 2 > MAX_INPUT)
+	if (size < 4 || size - 4 > MAX_INPUT)
 		return 0;
-	fr.kind = data[0] % 3;
-	fr.max_line = 1 + (data[0] >> 2) * 3;
-	fr.prefix = fr.kind == FRAMING_RAW ? "" : "GOT:";
-	fr.prefix_len = strlen(fr.prefix);
-	state = data[1];
-	body = data + 2;
-	len = size - 2;
+	prefix = prefixes[(data[0] >> 2) % 4];
+	/* An empty prefix makes any framing the raw one, as in echod. */
+	framing_init(&fr, data[0] % 3 == 0 ? FRAMING_LINE : data[0] % 3 == 1 ?
+	    FRAMING_CHUNK : FRAMING_RAW, prefix, strlen(prefix),
+	    1 + (data[1] | (size_t)data[2] << 8));
+	if (fr.kind == FRAMING_RAW)
+		framing_init(&fr, FRAMING_RAW, "", 0, fr.max_line);
+	state = data[3];
+	body = data + 4;
+	len = size - 4;
 
 	in = evbuffer_new();
 	out = evbuffer_new();
@@ -96,9 +105,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		evbuffer_add(chunk, body + pos, step);
 		evbuffer_add_buffer(in, chunk);
 		if (fr.kind == FRAMING_CHUNK) {
-			memcpy(expected + expected_len, "GOT:", 4);
-			memcpy(expected + expected_len + 4, body + pos, step);
-			expected_len += 4 + step;
+			memcpy(expected + expected_len, fr.prefix,
+			    fr.prefix_len);
+			memcpy(expected + expected_len + fr.prefix_len,
+			    body + pos, step);
+			expected_len += fr.prefix_len + step;
 		}
 		/*
 		 * As the connection does: echo, drain, resume until stuck;
@@ -119,8 +130,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(out, &actual_len);
 
 	if (fr.kind == FRAMING_LINE)
-		expected_len = reference_frame(body, len, "GOT:", 4,
-		    fr.max_line, expected);
+		expected_len = reference_frame(body, len, fr.prefix,
+		    fr.prefix_len, fr.max_line, expected);
 	else if (fr.kind == FRAMING_RAW) {
 		memcpy(expected, body, len);
 		expected_len = len;
