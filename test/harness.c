@@ -36,6 +36,8 @@ static rlim_t spawn_nofile;
 static bool spawn_no_ipv6;
 static bool spawn_no_chmod;
 static bool spawn_no_accept;
+static int spawn_denied[8];		/* more calls that fail EPERM */
+static size_t spawn_ndenied;
 static bool spawn_journal;
 
 void
@@ -155,6 +157,15 @@ void
 echod_set_no_accept(bool on)
 {
 	spawn_no_accept = on;
+}
+
+/* Later spawns get EPERM from these system calls; none ends it. */
+void
+echod_set_deny(const int *nrs, size_t n)
+{
+	cr_assert_leq(n, sizeof(spawn_denied) / sizeof(spawn_denied[0]));
+	memcpy(spawn_denied, nrs, n * sizeof(nrs[0]));
+	spawn_ndenied = n;
 }
 
 /*
@@ -352,6 +363,9 @@ program_spawn(struct echod *e, const char *var, const char *const *args)
 		if (spawn_no_chmod && spawn_deny_chmod() == -1)
 			_exit(125);
 		if (spawn_no_accept && spawn_deny_accept() == -1)
+			_exit(125);
+		if (spawn_ndenied != 0 &&
+		    spawn_deny(spawn_denied, spawn_ndenied) == -1)
 			_exit(125);
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);

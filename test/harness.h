@@ -53,6 +53,8 @@ void	echod_set_no_ipv6(bool);
 void	echod_set_no_chmod(bool);
 /* Later spawns get EPERM from accept(2). */
 void	echod_set_no_accept(bool);
+/* Later spawns get EPERM from these system call numbers; n 0 ends it. */
+void	echod_set_deny(const int *, size_t);
 /* Later spawns see their stderr as the journal's stream. */
 void	echod_set_journal(bool);
 int	echod_fd_count(const struct echod *);

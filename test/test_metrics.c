@@ -3,6 +3,9 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,4 +356,42 @@ Test(metrics, head_and_other_methods)
 	cr_assert_str_eq(out, "501");
 	free(out);
 	echod_finish(&e);
+}
+
+/* The byte counters count every protocol: TCP, a Unix socket, UDP. */
+Test(metrics, bytes_over_every_transport)
+{
+	struct echod	 e;
+	char		 dir[64], path[96], spec[104], got[16];
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct pollfd	 pfd;
+	int		 fd;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/m.sock", dir);
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	echod_start(&e, "--metrics", "127.0.0.1:0", "-U", "-l", spec, NULL);
+	session(e.port, "ab\n", "GOT:ab\n");
+	fd = client_connect_unix(path);
+	client_echo(fd, "unix");
+	close(fd);
+	cr_assert_neq(fd = socket(AF_INET, SOCK_DGRAM, 0), -1);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(echod_port_of(&e, "udp:127.0.0.1:"));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(send(fd, "udp", 3, 0), 3);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, WAIT_MS), 1);
+	cr_assert_eq(recv(fd, got, sizeof(got), 0), 7);
+	close(fd);
+	cr_assert(echod_wait_log(&e, "Connection closed unix:", WAIT_MS), "%s",
+	    e.log);
+	/* 3 + 5 + 3 in; each with its 4-byte prefix out. */
+	expect_metric(&e, "\nechod_bytes_received_total 11\n");
+	expect_metric(&e, "\nechod_bytes_sent_total 23\n");
+	expect_metric(&e, "\nechod_udp_datagrams_received_total 1\n");
+	expect_metric(&e, "\nechod_udp_datagrams_sent_total 1\n");
+	echod_finish(&e);
+	rmdir(dir);
 }

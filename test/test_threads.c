@@ -248,3 +248,43 @@ Test(threads, max_connections_is_one_limit_for_all)
 	close(cur);
 	echod_finish(&e);
 }
+
+/*
+ * --max-per-ip counts an address across threads: with one connection
+ * open, every further one from it is refused, whichever thread the
+ * kernel hands it to (-v names the thread).
+ */
+Test(threads, max_per_ip_counts_across_threads)
+{
+	struct echod	 e;
+	char		 needle[32];
+	const char	*hit;
+	unsigned int	 rejected[2];
+	int		 first, more, i, t;
+
+	echod_start(&e, "--threads", "2", "--max-per-ip", "1", NULL);
+	first = client_connect(e.port);
+	client_echo(first, "first");
+	for (i = 0; i < 20; i++) {
+		more = client_connect(e.port);
+		client_expect_eof(more);
+		close(more);
+	}
+	cr_assert_eq(echod_log_count(&e, "refused: --max-per-ip (1) reached"),
+	    20, "%s", e.log);
+	/* Both threads refused some: the count is one for the process. */
+	cr_assert_eq(kill(e.pid, SIGUSR1), 0);
+	cr_assert(echod_wait_log(&e, "thread 1 counters: ", WAIT_MS), "%s",
+	    e.log);
+	for (t = 0; t < 2; t++) {
+		snprintf(needle, sizeof(needle), "thread %d counters: ", t);
+		cr_assert_not_null(hit = strstr(e.log, needle), "%s", e.log);
+		cr_assert_eq(sscanf(hit + strlen(needle), "open %*u, accepted "
+		    "%*u, rejected %u", &rejected[t]), 1, "%s", hit);
+	}
+	cr_assert_eq(rejected[0] + rejected[1], 20, "%s", e.log);
+	cr_assert(rejected[0] > 0 && rejected[1] > 0, "one thread took all "
+	    "20: %s", e.log);
+	close(first);
+	echod_finish(&e);
+}

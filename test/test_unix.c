@@ -2,6 +2,8 @@
 /* Integration: --listen unix:PATH and --unix-mode. */
 #include "config.h"
 
+#include <sys/syscall.h>
+
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -240,5 +242,48 @@ Test(unix_socket, clients_are_not_counted_per_address)
 	for (i = 0; i < 3; i++)
 		close(fds[i]);
 	echod_finish(&e);
+	sock_path_free(&sp);
+}
+
+/*
+ * What cannot be done to the socket's files is said, with the reason:
+ * the lock not taken keeps echod from serving the path (exit 1); files it
+ * cannot remove at exit are named, and the exit is still 0.
+ */
+Test(unix_socket, lock_and_removal_failures_are_said)
+{
+	static const int	 no_flock[] = { __NR_flock };
+	static const int	 no_unlink[] = { __NR_unlink, __NR_unlinkat };
+	struct echod		 e;
+	struct sock_path	 sp;
+	char			 want[256];
+	const char		*args[] = { "-l", sp.listen, NULL };
+
+	sock_path_init(&sp);
+	echod_set_deny(no_flock, 1);
+	echod_spawn(&e, args);
+	echod_set_deny(NULL, 0);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1, "%s", e.log);
+	snprintf(want, sizeof(want), "echod: cannot lock %s.lock: Operation "
+	    "not permitted\n", sp.path);
+	cr_assert(echod_log_has(&e, want), "%s", e.log);
+	echod_free(&e);
+	snprintf(want, sizeof(want), "%s.lock", sp.path);
+	unlink(want);
+
+	echod_set_deny(no_unlink, 2);
+	echod_spawn(&e, args);
+	echod_set_deny(NULL, 0);
+	cr_assert(echod_wait_log(&e, "listening on ", WAIT_MS), "%s", e.log);
+	cr_assert_eq(echod_stop(&e), 0, "%s", e.log);
+	snprintf(want, sizeof(want), "echod: cannot remove %s: Operation not "
+	    "permitted\n", sp.path);
+	cr_assert(echod_log_has(&e, want), "%s", e.log);
+	snprintf(want, sizeof(want), "echod: cannot remove %s.lock: "
+	    "Operation not permitted\n", sp.path);
+	cr_assert(echod_log_has(&e, want), "%s", e.log);
+	echod_free(&e);
+	snprintf(want, sizeof(want), "%s.lock", sp.path);
+	unlink(want);
 	sock_path_free(&sp);
 }
