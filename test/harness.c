@@ -248,6 +248,31 @@ echod_wait_log(struct echod *e, const char *needle, int timeout_ms)
 	}
 }
 
+/*
+ * SIGUSR1 until a report says `want` (a connection's close is logged just
+ * before its thread's open count drops; bytes sent are counted when echod
+ * reads them): each report is waited for, then another asked for after
+ * 20 ms, up to WAIT_MS.
+ */
+void
+echod_usr1_until(struct echod *e, const char *want)
+{
+	long	 deadline = now_ms() + WAIT_MS;
+	size_t	 reports;
+
+	while (!echod_log_has(e, want)) {
+		cr_assert_lt(now_ms(), deadline, "never '%s': ...%s", want,
+		    e->log + (e->log_len > 4096 ? e->log_len - 4096 : 0));
+		reports = echod_log_count(e, "counters: open");
+		cr_assert_eq(kill(e->pid, SIGUSR1), 0);
+		while (echod_log_count(e, "counters: open") == reports)
+			cr_assert(echod_wait_log(e, "counters: open", WAIT_MS),
+			    "no report: %s", e->log);
+		if (!echod_log_has(e, want))
+			poll(NULL, 0, 20);
+	}
+}
+
 bool
 echod_log_has(struct echod *e, const char *needle)
 {

@@ -41,6 +41,8 @@ int	run_split(const char *const *, char **, char **, int);
 void	echod_pass(const int *, size_t, const char *, const char *);
 bool	echod_wait_log(struct echod *, const char *, int);
 bool	echod_log_has(struct echod *, const char *);
+/* SIGUSR1 until a report holds the text (a counter that lags its log line). */
+void	echod_usr1_until(struct echod *, const char *);
 size_t	echod_log_count(struct echod *, const char *);
 int	echod_wait_exit(struct echod *, int);
 int	echod_stop(struct echod *);

@@ -157,6 +157,8 @@ Test(lifecycle, shutdown_reads_nothing_new)
 	/* Echoed into buffers the client does not read: still "reading". */
 	for (k = 0; k < 512; k++)
 		client_send(fd, line, sizeof(line));
+	/* All of it read before the signal (sent is not yet read). */
+	echod_usr1_until(&e, ", bytes in 33554432,");
 	cr_assert_eq(kill(e.pid, SIGTERM), 0);
 	cr_assert(echod_wait_log(&e, "shutting down, draining 1 connection",
 	    WAIT_MS), "%s", e.log);

@@ -48,27 +48,6 @@ expect_metric(struct echod *e, const char *line)
 	free(body);
 }
 
-/*
- * SIGUSR1 until the counters say `want`: a connection's close is logged
- * just before its thread's open count drops, so one report may still
- * count it.  Each report is waited for; a few are allowed.
- */
-static void
-usr1_until(struct echod *e, const char *want)
-{
-	size_t	 reports;
-	int	 i;
-
-	for (i = 0; i < 20 && !echod_log_has(e, want); i++) {
-		reports = echod_log_count(e, "counters: open");
-		cr_assert_eq(kill(e->pid, SIGUSR1), 0);
-		while (echod_log_count(e, "counters: open") == reports)
-			cr_assert(echod_wait_log(e, "counters: open", WAIT_MS),
-			    "no report: %s", e->log);
-	}
-	cr_assert(echod_log_has(e, want), "never '%s': %s", want, e->log);
-}
-
 static void
 session(int port, const char *line, const char *reply)
 {
@@ -165,7 +144,7 @@ Test(metrics, per_thread_with_threads)
 		    body);
 	}
 	free(body);
-	usr1_until(&e, "thread 1 counters: open 0");
+	echod_usr1_until(&e, "thread 1 counters: open 0");
 	cr_assert(echod_wait_log(&e, "counters: open 0, accepted 1, "
 	    "rejected 0, timed out 0, TLS handshakes failed 0, bytes in 2, "
 	    "bytes out 6", WAIT_MS), "%s", e.log);
@@ -179,7 +158,7 @@ Test(metrics, sigusr1_without_metrics_endpoint)
 	echod_start(&e, NULL);
 	session(e.port, "abc\n", "GOT:abc\n");
 	cr_assert(echod_wait_log(&e, "Connection closed", WAIT_MS));
-	usr1_until(&e, "counters: open 0, accepted 1, rejected 0, timed out "
+	echod_usr1_until(&e, "counters: open 0, accepted 1, rejected 0, timed out "
 	    "0, TLS handshakes failed 0, bytes in 4, bytes out 8");
 	cr_assert_not(echod_log_has(&e, "thread 0 counters"));
 	echod_finish(&e);
