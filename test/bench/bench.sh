@@ -53,7 +53,7 @@ compare() {
 	done
 	a=$(echo $a_vals | tr ' ' '\n' | median)
 	b=$(echo $b_vals | tr ' ' '\n' | median)
-	printf '| %-44s | %-14s | %12s | %12s | %6s |\n' "$1" "$2" "$b" "$a" \
+	printf '| %-44s | %-20s | %12s | %12s | %6s |\n' "$1" "$2" "$b" "$a" \
 	    "$(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "-" }')"
 }
 
@@ -69,8 +69,8 @@ versus() { compare "$1" "$2" "$ECHOD $3" "$4" "$ECHOD $5" "$6"; }
 echo "echod benchmark: $(nproc) cores, $(uname -sr), $rounds rounds of ${secs}s, median"
 echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
 echo
-printf '| %-44s | %-14s | %12s | %12s | %6s |\n' workload metric echod reference ratio
-printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" \
+printf '| %-44s | %-20s | %12s | %12s | %6s |\n' workload metric echod reference ratio
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
     "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
 run "50 conns, 64 B lines, 1 in flight" requests_per_s "-t 1 -c 50 -l 64 -p 1"
 run "50 conns, 64 B lines, 1 in flight" cpu_us_per_request "-t 1 -c 50 -l 64 -p 1"
@@ -82,8 +82,8 @@ run "10000 idle conns after one line each" bytes_per_connection "-t 1 -m idle -c
 echo
 echo "echod against echod (B | A, ratio B/A):"
 echo
-printf '| %-44s | %-14s | %12s | %12s | %6s |\n' "B against A" metric B A ratio
-printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" \
+printf '| %-44s | %-20s | %12s | %12s | %6s |\n' "B against A" metric B A ratio
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
     "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
 pp16="-t 1 -c 50 -l 64 -p 16"
 # The generator strips chunk prefixes, extra work on the shared cores:
@@ -102,8 +102,8 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
 	echo
 	echo "this echod against $BENCH_BASELINE (ratio this/baseline):"
 	echo
-	printf '| %-44s | %-14s | %12s | %12s | %6s |\n' workload metric this baseline ratio
-	printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" \
+	printf '| %-44s | %-20s | %12s | %12s | %6s |\n' workload metric this baseline ratio
+	printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
 	    "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
 	base='"$BENCH_BASELINE" -q -l 127.0.0.1:0'
 	for w in "50 conns, 64 B lines, 1 in flight|requests_per_s|-t 1 -c 50 -l 64 -p 1" \
@@ -124,8 +124,8 @@ echo "UDP: echod -U against a naive recvfrom/sendto loop (test/bench/udpref.c);"
 echo "16 sockets, 8 datagrams of 64 B in flight each, every reply checked."
 echo "Rows marked 'no limits' raise echod's UDP rate limits for the run."
 echo
-printf '| %-44s | %-14s | %12s | %12s | %6s |\n' workload metric echod reference ratio
-printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" \
+printf '| %-44s | %-20s | %12s | %12s | %6s |\n' workload metric echod reference ratio
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
     "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
 scheme=udp:
 UDPREF='"$udpref" -p 0'
