@@ -164,7 +164,8 @@ void
 echod_set_deny(const int *nrs, size_t n)
 {
 	cr_assert_leq(n, sizeof(spawn_denied) / sizeof(spawn_denied[0]));
-	memcpy(spawn_denied, nrs, n * sizeof(nrs[0]));
+	if (n != 0)
+		memcpy(spawn_denied, nrs, n * sizeof(nrs[0]));
 	spawn_ndenied = n;
 }
 
