@@ -94,7 +94,6 @@ struct load_pace {
 struct load_thread {
 	struct load_run		*run;
 	pthread_t		 thread;
-	unsigned int		 index;
 	unsigned int		 first_conn, nconns;
 	uint64_t		 budget;	/* -n: requests left to send */
 	struct load_stats	 stats;
@@ -130,6 +129,7 @@ void	 load_error(struct load_thread *, enum err_kind, const char *, ...)
 void	 load_count(uint64_t *, uint64_t);
 uint64_t load_get(const uint64_t *);
 bool	 load_ending(struct load_thread *, uint64_t);
+bool	 load_idle_ends(struct load_thread *, bool *, uint64_t);
 uint64_t load_now(void);
 struct event_base *load_event_base(const struct load_opts *);
 void	 load_pace_init(struct load_pace *, struct load_thread *, uint32_t,

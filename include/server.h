@@ -68,11 +68,9 @@ struct server {
 	size_t			  buffered;	/* bytes its connections hold */
 	size_t			  budget;	/* its share of --memory-limit */
 	unsigned int		  nheld;	/* connections held back */
-	time_t			  budget_logged; /* last "reached" line */
 	atomic_bool		  accept_paused;
 	bool			  fd_exhausted;	/* paused by EMFILE/ENFILE */
 	bool			  shutting_down;
-	time_t			  accept_error_logged; /* "accept: ..." */
 	struct stats		  stats;
 };
 
@@ -82,8 +80,10 @@ struct group {
 	struct server		*servers;
 	unsigned int		 nthreads;
 	atomic_uint		 nconns;	/* open, in all threads */
-	/* The last "--max-connections reached" line: one for all threads. */
-	_Atomic time_t		 limit_logged;
+	/* The last of each once-a-minute line: one for all threads. */
+	_Atomic time_t		 limit_logged;	/* --max-connections */
+	_Atomic time_t		 budget_logged;	/* --memory-limit */
+	_Atomic time_t		 accept_error_logged;	/* "accept: ..." */
 	atomic_uint		 running;	/* threads other than 0 */
 	unsigned int		 max_conns;
 	pthread_mutex_t		 peers_lock;

@@ -39,8 +39,8 @@ hist_bucket_high(unsigned int i)
 	if (i < 2 * SUB)
 		return i;
 	shift = i / SUB - 1;
-	return ((((uint64_t)SUB + i % SUB) << shift) - 1) +
-	    ((uint64_t)1 << shift);
+	/* The next bucket's start, less one (wrapping at the very top). */
+	return (((uint64_t)SUB + i % SUB + 1) << shift) - 1;
 }
 
 void

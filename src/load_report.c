@@ -146,6 +146,19 @@ load_may_send(struct load_thread *t, struct load_pace *p, uint64_t now,
 	return true;
 }
 
+/*
+ * -m idle: true once, when the hold is over and each connection is to
+ * send its last request; *final remembers it for the thread.
+ */
+bool
+load_idle_ends(struct load_thread *t, bool *final, uint64_t now)
+{
+	if (t->run->opts->mode != MODE_IDLE || *final || !load_ending(t, now))
+		return false;
+	*final = true;
+	return true;
+}
+
 /* Counts an error; the first few are shown whole, as they happen. */
 void
 load_error(struct load_thread *t, enum err_kind kind, const char *fmt, ...)

@@ -219,7 +219,6 @@ threads_plan(struct load_run *run)
 		struct load_thread *t = &run->threads[i];
 
 		t->run = run;
-		t->index = i;
 		t->first_conn = first;
 		t->nconns = o->conns / o->threads + (i < o->conns % o->threads);
 		first += t->nconns;
@@ -230,7 +229,8 @@ threads_plan(struct load_run *run)
 	}
 }
 
-static int
+/* With every signal blocked: they are the reporter's. */
+static void
 threads_start(struct load_run *run)
 {
 	sigset_t	 all, old;
@@ -245,7 +245,6 @@ threads_start(struct load_run *run)
 		    load_tcp_thread, &run->threads[i])) != 0)
 			fatalx("cannot start a thread: %s", strerror(rc));
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return 0;
 }
 
 static void

@@ -61,7 +61,6 @@ struct lconn {
 	char			*obuf;
 	size_t			 olen, ooff;
 	struct verify		 v;
-	char			 name[ADDR_STRLEN];	/* local address */
 };
 
 struct tcp_thread {
@@ -138,8 +137,16 @@ lconn_close(struct lconn *c, bool orderly)
 static void
 lconn_fail(struct lconn *c, enum err_kind kind, const char *what)
 {
+	struct sockaddr_storage	 local;
+	socklen_t		 len = sizeof(local);
+	char			 name[ADDR_STRLEN] = "";
+
+	/* Its local address, found only now: errors are rare, churn not. */
+	if (c->counted && getsockname(c->fd, (struct sockaddr *)&local,
+	    &len) == 0 && local.ss_family != AF_UNIX)
+		addr_format((struct sockaddr *)&local, name, sizeof(name));
 	load_error(c->tt->t, kind, "connection %u%s%s: %s", c->id,
-	    c->name[0] ? " from " : "", c->name, what);
+	    name[0] ? " from " : "", name, what);
 	lconn_close(c, false);
 	if (c->state == CS_WAIT) {
 		/* Churn goes on, after a pause if connecting failed. */
@@ -449,30 +456,26 @@ static void
 lconn_connected(struct lconn *c)
 {
 	const struct load_opts	*o = c->tt->o;
-	struct sockaddr_storage	 local, peer;
-	socklen_t		 llen = sizeof(local), plen = sizeof(peer);
+	struct sockaddr_storage	 local;
+	socklen_t		 len = sizeof(local);
 	uint8_t			 header[PROXY_WRITE_MAX];
 	size_t			 hlen;
 
 	load_count(&c->tt->t->stats.opened, 1);
 	load_count(&c->tt->t->stats.open, 1);
 	c->counted = true;
-	if (getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0 &&
-	    getpeername(c->fd, (struct sockaddr *)&peer, &plen) == 0) {
-		if (local.ss_family != AF_UNIX)
-			addr_format((struct sockaddr *)&local, c->name,
-			    sizeof(c->name));
-		if (o->proxy_version != 0) {
-			/* A fresh socket takes a hundred bytes whole. */
-			hlen = proxy_write(o->proxy_version,
-			    (struct sockaddr *)&local,
-			    (struct sockaddr *)&peer, header);
-			if (send(c->fd, header, hlen, MSG_NOSIGNAL) !=
-			    (ssize_t)hlen) {
-				lconn_fail_errno(c, ERR_RESET,
-				    "sending the PROXY header");
-				return;
-			}
+	if (o->proxy_version != 0) {
+		if (getsockname(c->fd, (struct sockaddr *)&local, &len) == -1) {
+			lconn_fail_errno(c, ERR_CONNECT, "getsockname");
+			return;
+		}
+		/* A fresh socket takes a hundred bytes whole. */
+		hlen = proxy_write(o->proxy_version, (struct sockaddr *)&local,
+		    (const struct sockaddr *)&o->addrs[0], header);
+		if (send(c->fd, header, hlen, MSG_NOSIGNAL) != (ssize_t)hlen) {
+			lconn_fail_errno(c, ERR_RESET,
+			    "sending the PROXY header");
+			return;
 		}
 	}
 	if (o->transport != LT_TLS) {
@@ -523,10 +526,10 @@ static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct lconn		*c = arg;
+	struct tcp_thread	*tt = c->tt;
 
 	(void)fd;
 	(void)what;
-	struct tcp_thread	*tt = c->tt;
 
 	if (c->state == CS_HANDSHAKE)
 		lconn_handshake(c);
@@ -551,14 +554,12 @@ lconn_connect(struct lconn *c)
 	}
 	if (o->mode == MODE_CHURN && o->count != 0 && !c->reserved) {
 		if (c->tt->t->budget == 0) {
-			c->state = CS_RUNNING;	/* so that it is closed */
-			lconn_close(c, true);
+			lconn_close(c, true);	/* the end: it is done */
 			return;
 		}
 		c->tt->t->budget--;
 		c->reserved = true;
 	}
-	c->name[0] = '\0';
 	c->state_ns = c->connect_ns = now;
 	c->fd = socket(o->addrs[0].ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
@@ -594,10 +595,9 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (c->state == CS_WAIT) {
-		if (load_ending(c->tt->t, load_now())) {
-			c->state = CS_RUNNING;	/* so that it is closed */
-			lconn_close(c, true);
-		} else
+		if (load_ending(c->tt->t, load_now()))
+			lconn_close(c, true);	/* the end: it is done */
+		else
 			lconn_connect(c);
 	} else if (c->state == CS_RUNNING)
 		lconn_pump_out(c);
@@ -635,10 +635,8 @@ lconn_sweep(struct lconn *c, uint64_t now)
 			lconn_close(c, true);
 		break;
 	case CS_WAIT:
-		if (load_ending(c->tt->t, now)) {
-			c->state = CS_RUNNING;
+		if (load_ending(c->tt->t, now))
 			lconn_close(c, true);
-		}
 		break;
 	default:
 		break;
@@ -654,12 +652,10 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (tt->o->mode == MODE_IDLE && !tt->idle_final &&
-	    load_ending(tt->t, now)) {
-		tt->idle_final = true;
+	if (load_idle_ends(tt->t, &tt->idle_final, now))
 		for (i = 0; i < tt->t->nconns; i++)
 			tt->conns[i].pace.idle_quota = 1;
-	}
+
 	for (i = 0; i < tt->t->nconns && tt->live > 0; i++)
 		lconn_sweep(&tt->conns[i], now);
 }

@@ -211,19 +211,18 @@ usock_sweep(struct usock *s, uint64_t now)
 
 	while (s->oldest < s->next_seq && !s->answered[s->oldest % p] &&
 	    now - s->sent[s->oldest % p] > o->timeout_ns) {
+		/* The first is told (unless --allow-loss); all are counted. */
 		if (lost++ == 0) {
 			snprintf(what, sizeof(what), "no reply to datagram "
 			    "%llu within %.1f s", (unsigned long long)s->oldest,
 			    o->timeout_ns / 1e9);
-			if (!o->allow_loss)
-				usock_error(s, ERR_LOST, what);
+			usock_error(s, ERR_LOST, what);
 		}
 		s->oldest++;
 		usock_advance(s);
 	}
-	if (lost > 1 || (lost == 1 && o->allow_loss))
-		load_count(&s->ut->t->stats.errors[ERR_LOST],
-		    lost - (o->allow_loss ? 0 : 1));
+	if (lost > 1)
+		load_count(&s->ut->t->stats.errors[ERR_LOST], lost - 1);
 	usock_send(s);
 }
 
@@ -236,12 +235,10 @@ udp_sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (ut->o->mode == MODE_IDLE && !ut->idle_final &&
-	    load_ending(ut->t, now)) {
-		ut->idle_final = true;
+	if (load_idle_ends(ut->t, &ut->idle_final, now))
 		for (i = 0; i < ut->t->nconns; i++)
 			ut->socks[i].pace.idle_quota = 1;
-	}
+
 	for (i = 0; i < ut->t->nconns && ut->live > 0; i++)
 		if (!ut->socks[i].done)
 			usock_sweep(&ut->socks[i], now);

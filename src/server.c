@@ -201,22 +201,11 @@ server_conn_gone(struct server *srv, struct conn *c)
 
 /*
  * Whether a warning that clients can make repeat is due, at most once a
- * LIMIT_LOG_INTERVAL; in between it is only a debug line.
+ * LIMIT_LOG_INTERVAL for the whole process (the clocks are the group's,
+ * so threads do not each say it); in between it is only a debug line.
  */
 static bool
-server_warning_due(time_t *last)
-{
-	time_t	 now = time(NULL);
-
-	if (*last != 0 && now - *last < LIMIT_LOG_INTERVAL)
-		return false;
-	*last = now;
-	return true;
-}
-
-/* As server_warning_due(), for a clock all threads share. */
-static bool
-server_warning_due_shared(_Atomic time_t *last)
+server_warning_due(_Atomic time_t *last)
 {
 	time_t	 now = time(NULL), seen = atomic_load(last);
 
@@ -228,7 +217,7 @@ server_warning_due_shared(_Atomic time_t *last)
 static void
 server_log_limit(struct server *srv)
 {
-	if (!server_warning_due_shared(&srv->group->limit_logged)) {
+	if (!server_warning_due(&srv->group->limit_logged)) {
 		log_debug("--max-connections (%u) reached again",
 		    srv->group->max_conns);
 		return;
@@ -263,7 +252,7 @@ server_hold_back(struct server *srv, struct conn *c)
 		evtimer_add(srv->budget_ev, &tv);
 	log_debug("%s: holding %zu bytes, over its share of --memory-limit: "
 	    "not read", c->peer, (size_t)c->held);
-	if (server_warning_due(&srv->budget_logged))
+	if (server_warning_due(&srv->group->budget_logged))
 		log_warnx("--memory-limit (%zu) reached: connections holding "
 		    "the most are not read until there is room (logged once "
 		    "a minute)", srv->opts->memory_limit);
@@ -394,7 +383,7 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 	(void)lev;
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
 	    err != ENOMEM) {
-		if (server_warning_due(&srv->accept_error_logged))
+		if (server_warning_due(&srv->group->accept_error_logged))
 			log_warnx("accept: %s (repeats are logged once a "
 			    "minute)", evutil_socket_error_to_string(err));
 		else

@@ -46,23 +46,19 @@ def parse(path):
 
 
 def apply(root, m):
-    """The file's text with the mutation, or None if it does not apply."""
+    """The file's text, and its text with the mutation (None if the one
+    line is not there)."""
     path = os.path.join(root, m["file"])
     text = open(path, encoding="utf-8").read()
     lines = text.split("\n")
-    hits = [i for i, l in enumerate(lines) if l.strip() == m["from"].strip()
-            or m["from"].strip() in l]
+    old, new = m["from"].strip(), m["to"].strip()
+    hits = [i for i, line in enumerate(lines) if old in line]
     nth = int(m.get("occurrence", "0"))
     if nth:
         hits = hits[nth - 1:nth]
     if len(hits) != 1:
         return text, None
-    i = hits[0]
-    indent = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
-    if lines[i].strip() == m["from"].strip():
-        lines[i] = indent + m["to"].strip()
-    else:
-        lines[i] = lines[i].replace(m["from"].strip(), m["to"].strip())
+    lines[hits[0]] = lines[hits[0]].replace(old, new)
     return text, "\n".join(lines)
 
 
