@@ -57,6 +57,7 @@ struct conn {
 
 TAILQ_HEAD(conn_list, conn);
 
+/* Takes the socket; NULL (the socket closed) when out of memory. */
 struct conn	*conn_new(struct server *, evutil_socket_t,
 		    const struct sockaddr *, const struct listen_addr *);
 void		 conn_close(struct conn *, const char *);
@@ -64,7 +65,7 @@ void		 conn_shutdown(struct conn *);
 void		 conn_release(struct conn *);
 
 /* Within the connection's own files (conn.c, conn_proxy.c). */
-int		 conn_start(struct conn *, evutil_socket_t);
+int		 conn_start(struct conn *, evutil_socket_t);	/* closes on -1 */
 void		 conn_log_open(struct conn *, const char *, int);
 void		 conn_reject(struct conn *, const char *);
 int		 conn_proxy_start(struct conn *, evutil_socket_t);

@@ -167,7 +167,31 @@ conn_handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	conn_close(c, "TLS handshake failed: timed out");
 }
 
-/* The connection proper: a bufferevent on the socket, reading. */
+/*
+ * Undoes a conn_start() that failed: what it made is freed and the
+ * socket closed (by the bufferevent, if there is one), so no caller can
+ * close a descriptor number another thread has been given since.
+ */
+static int
+conn_start_failed(struct conn *c, evutil_socket_t fd, const char *why)
+{
+	log_warnx("%s", why);
+	if (c->handshake_ev != NULL) {
+		event_free(c->handshake_ev);
+		c->handshake_ev = NULL;
+	}
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	} else
+		evutil_closesocket(fd);
+	return -1;
+}
+
+/*
+ * The connection proper: a bufferevent on the socket, reading.  On
+ * failure the socket is closed.
+ */
 int
 conn_start(struct conn *c, evutil_socket_t fd)
 {
@@ -179,18 +203,15 @@ conn_start(struct conn *c, evutil_socket_t fd)
 		conn_handshake_left(c, &left);
 		if ((c->handshake_ev = evtimer_new(srv->base,
 		    conn_handshake_timeout_cb, c)) == NULL ||
-		    evtimer_add(c->handshake_ev, &left) == -1) {
-			log_warnx("cannot allocate a TLS deadline");
-			return -1;
-		}
+		    evtimer_add(c->handshake_ev, &left) == -1)
+			return conn_start_failed(c, fd,
+			    "cannot allocate a TLS deadline");
 		c->bev = tls_bufferevent(srv->base, srv->group->tls, fd);
 	} else
 		c->bev = bufferevent_socket_new(srv->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		log_warnx("cannot allocate a bufferevent");
-		return -1;
-	}
+	if (c->bev == NULL)
+		return conn_start_failed(c, fd, "cannot allocate a bufferevent");
 	/* Replies are written whole; Nagle would only delay them. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
@@ -201,7 +222,9 @@ conn_start(struct conn *c, evutil_socket_t fd)
 	if (!c->tls)
 		bufferevent_set_timeouts(c->bev, conn_idle_timeout(srv),
 		    conn_idle_timeout(srv));
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1)
+		return conn_start_failed(c, fd,
+		    "cannot add a connection to the event loop");
 	if (c->state != CONN_READING)
 		conn_set_state(c, CONN_READING);
 	return 0;
@@ -257,7 +280,8 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	struct conn	*c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("cannot allocate a connection");
+		log_warnx("cannot allocate a connection");
+		evutil_closesocket(fd);
 		return NULL;
 	}
 	c->srv = srv;
@@ -268,6 +292,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		c->state = CONN_PROXY;
 		if (conn_proxy_start(c, fd) == -1) {
 			log_warnx("cannot allocate a connection");
+			evutil_closesocket(fd);
 			free(c);
 			return NULL;
 		}

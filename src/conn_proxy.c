@@ -72,10 +72,9 @@ conn_proxy_done(struct conn *c, evutil_socket_t fd,
 	event_free(c->proxy_ev);
 	c->proxy_ev = NULL;
 	conn_log_open(c, h->local ? NULL : via, h->version);
-	if (conn_start(c, fd) == -1) {
-		evutil_closesocket(fd);
+	/* conn_start() has closed the socket if it failed. */
+	if (conn_start(c, fd) == -1)
 		conn_close(c, "out of memory");
-	}
 }
 
 /*

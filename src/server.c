@@ -348,8 +348,8 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
+	/* On failure conn_new() has closed the socket. */
 	if ((c = conn_new(srv, fd, sa, &listener->addr)) == NULL) {
-		evutil_closesocket(fd);
 		if (peer != NULL)
 			server_peer_put(srv, peer, true);
 		return;
