@@ -39,6 +39,7 @@ static bool spawn_no_accept;
 static int spawn_denied[8];		/* more calls that fail EPERM */
 static size_t spawn_ndenied;
 static bool spawn_journal;
+static unsigned kept_logs;	/* this test process's logs kept so far */
 
 void
 echod_set_nofile(unsigned long nofile)
@@ -358,6 +359,7 @@ program_spawn(struct echod *e, const char *var, const char *const *args)
 	cr_assert_not_null(bin, "set %s to the program to test", var);
 	memset(e, 0, sizeof(*e));
 	e->status = -1;
+	e->is_echod = strcmp(var, "ECHOD") == 0;
 	/* ECHOD_WRAPPER, e.g. "valgrind -q", runs the server under a tool. */
 	if (wrapper != NULL) {
 		snprintf(words, sizeof(words), "%s", wrapper);
@@ -425,6 +427,30 @@ echod_start(struct echod *e, ...)
 	e->port = port_after(e->log, "listening on 127.0.0.1:");
 }
 
+/*
+ * With ECHOD_LOG_DIR set (make check sets it), every echod log is kept
+ * there whole, so that test/diagnostics.sh can check the manual's
+ * DIAGNOSTICS against what the tests made echod say.  Unit tests keep
+ * what echod's own code printed in the test process the same way.
+ */
+void
+echod_keep_log(const char *text)
+{
+	const char	*dir = getenv("ECHOD_LOG_DIR");
+	char		 path[4096];
+	size_t		 len = strlen(text);
+	int		 fd;
+
+	if (dir == NULL || len == 0)
+		return;
+	snprintf(path, sizeof(path), "%s/echod.%d.%u", dir, (int)getpid(),
+	    kept_logs++);
+	cr_assert_neq(fd = open(path, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0644), -1, "cannot keep the log in %s", path);
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+}
+
 /* Waits for exit; returns the exit status, or 128 + signal. */
 int
 echod_wait_exit(struct echod *e, int timeout_ms)
@@ -441,6 +467,8 @@ echod_wait_exit(struct echod *e, int timeout_ms)
 	    128 + WTERMSIG(status);
 	if (e->log == NULL)
 		e->log = calloc(1, 1);
+	if (e->is_echod)
+		echod_keep_log(e->log);
 	cr_assert_null(strstr(e->log, "Sanitizer"), "sanitizer report: %s",
 	    e->log);
 	cr_assert_null(strstr(e->log, "runtime error"), "UBSan report: %s",
@@ -934,6 +962,8 @@ run_split(const char *const *argv, char **out, char **err, int timeout_ms)
 	if (oopen || eopen)
 		kill(pid, SIGKILL);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	if (getenv("ECHOD") != NULL && strcmp(argv[0], getenv("ECHOD")) == 0)
+		echod_keep_log(*err);
 	cr_assert(!oopen && !eopen, "%s did not finish in %d ms; it said: "
 	    "%s%s", argv[0], timeout_ms, *out, *err);
 	cr_assert_null(strstr(*err, "Sanitizer"), "sanitizer report: %s",

@@ -243,7 +243,7 @@ Test(flow, memory_limit_bounds_many_partial_lines)
 	int		 fds[300], i, probe;
 
 	memset(partial, 'p', sizeof(partial));
-	echod_start(&e, "-q", "--memory-limit", "4M", NULL);
+	echod_start(&e, "-v", "--memory-limit", "4M", NULL);
 	probe = client_connect(e.port);
 	client_echo(probe, "before");
 	rss_before = echod_rss_kb(&e);

@@ -631,7 +631,7 @@ Test(lifecycle, a_client_new_at_shutdown_may_still_speak)
 	int		 fd, silent;
 	long		 start, took;
 
-	echod_start(&e, NULL);
+	echod_start(&e, "-v", NULL);
 	fd = client_connect(e.port);
 	silent = client_connect(e.port);
 	cr_assert(echod_wait_log(&e, "Connection from", WAIT_MS));
@@ -646,9 +646,61 @@ Test(lifecycle, a_client_new_at_shutdown_may_still_speak)
 	took = now_ms() - start;
 	cr_assert_lt(took, 3000, "the silent one held on %ld ms", took);
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 0);
+	cr_assert(echod_log_has(&e, ": new and silent at shutdown, waiting "),
+	    "%s", e.log);
 	close(fd);
 	close(silent);
 	echod_free(&e);
+}
+
+/*
+ * Too few descriptors to start: libevent's own warnings and its fatal
+ * error, or echod's line when libevent gets its pipe but no epoll set,
+ * and exit 1 either way.
+ */
+Test(lifecycle, out_of_descriptors_at_start_exits_1)
+{
+	const char	*args[] = { "-l", "127.0.0.1:0", NULL };
+	struct echod	 e;
+
+	echod_set_nofile(5);
+	echod_spawn(&e, args);
+	echod_set_nofile(0);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1, "%s", e.log);
+	cr_assert(echod_log_has(&e, "echod: libevent: evsig_init_: socketpair: "
+	    "Too many open files\n"), "%s", e.log);
+	cr_assert(echod_log_has(&e, "echod: libevent: fatal error "), "%s",
+	    e.log);
+	echod_free(&e);
+
+	echod_set_nofile(6);
+	echod_spawn(&e, args);
+	echod_set_nofile(0);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1, "%s", e.log);
+	cr_assert(echod_log_has(&e, "echod: cannot set up the event loop: Too "
+	    "many open files\n"), "%s", e.log);
+	echod_free(&e);
+}
+
+/* -v says when a thread left without clients gives its memory back. */
+Test(lifecycle, idle_memory_is_returned_after_a_second)
+{
+	struct echod	 e;
+	long		 closed, took;
+	int		 fd;
+
+	echod_start(&e, "-v", NULL);
+	fd = client_connect(e.port);
+	client_echo(fd, "hello");
+	close(fd);
+	cr_assert(echod_wait_log(&e, "Connection closed", WAIT_MS), "%s",
+	    e.log);
+	closed = now_ms();
+	cr_assert(echod_wait_log(&e, "echod: no clients for 1 s: freed memory "
+	    "returned\n", WAIT_MS), "%s", e.log);
+	took = now_ms() - closed;
+	cr_assert(took >= 900 && took < 3000, "after %ld ms", took);
+	echod_finish(&e);
 }
 
 /*

@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 
+#include "harness.h"
 #include "options.h"
 #include "util.h"
 
@@ -35,6 +36,7 @@ parse(struct parsed *p, const char *const *args)
 	p->result = options_parse(&p->opts, argc, argv, out, err);
 	fclose(out);
 	fclose(err);
+	echod_keep_log(p->err);
 }
 
 static void

@@ -261,6 +261,7 @@ listen_with(const char *fds, const char *names, char *out, size_t len)
 	n = read(p[0], out, len - 1);
 	out[n > 0 ? n : 0] = '\0';
 	close(p[0]);
+	echod_keep_log(out);
 	addr_list_free(&list);
 	return rc;
 }

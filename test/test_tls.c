@@ -395,6 +395,38 @@ Test(tls, bad_certificate_or_key_is_a_start_failure)
 	certs_free(&c);
 }
 
+/*
+ * An OpenSSL configuration that loads only the null provider leaves no
+ * ciphers: echod cannot set up TLS, says OpenSSL's reason, and exits 1.
+ */
+Test(tls, openssl_that_cannot_be_set_up_is_a_start_failure)
+{
+	static const char conf[] = "openssl_conf = init\n[init]\n"
+	    "providers = prov\n[prov]\nnull = null_sect\n[null_sect]\n"
+	    "activate = 1\n";
+	struct echod	 e;
+	struct certs	 c;
+	char		 path[128];
+	const char	*args[] = { "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
+			    "--tls-key", c.key, NULL };
+	FILE		*f;
+
+	make_cert(&c, NULL);
+	snprintf(path, sizeof(path), "%s/openssl.cnf", c.dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	cr_assert_eq(fputs(conf, f) >= 0 && fclose(f) == 0, true);
+	setenv("OPENSSL_CONF", path, 1);
+	echod_spawn(&e, args);
+	unsetenv("OPENSSL_CONF");
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1, "%s", e.log);
+	cr_assert(echod_log_has(&e, "echod: cannot set up TLS: error:"),
+	    "%s", e.log);
+	cr_assert(echod_log_has(&e, "no ciphers\n"), "%s", e.log);
+	echod_free(&e);
+	unlink(path);
+	certs_free(&c);
+}
+
 /* proxy:tls: the PROXY header comes in plain text, then the handshake. */
 Test(tls, proxy_header_before_the_handshake)
 {

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -679,4 +680,38 @@ Test(udp, another_user_cannot_bind_the_udp_port)
 	echod_start(&t, "-U", "--threads", "2", NULL);
 	udp_hijack_fails(echod_port_of(&t, "udp:127.0.0.1:"));
 	echod_finish(&t);
+}
+
+/*
+ * A reply the kernel will not send (here sendmmsg(2) denied, as a full
+ * socket buffer or a firewall would refuse it) is dropped, said with -v,
+ * and counted as not answered; echod goes on reading.
+ */
+Test(udp, a_reply_the_kernel_refuses_is_dropped_and_counted)
+{
+	static const int	 no_sendmmsg[] = { __NR_sendmmsg };
+	const char		*args[] = { "-l", "127.0.0.1:0", "-U", "-v", NULL };
+	struct udp_totals	 t;
+	struct echod		 e;
+	char			 want[128];
+	int			 fd, i;
+
+	echod_set_deny(no_sendmmsg, 1);
+	echod_spawn(&e, args);
+	echod_set_deny(NULL, 0);
+	cr_assert(echod_wait_log(&e, "listening on ", WAIT_MS), "%s", e.log);
+	fd = udp_client(echod_port_of(&e, "udp:127.0.0.1:"), 0);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(send(fd, "ping", 4, 0), 4);
+	snprintf(want, sizeof(want), "echod: udp 127.0.0.1:%d: reply dropped: "
+	    "Operation not permitted\n", client_local_port(fd));
+	while (echod_log_count(&e, want) < 3)
+		cr_assert(echod_wait_log(&e, want, WAIT_MS), "%s", e.log);
+	cr_assert(client_quiet_for(fd, 100));
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0, "%s", e.log);
+	t = udp_totals(&e);
+	cr_assert(t.in == 3 && t.echoed == 0 && t.unanswered == 3 &&
+	    t.refused == 0 && t.limited == 0, "%s", e.log);
+	echod_free(&e);
 }

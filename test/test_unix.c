@@ -247,7 +247,8 @@ Test(unix_socket, clients_are_not_counted_per_address)
 
 /*
  * What cannot be done to the socket's files is said, with the reason:
- * the lock not taken keeps echod from serving the path (exit 1); files it
+ * the lock not taken, or not even opened (a symlink in its place), keeps
+ * echod from serving the path (exit 1); files it
  * cannot remove at exit are named, and the exit is still 0.
  */
 Test(unix_socket, lock_and_removal_failures_are_said)
@@ -266,6 +267,18 @@ Test(unix_socket, lock_and_removal_failures_are_said)
 	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1, "%s", e.log);
 	snprintf(want, sizeof(want), "echod: cannot lock %s.lock: Operation "
 	    "not permitted\n", sp.path);
+	cr_assert(echod_log_has(&e, want), "%s", e.log);
+	echod_free(&e);
+	snprintf(want, sizeof(want), "%s.lock", sp.path);
+	unlink(want);
+
+	/* A symlink where the lock goes is not followed. */
+	snprintf(want, sizeof(want), "%s.lock", sp.path);
+	cr_assert_eq(symlink("/nonexistent/echod.lock", want), 0);
+	echod_spawn(&e, args);
+	cr_assert_eq(echod_wait_exit(&e, WAIT_MS), 1, "%s", e.log);
+	snprintf(want, sizeof(want), "echod: cannot open %s.lock: Too many "
+	    "levels of symbolic links\n", sp.path);
 	cr_assert(echod_log_has(&e, want), "%s", e.log);
 	echod_free(&e);
 	snprintf(want, sizeof(want), "%s.lock", sp.path);

@@ -1,0 +1,295 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
+/*
+ * Failures a healthy machine never shows, made by test/failshim.so
+ * preloaded into echod: every allocation on a connection's path failing
+ * in turn, a failed UDP read, an open-file limit that cannot be raised.
+ * Each must give the manual's line and harm no other client.
+ */
+#include "config.h"
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+static bool	echod_has_asan(void);
+
+static void
+shim_init(void)
+{
+	if (echod_has_asan())
+		cr_skip_test("echod is built with ASan, whose allocator the "
+		    "shim cannot wrap");
+}
+
+TestSuite(shim, .init = shim_init, .timeout = 120);
+
+/* Whether echod is built with ASan, whose allocator the shim cannot wrap. */
+static bool
+echod_has_asan(void)
+{
+	const char	*bin = getenv("ECHOD");
+	static char	 buf[1 << 16];
+	const char	 sym[] = "__asan_init";
+	size_t		 n, keep = 0;
+	bool		 found = false;
+	FILE		*f;
+
+	cr_assert_not_null(bin);
+	cr_assert_not_null(f = fopen(bin, "rb"), "%s", bin);
+	while (!found && (n = fread(buf + keep, 1, sizeof(buf) - keep, f)) > 0) {
+		n += keep;
+		found = memmem(buf, n, sym, sizeof(sym) - 1) != NULL;
+		keep = sizeof(sym) - 1;
+		memmove(buf, buf + n - keep, keep);
+	}
+	fclose(f);
+	return found;
+}
+
+/* The next echod runs with the shim preloaded and FAILSHIM=spec. */
+static void
+shim_arm(const char *spec)
+{
+	const char	*so = getenv("FAILSHIM_SO");
+	const char	*asan = getenv("ASAN_OPTIONS");
+	char		 opts[1024];
+
+	cr_assert_not_null(so, "set FAILSHIM_SO to test/failshim.so");
+	cr_assert_eq(access(so, R_OK), 0, "%s: %s", so, strerror(errno));
+	setenv("LD_PRELOAD", so, 1);
+	setenv("FAILSHIM", spec, 1);
+	/* An ASan echod must accept a library loaded before its runtime. */
+	snprintf(opts, sizeof(opts), "%s%sverify_asan_link_order=0",
+	    asan != NULL ? asan : "", asan != NULL ? ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+}
+
+static void
+shim_disarm(void)
+{
+	unsetenv("LD_PRELOAD");
+	unsetenv("FAILSHIM");
+}
+
+/*
+ * The lines a failed allocation may give, by the manual; the fatal ones
+ * need a reply that did not all fit in the socket, which this client's
+ * path never has.
+ */
+static const char *const oom_lines[] = {
+	"echod: cannot allocate a connection\n",
+	"echod: cannot allocate a bufferevent\n",
+	"echod: cannot add a connection to the event loop\n",
+	"echod: out of memory counting connections\n",
+	"echod: out of memory while echoing\n",
+	"echod: out of memory while reading\n",
+};
+#define NOOM	(sizeof(oom_lines) / sizeof(oom_lines[0]))
+
+/*
+ * One client's whole path with its Nth allocation failing: the client is
+ * echoed, or turned away with one of the manual's lines, or echod stops
+ * with exit 1 and the fatal line.  Returns whether the shim failed one
+ * (false: N is past the path's last allocation); seen[] marks the lines.
+ */
+static bool
+one_failed_allocation(const char *framing, int n, bool seen[NOOM])
+{
+	struct echod	 e;
+	char		 spec[32], got[64];
+	size_t		 i, len;
+	bool		 fired, any = false;
+	int		 fd, other, status;
+
+	snprintf(spec, sizeof(spec), "alloc=%d", n);
+	shim_arm(spec);
+	echod_start(&e, "--max-per-ip", "8", "-f", framing, NULL);
+	shim_disarm();
+	fd = client_connect(e.port);
+	client_send(fd, "hello\n", 6);
+	len = client_recv(fd, got, 10, WAIT_MS);
+	close(fd);
+	fired = echod_wait_log(&e, "failshim: failed an allocation", 200);
+	for (i = 0; i < NOOM; i++)
+		if (echod_log_has(&e, oom_lines[i]))
+			seen[i] = any = true;
+	if (len == 10 && memcmp(got, "GOT:hello\n", 10) == 0) {
+		/* Served: whatever failed was retried or not needed. */
+	} else if (echod_log_has(&e, "out of memory while")) {
+		status = echod_wait_exit(&e, WAIT_MS);
+		cr_assert_eq(status, 1, "alloc=%d: exit %d: %s", n, status,
+		    e.log);
+		echod_free(&e);
+		return fired;
+	} else {
+		cr_assert(any || echod_wait_log(&e, "Connection closed", 2000),
+		    "alloc=%d: no echo (%zu bytes) and no line saying why: %s",
+		    n, len, e.log);
+	}
+	/* Whatever happened to that client, the next one is served. */
+	other = client_connect(e.port);
+	client_echo(other, "next");
+	close(other);
+	echod_finish(&e);
+	return fired;
+}
+
+/* Both framings, since their paths allocate differently. */
+Test(shim, every_failed_allocation_on_a_connection_is_survived_or_fatal)
+{
+	static const char *const framings[] = { "line", "chunk" };
+	bool	 seen[NOOM] = { false };
+	size_t	 f;
+	int	 n;
+
+	for (f = 0; f < 2; f++) {
+		for (n = 1; n < 400 && one_failed_allocation(framings[f], n,
+		    seen); n++)
+			;
+		cr_assert_lt(n, 400, "the shim kept failing allocations");
+		cr_assert_gt(n, 3, "the shim failed too few allocations: %d",
+		    n);
+	}
+	cr_assert(seen[0] && seen[1] && seen[2] && seen[3],
+	    "not every line was produced: connection %d, bufferevent %d, "
+	    "event loop %d, counting %d", seen[0], seen[1], seen[2], seen[3]);
+}
+
+/* A UDP read that fails is said, and the socket goes on answering. */
+Test(shim, a_failed_udp_read_is_logged_and_survived)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	struct echod		 e;
+	char			 got[64];
+	ssize_t			 n;
+	int			 fd;
+	struct pollfd		 pfd;
+
+	shim_arm("recvmmsg");
+	echod_start(&e, "-U", NULL);
+	shim_disarm();
+	cr_assert_neq(fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(echod_port_of(&e, "udp:127.0.0.1:"));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(send(fd, "ping", 4, 0), 4);
+	cr_assert(echod_wait_log(&e, "echod: udp: recvmmsg: Cannot allocate "
+	    "memory\n", WAIT_MS), "%s", e.log);
+	/* The datagram stayed queued; the next read answers it. */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, WAIT_MS), 1, "no reply: %s", e.log);
+	n = recv(fd, got, sizeof(got), 0);
+	cr_assert_eq(n, 8);
+	cr_assert_arr_eq(got, "GOT:ping", 8);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0, "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, "echod: udp: recvmmsg"), 1, "%s",
+	    e.log);
+	echod_free(&e);
+}
+
+/*
+ * A soft open-file limit below the hard one is raised at start; when that
+ * fails, one line says so and the default -c follows the limit in force.
+ */
+Test(shim, an_open_file_limit_that_cannot_be_raised_is_said)
+{
+	struct rlimit	 rl;
+	struct echod	 e;
+	char		 line[128];
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	cr_assert_gt(rl.rlim_max, 256, "the hard limit is too low to test");
+	rl.rlim_cur = 256;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	shim_arm("setrlimit");
+	echod_start(&e, NULL);
+	shim_disarm();
+	snprintf(line, sizeof(line), "echod: cannot raise the open-file limit "
+	    "to %llu: Operation not permitted\n",
+	    (unsigned long long)rl.rlim_max);
+	cr_assert(echod_log_has(&e, line), "%s", e.log);
+	echod_finish(&e);
+}
+
+/*
+ * The first allocations of a connection that waits for a TLS handshake or
+ * a PROXY header, failing in turn: that client is closed with the line
+ * for what failed, and echod serves on.  Returns the log of alloc=n.
+ */
+static char *
+failed_allocation_before_echo(const char *listen, const char *send, int n)
+{
+	const char	*args[] = { "-l", listen, "--tls-cert", NULL,
+			    "--tls-key", NULL, NULL };
+	struct echod	 e;
+	char		 spec[32], got[64], *log;
+	int		 fd;
+
+	args[3] = getenv("SHIM_CERT");
+	args[5] = getenv("SHIM_KEY");
+	if (args[3] == NULL)
+		args[2] = NULL;
+	snprintf(spec, sizeof(spec), "alloc=%d", n);
+	shim_arm(spec);
+	echod_spawn(&e, args);
+	shim_disarm();
+	cr_assert(echod_wait_log(&e, "listening on ", WAIT_MS), "%s", e.log);
+	fd = client_connect(port_after(e.log, "127.0.0.1:"));
+	client_send(fd, send, strlen(send));
+	/* Closed at once when something failed; else waiting, or echoed. */
+	(void)client_recv(fd, got, sizeof(got), 300);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0, "alloc=%d: %s", n, e.log);
+	log = strdup(e.log);
+	echod_free(&e);
+	return log;
+}
+
+Test(shim, a_failed_allocation_before_the_handshake_or_header_is_said)
+{
+	char	 cert[] = "/tmp/echod-shim-cert.XXXXXX", key[] =
+		    "/tmp/echod-shim-key.XXXXXX", *out, *log;
+	const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec",
+		    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+		    key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+		    NULL };
+	bool	 deadline = false, proxy = false;
+	int	 n;
+
+	close(mkstemp(cert));
+	close(mkstemp(key));
+	cr_assert_eq(run_tool(argv, NULL, 0, &out), 0, "openssl: %s", out);
+	free(out);
+	setenv("SHIM_CERT", cert, 1);
+	setenv("SHIM_KEY", key, 1);
+	for (n = 1; n <= 4 && !deadline; n++) {
+		log = failed_allocation_before_echo("tls:127.0.0.1:0", "", n);
+		deadline = strstr(log, "echod: cannot allocate a TLS deadline\n");
+		free(log);
+	}
+	unsetenv("SHIM_CERT");
+	unsetenv("SHIM_KEY");
+	unlink(cert);
+	unlink(key);
+	cr_assert(deadline, "no alloc=1..4 failed the TLS deadline");
+	for (n = 1; n <= 30 && !proxy; n++) {
+		log = failed_allocation_before_echo("proxy:127.0.0.1:0",
+		    "PROXY TCP4 192.0.2.1 192.0.2.2 1000 2000\r\nhi\n", n);
+		proxy = strstr(log, ": out of memory, 0 bytes in, ") != NULL;
+		free(log);
+	}
+	cr_assert(proxy, "no alloc=1..30 failed a PROXY client's start");
+}
