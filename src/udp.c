@@ -20,10 +20,14 @@
 #define UDP_WAKEUP_MAX		64
 /* A refusal or limit that clients can make repeat: once a minute. */
 #define UDP_WARN_INTERVAL	60
+/* After a failed read, the socket waits this long: an error that leaves
+ * the datagram queued would otherwise wake the loop again at once. */
+#define UDP_RETRY_MSEC		10
 
 struct udp_socket {
 	struct udp_set		*set;
 	struct event		*ev;
+	struct event		*retry_ev;	/* re-adds ev after a failure */
 	struct listen_addr	 addr;
 };
 
@@ -42,9 +46,11 @@ struct udp_set {
 	struct mmsghdr		  out[UDP_BATCH];
 	struct iovec		  out_iov[UDP_BATCH][2];
 	time_t			  warned;	/* last refusal logged */
+	time_t			  read_warned;	/* last failed read logged */
 };
 
 static void	udp_read_cb(evutil_socket_t, short, void *);
+static void	udp_retry_cb(evutil_socket_t, short, void *);
 
 struct udp_set *
 udp_set_new(struct event_base *base, const struct udp_config *cfg,
@@ -96,9 +102,13 @@ udp_set_add(struct udp_set *set, evutil_socket_t fd,
 	u->set = set;
 	u->addr = *la;
 	u->ev = event_new(set->base, fd, EV_READ | EV_PERSIST, udp_read_cb, u);
-	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
+	u->retry_ev = evtimer_new(set->base, udp_retry_cb, u);
+	if (u->ev == NULL || u->retry_ev == NULL ||
+	    event_add(u->ev, NULL) == -1) {
 		if (u->ev != NULL)
 			event_free(u->ev);
+		if (u->retry_ev != NULL)
+			event_free(u->retry_ev);
 		free(u);
 		return -1;
 	}
@@ -119,6 +129,7 @@ udp_set_free(struct udp_set *set)
 		evutil_socket_t fd = event_get_fd(set->socks[i]->ev);
 
 		event_free(set->socks[i]->ev);
+		event_free(set->socks[i]->retry_ev);
 		close(fd);
 		free(set->socks[i]);
 	}
@@ -232,6 +243,39 @@ udp_send(struct udp_set *set, evutil_socket_t fd, unsigned int n)
 	}
 }
 
+/*
+ * A read that failed: said once a minute (the repeats with -v), and the
+ * socket rests UDP_RETRY_MSEC, so that an error that stays (a security
+ * module's refusal) costs neither a core nor a flood of lines.
+ */
+static void
+udp_read_failed(struct udp_socket *u)
+{
+	struct timeval	 tv = { 0, UDP_RETRY_MSEC * 1000 };
+	time_t		 now = time(NULL);
+
+	if (u->set->read_warned == 0 ||
+	    now - u->set->read_warned >= UDP_WARN_INTERVAL) {
+		u->set->read_warned = now;
+		log_warn("udp: recvmmsg");
+	} else
+		log_debug("udp: recvmmsg: %s", strerror(errno));
+	if (event_del(u->ev) == 0 && evtimer_add(u->retry_ev, &tv) == 0)
+		return;
+	(void)event_add(u->ev, NULL);	/* cannot rest: keep reading */
+}
+
+static void
+udp_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct udp_socket	*u = arg;
+
+	(void)fd;
+	(void)what;
+	if (event_add(u->ev, NULL) == -1)
+		log_warnx("udp: cannot watch a socket again");
+}
+
 static void
 udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -249,7 +293,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (n <= 0) {
 			if (n == -1 && errno != EAGAIN &&
 			    errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("udp: recvmmsg");
+				udp_read_failed(u);
 			return;
 		}
 		for (i = k = 0; i < (unsigned int)n; i++)

@@ -715,3 +715,38 @@ Test(udp, a_reply_the_kernel_refuses_is_dropped_and_counted)
 	    t.refused == 0 && t.limited == 0, "%s", e.log);
 	echod_free(&e);
 }
+
+/*
+ * A read error that stays (here recvmmsg(2) denied, as a security module
+ * could): one line, then the socket rests between tries instead of
+ * spinning on the queued datagram; TCP is served meanwhile.
+ */
+Test(udp, a_read_error_that_stays_is_said_once_and_costs_no_core)
+{
+	static const int	 no_recvmmsg[] = { __NR_recvmmsg };
+	const char		*args[] = { "-l", "127.0.0.1:0", "-U", NULL };
+	struct echod		 e;
+	long			 cpu;
+	int			 fd, tcp;
+
+	echod_set_deny(no_recvmmsg, 1);
+	echod_spawn(&e, args);
+	echod_set_deny(NULL, 0);
+	cr_assert(echod_wait_log(&e, "listening on ", WAIT_MS), "%s", e.log);
+	e.port = port_after(e.log, "listening on 127.0.0.1:");
+	fd = udp_client(echod_port_of(&e, "udp:127.0.0.1:"), 0);
+	cr_assert_eq(send(fd, "ping", 4, 0), 4);
+	cr_assert(echod_wait_log(&e, "echod: udp: recvmmsg: Operation not "
+	    "permitted\n", WAIT_MS), "%s", e.log);
+	cpu = echod_cpu_ms(&e);
+	tcp = client_connect(e.port);
+	client_echo(tcp, "still here");
+	cr_assert(client_quiet_for(fd, 1000));
+	cpu = echod_cpu_ms(&e) - cpu;
+	cr_assert_lt(cpu, 300, "%ld ms of CPU in a second", cpu);
+	close(tcp);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0, "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, "udp: recvmmsg"), 1, "%s", e.log);
+	echod_free(&e);
+}
