@@ -146,14 +146,15 @@ usock_reply(struct usock *s, size_t len, uint64_t now)
 		usock_error(s, ERR_MISMATCH, what);
 		return;
 	}
-	if (seq < s->oldest) {
-		load_count(&t->stats.late, 1);
-		return;
-	}
-	if (s->answered[seq % p]) {
+	/* Its slot of the ring still holds it until datagram seq + p. */
+	if (seq + p >= s->next_seq && s->answered[seq % p]) {
 		snprintf(what, sizeof(what), "a second reply to datagram "
 		    "%llu", (unsigned long long)seq);
 		usock_error(s, ERR_MISMATCH, what);
+		return;
+	}
+	if (seq < s->oldest) {
+		load_count(&t->stats.late, 1);
 		return;
 	}
 	s->answered[seq % p] = 1;
