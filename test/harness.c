@@ -359,7 +359,9 @@ program_spawn(struct echod *e, const char *var, const char *const *args)
 	cr_assert_not_null(bin, "set %s to the program to test", var);
 	memset(e, 0, sizeof(*e));
 	e->status = -1;
-	e->is_echod = strcmp(var, "ECHOD") == 0;
+	/* The programs whose manuals have a DIAGNOSTICS section. */
+	e->program = strcmp(var, "ECHOD") == 0 ? "echod" :
+	    strcmp(var, "ECHOLOAD") == 0 ? "echoload" : NULL;
 	/* ECHOD_WRAPPER, e.g. "valgrind -q", runs the server under a tool. */
 	if (wrapper != NULL) {
 		snprintf(words, sizeof(words), "%s", wrapper);
@@ -428,13 +430,20 @@ echod_start(struct echod *e, ...)
 }
 
 /*
- * With ECHOD_LOG_DIR set (make check sets it), every echod log is kept
- * there whole, so that test/diagnostics.sh can check the manual's
- * DIAGNOSTICS against what the tests made echod say.  Unit tests keep
- * what echod's own code printed in the test process the same way.
+ * With ECHOD_LOG_DIR set (make check sets it), every echod and echoload
+ * log is kept there whole, so that test/diagnostics.sh can check each
+ * manual's DIAGNOSTICS against what the tests made the program say.
+ * Unit tests keep what echod's own code printed in the test process the
+ * same way.
  */
 void
 echod_keep_log(const char *text)
+{
+	program_keep_log("echod", text);
+}
+
+void
+program_keep_log(const char *program, const char *text)
 {
 	const char	*dir = getenv("ECHOD_LOG_DIR");
 	char		 path[4096];
@@ -443,8 +452,8 @@ echod_keep_log(const char *text)
 
 	if (dir == NULL || len == 0)
 		return;
-	snprintf(path, sizeof(path), "%s/echod.%d.%u", dir, (int)getpid(),
-	    kept_logs++);
+	snprintf(path, sizeof(path), "%s/%s.%d.%u", dir, program,
+	    (int)getpid(), kept_logs++);
 	cr_assert_neq(fd = open(path, O_WRONLY | O_CREAT | O_TRUNC |
 	    O_CLOEXEC, 0644), -1, "cannot keep the log in %s", path);
 	cr_assert_eq(write(fd, text, len), (ssize_t)len);
@@ -467,8 +476,8 @@ echod_wait_exit(struct echod *e, int timeout_ms)
 	    128 + WTERMSIG(status);
 	if (e->log == NULL)
 		e->log = calloc(1, 1);
-	if (e->is_echod)
-		echod_keep_log(e->log);
+	if (e->program != NULL)
+		program_keep_log(e->program, e->log);
 	cr_assert_null(strstr(e->log, "Sanitizer"), "sanitizer report: %s",
 	    e->log);
 	cr_assert_null(strstr(e->log, "runtime error"), "UBSan report: %s",
@@ -963,7 +972,10 @@ run_split(const char *const *argv, char **out, char **err, int timeout_ms)
 		kill(pid, SIGKILL);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	if (getenv("ECHOD") != NULL && strcmp(argv[0], getenv("ECHOD")) == 0)
-		echod_keep_log(*err);
+		program_keep_log("echod", *err);
+	if (getenv("ECHOLOAD") != NULL &&
+	    strcmp(argv[0], getenv("ECHOLOAD")) == 0)
+		program_keep_log("echoload", *err);
 	cr_assert(!oopen && !eopen, "%s did not finish in %d ms; it said: "
 	    "%s%s", argv[0], timeout_ms, *out, *err);
 	cr_assert_null(strstr(*err, "Sanitizer"), "sanitizer report: %s",

@@ -22,7 +22,7 @@ struct echod {
 	size_t	 log_seen;	/* echod_wait_log() searches from here */
 	int	 port;		/* of the first listening address */
 	int	 status;	/* exit status once reaped, else -1 */
-	bool	 is_echod;	/* not another program_spawn() one */
+	const char *program;	/* whose log is kept (echod, echoload) */
 };
 
 /* Monotonic milliseconds, for deadlines. */
@@ -46,8 +46,9 @@ bool	echod_log_has(struct echod *, const char *);
 void	echod_usr1_until(struct echod *, const char *);
 size_t	echod_log_count(struct echod *, const char *);
 int	echod_wait_exit(struct echod *, int);
-/* Keeps echod's messages for test/diagnostics.sh (see ECHOD_LOG_DIR). */
+/* Keeps messages for test/diagnostics.sh (see ECHOD_LOG_DIR). */
 void	echod_keep_log(const char *);
+void	program_keep_log(const char *, const char *);
 int	echod_stop(struct echod *);
 long	echod_rss_kb(const struct echod *);
 long	echod_cpu_ms(const struct echod *);

@@ -7,8 +7,14 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -542,6 +548,219 @@ Test(echoload, usage_errors_and_statuses)
 	free(err);
 }
 
+/* Every usage error: exit 64 and exactly its one line. */
+Test(echoload, every_usage_error_is_one_line)
+{
+	static const struct {
+		const char	*args[6];
+		const char	*line;
+	} cases[] = {
+		{ { "--ca", "x.pem", "127.0.0.1:7" },
+		    "--ca and --insecure need a tls: target" },
+		{ { "--allow-loss", "127.0.0.1:7" },
+		    "--allow-loss needs a udp: target" },
+		{ { "-m", "stream", "udp:127.0.0.1:7" },
+		    "udp: takes -m pingpong or idle, and no --proxy" },
+		{ { "-m", "idle", "-n", "5", "127.0.0.1:7" },
+		    "-m idle takes neither --rate nor -n" },
+		{ { "-c", "10", "-r", "5", "127.0.0.1:7" }, "--rate 5 is below "
+		    "one request per second for each of the 10 connections" },
+		{ { "-c", "2", "-t", "4", "127.0.0.1:7" },
+		    "-t 4 is more threads than the 2 connections" },
+		{ { "127.0.0.1:0" }, "invalid target '127.0.0.1:0': port 0" },
+		{ { "unix:" }, "invalid target 'unix:': a Unix socket path of 1 "
+		    "to 107 bytes" },
+		{ { "--bogus", "127.0.0.1:7" }, "unknown option '--bogus'" },
+		{ { "-Z", "127.0.0.1:7" }, "unknown option '-Z'" },
+		{ { "127.0.0.1:7", "-c" }, "option '-c' needs a value" },
+		{ { "127.0.0.1:7", "extra" }, "unexpected argument 'extra'" },
+		{ { "-f", "chunk", "-P", "\nGOT:", "127.0.0.1:7" }, NULL },
+	};
+	char	*out, *err, want[160];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(echoload(&out, &err, cases[i].args), 64,
+		    "%s: %s", cases[i].args[0], err);
+		if (cases[i].line != NULL) {
+			snprintf(want, sizeof(want), "echoload: %s (see "
+			    "echoload --help)\n", cases[i].line);
+			cr_assert_str_eq(err, want);
+		} else
+			cr_assert(strncmp(err, "echoload: invalid --prefix: ",
+			    28) == 0 && strchr(err, '\n') == err + strlen(err)
+			    - 1, "%s", err);
+		free(out);
+		free(err);
+	}
+}
+
+/* What keeps a run from starting: exit 2 and one line saying why. */
+Test(echoload, start_failures_exit_2)
+{
+	struct echod	 b;
+	char		*out, *err;
+
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "--ca",
+	    "/nonexistent/ca.pem", "tls:127.0.0.1:7", NULL }), 2);
+	cr_assert(strncmp(err, "echoload: cannot load the CA certificates "
+	    "/nonexistent/ca.pem: ", 61) == 0, "%s", err);
+	free(out);
+	free(err);
+
+	echod_set_nofile(64);
+	program_spawn(&b, "ECHOLOAD", (const char *[]){ "-c", "100",
+	    "127.0.0.1:7", NULL });
+	echod_set_nofile(0);
+	cr_assert_eq(echod_wait_exit(&b, WAIT_MS), 2, "%s", b.log);
+	cr_assert_str_eq(b.log, "echoload: -c 100 needs more descriptors than "
+	    "the open-file limit of 64 allows (see ulimit -n)\n");
+	echod_free(&b);
+}
+
+/* A handshake or a connection that never completes is cut at --timeout. */
+Test(echoload, a_hanging_handshake_or_connect_times_out)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	socklen_t		 len = sizeof(sin);
+	struct echod		 b;
+	char			*out, *err, t[64];
+	int			 lfd, queued;
+
+	broken_start(&b, "stall", "0", "60000");
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-q", "--insecure",
+	    "-c", "1", "-n", "1", "--timeout", "1s",
+	    target(t, sizeof(t), "tls:", b.port), NULL }), 1, "%s", err);
+	cr_assert_not_null(strstr(err, "echoload: tls: connection 0 from "
+	    "127.0.0.1:"), "%s", err);
+	cr_assert_not_null(strstr(err, ": TLS handshake: timed out\n"), "%s",
+	    err);
+	free(out);
+	free(err);
+	kill(b.pid, SIGKILL);
+	echod_wait_exit(&b, WAIT_MS);
+	echod_free(&b);
+
+	/* A listener whose queue is full drops the next SYN. */
+	cr_assert_neq(lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(listen(lfd, 0), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	queued = client_connect(ntohs(sin.sin_port));
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-q", "-c", "1",
+	    "-n", "1", "--timeout", "1s", target(t, sizeof(t), "",
+	    ntohs(sin.sin_port)), NULL }), 1, "%s", err);
+	cr_assert_str_eq(err, "echoload: connect: connection 0: connect: "
+	    "timed out\n");
+	free(out);
+	free(err);
+	close(queued);
+	close(lfd);
+}
+
+/* Past five errors, one line says the rest are only counted. */
+Test(echoload, after_five_errors_the_rest_are_counted)
+{
+	struct echod	 b;
+	char		*out, *err, t[64];
+
+	broken_start(&b, "corrupt", "10", NULL);
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-q", "--json",
+	    "-c", "8", "-n", "80", target(t, sizeof(t), "", b.port), NULL }),
+	    1, "%s", err);
+	cr_assert_eq(json_number(out, "errors.mismatch"), 8, "%s", out);
+	cr_assert_not_null(strstr(err, "\nechoload: further errors are "
+	    "counted, not shown\n"), "%s", err);
+	cr_assert_eq(strstr(strstr(err, "further errors"), "mismatch"), NULL,
+	    "%s", err);
+	free(out);
+	free(err);
+	broken_stop(&b);
+}
+
+/*
+ * A UDP server that answers wrong: twice, with junk, or not at all
+ * (mode 2, 1, 0), each datagram, until its socket is shut down.
+ */
+struct bad_udp {
+	int		 fd;
+	int		 mode;
+	pthread_t	 thread;
+};
+
+static void *
+bad_udp_serve(void *arg)
+{
+	struct bad_udp		*u = arg;
+	struct sockaddr_storage	 from;
+	socklen_t		 len;
+	char			 buf[2048], reply[2048];
+	ssize_t			 n;
+
+	for (;;) {
+		len = sizeof(from);
+		if ((n = recvfrom(u->fd, buf, sizeof(buf) - 4, 0,
+		    (struct sockaddr *)&from, &len)) <= 0)
+			return NULL;
+		memcpy(reply, "GOT:", 4);
+		memcpy(reply + 4, buf, n);
+		if (u->mode >= 1)
+			sendto(u->fd, u->mode == 1 ? "junk" : reply,
+			    u->mode == 1 ? 4 : n + 4, 0,
+			    (struct sockaddr *)&from, len);
+		if (u->mode == 2)
+			sendto(u->fd, reply, n + 4, 0, (struct sockaddr *)&from,
+			    len);
+	}
+}
+
+static char *
+bad_udp_run(int mode)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	socklen_t		 len = sizeof(sin);
+	struct bad_udp		 u = { .mode = mode };
+	char			*out, *err, t[64];
+
+	cr_assert_neq(u.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(u.fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(getsockname(u.fd, (struct sockaddr *)&sin, &len), 0);
+	cr_assert_eq(pthread_create(&u.thread, NULL, bad_udp_serve, &u), 0);
+	/* Four in flight and four in all: no slot of the ring is reused,
+	 * so a duplicate is always known for one. */
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-q", "-c", "1",
+	    "-p", "4", "-n", "4", "--timeout", "1s", target(t, sizeof(t), "udp:",
+	    ntohs(sin.sin_port)), NULL }), 1, "%s", err);
+	shutdown(u.fd, SHUT_RDWR);
+	pthread_join(u.thread, NULL);
+	close(u.fd);
+	free(out);
+	return err;
+}
+
+Test(echoload, udp_replies_that_are_wrong_or_missing)
+{
+	char	*err;
+
+	err = bad_udp_run(2);
+	cr_assert(strncmp(err, "echoload: mismatch: socket 0 from 127.0.0.1:",
+	    44) == 0 && strstr(err, ": a second reply to datagram 0\n"),
+	    "%s", err);
+	free(err);
+	err = bad_udp_run(1);
+	cr_assert(strncmp(err, "echoload: mismatch: socket 0 from 127.0.0.1:",
+	    44) == 0 && strstr(err, ": a reply of 4 bytes that is not PREFIX + "
+	    "a datagram sent\n"), "%s", err);
+	free(err);
+	err = bad_udp_run(0);
+	cr_assert(strncmp(err, "echoload: lost: socket 0 from 127.0.0.1:", 40)
+	    == 0 && strstr(err, ": no reply to datagram 0 within 1.0 s\n"),
+	    "%s", err);
+	free(err);
+}
+
 Test(echoload, connection_refused_is_an_error)
 {
 	struct echod	 b;
@@ -665,6 +884,31 @@ Test(echoload, sigint_stops_and_reports)
 	cr_assert_not_null(strstr(load.log, "\nerrors       0\n"), "%s",
 	    load.log);
 	cr_assert_not_null(strstr(load.log, "\nrequests     "), "%s", load.log);
+	echod_free(&load);
+	echod_finish(&e);
+}
+
+/* Two signals: the second stops it at once, with exit 130. */
+Test(echoload, a_second_signal_stops_at_once)
+{
+	struct echod	 e, load;
+	char		 t[64];
+
+	echod_start(&e, NULL);
+	program_spawn(&load, "ECHOLOAD", (const char *[]){ "-c", "2", "-d",
+	    "60s", target(t, sizeof(t), "", e.port), NULL });
+	cr_assert(echod_wait_log(&load, "echoload: 1 s: ", WAIT_MS), "%s",
+	    load.log ? load.log : "");
+	/* Both pending at once, so both are delivered (one SIGINT twice
+	 * might merge). */
+	cr_assert_eq(kill(load.pid, SIGSTOP), 0);
+	cr_assert_eq(kill(load.pid, SIGINT), 0);
+	cr_assert_eq(kill(load.pid, SIGTERM), 0);
+	cr_assert_eq(kill(load.pid, SIGCONT), 0);
+	cr_assert_eq(echod_wait_exit(&load, WAIT_MS), 130, "%s", load.log);
+	cr_assert(strstr(load.log, "\nechoload: stopped by signal 2\n") ||
+	    strstr(load.log, "\nechoload: stopped by signal 15\n"), "%s",
+	    load.log);
 	echod_free(&load);
 	echod_finish(&e);
 }
