@@ -69,7 +69,7 @@ def run(cmd, cwd, env=None, timeout=None):
 
 def build(root):
     targets = ["src/echod", "src/echoload", "test/echod-test",
-               "test/brokenserver"]
+               "test/brokenserver", "test/failshim.so"]
     return run(["make", "-s", "-j2"] + targets, root).returncode == 0
 
 
@@ -78,6 +78,7 @@ def tests_fail(root, pattern):
                ECHOD=os.path.join(root, "src/echod"),
                ECHOLOAD=os.path.join(root, "src/echoload"),
                BROKENSERVER=os.path.join(root, "test/brokenserver"),
+               FAILSHIM_SO=os.path.join(root, "test/failshim.so"),
                LSAN_OPTIONS="suppressions=%s/test/lsan.supp" % root)
     try:
         r = run(["./test/echod-test", "--filter", pattern], root, env,
