@@ -156,8 +156,10 @@ server_maybe_exit(struct server *srv)
 {
 	if (srv->nconns != 0)
 		return;
-	if (srv->index != 0 || atomic_load(&srv->group->running) == 0)
-		event_base_loopexit(srv->base, NULL);
+	/* loopexit allocates; out of memory, stop after this callback. */
+	if ((srv->index != 0 || atomic_load(&srv->group->running) == 0) &&
+	    event_base_loopexit(srv->base, NULL) == -1)
+		event_base_loopbreak(srv->base);
 }
 
 static void

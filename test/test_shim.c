@@ -293,3 +293,48 @@ Test(shim, a_failed_allocation_before_the_handshake_or_header_is_said)
 	}
 	cr_assert(proxy, "no alloc=1..30 failed a PROXY client's start");
 }
+
+/*
+ * A failed allocation while shutting down, after a client has come and
+ * gone: echod still exits 0 at once, not at the drain deadline.
+ * Returns whether the shim failed one.
+ */
+static bool
+shutdown_with_failed_allocation(int n)
+{
+	struct echod	 e;
+	char		 spec[32];
+	long		 start, took;
+	bool		 echoed;
+	int		 fd;
+
+	snprintf(spec, sizeof(spec), "alloc=%d", n);
+	shim_arm(spec);
+	echod_start(&e, NULL);
+	shim_disarm();
+	fd = client_connect(e.port);
+	client_send(fd, "hello\n", 6);
+	/* Not echoed: the failure was on the connection's path, and echod
+	 * has already closed it; else wait until it has. */
+	echoed = client_recv(fd, spec, 10, WAIT_MS) == 10;
+	close(fd);
+	cr_assert(!echoed || echod_wait_log(&e, "Connection closed", WAIT_MS),
+	    "%s", e.log);
+	start = now_ms();
+	cr_assert_eq(echod_stop(&e), 0, "alloc=%d: %s", n, e.log);
+	took = now_ms() - start;
+	cr_assert_lt(took, 2000, "alloc=%d: exit took %ld ms: %s", n, took,
+	    e.log);
+	n = echod_log_has(&e, "failshim: failed an allocation");
+	echod_free(&e);
+	return n;
+}
+
+Test(shim, a_failed_allocation_at_shutdown_does_not_hold_the_exit)
+{
+	int	 n;
+
+	for (n = 1; n < 400 && shutdown_with_failed_allocation(n); n++)
+		;
+	cr_assert_lt(n, 400, "the shim kept failing allocations");
+}
