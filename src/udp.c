@@ -148,6 +148,18 @@ udp_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Whether a line whose repeats others decide is due: once a minute. */
+static bool
+udp_warning_due(time_t *last)
+{
+	time_t	 now = time(NULL);
+
+	if (*last != 0 && now - *last < UDP_WARN_INTERVAL)
+		return false;
+	*last = now;
+	return true;
+}
+
 /*
  * A datagram not answered.  Each is a debug line; the first of a minute
  * is a warning too, since clients (or forgers) decide how many there are.
@@ -157,7 +169,6 @@ udp_refused(struct udp_set *set, const struct sockaddr *from,
     enum udp_verdict v)
 {
 	char	 name[ADDR_STRLEN];
-	time_t	 now;
 
 	stat_add(&set->stats->udp_dropped, 1);
 	stat_add(udp_verdict_is_limit(v) ? &set->stats->udp_limited :
@@ -166,10 +177,8 @@ udp_refused(struct udp_set *set, const struct sockaddr *from,
 		log_debug("udp %s: %s, not answered",
 		    addr_format(from, name, sizeof(name)),
 		    udp_verdict_reason(v));
-	now = time(NULL);
-	if (set->warned != 0 && now - set->warned < UDP_WARN_INTERVAL)
+	if (!udp_warning_due(&set->warned))
 		return;
-	set->warned = now;
 	log_warnx("udp %s: %s, not answered (such lines are logged once a "
 	    "minute; the counters have them all)",
 	    addr_format(from, name, sizeof(name)), udp_verdict_reason(v));
@@ -252,13 +261,10 @@ static void
 udp_read_failed(struct udp_socket *u)
 {
 	struct timeval	 tv = { 0, UDP_RETRY_MSEC * 1000 };
-	time_t		 now = time(NULL);
 
-	if (u->set->read_warned == 0 ||
-	    now - u->set->read_warned >= UDP_WARN_INTERVAL) {
-		u->set->read_warned = now;
+	if (udp_warning_due(&u->set->read_warned))
 		log_warn("udp: recvmmsg");
-	} else
+	else
 		log_debug("udp: recvmmsg: %s", strerror(errno));
 	if (event_del(u->ev) == 0 && evtimer_add(u->retry_ev, &tv) == 0)
 		return;

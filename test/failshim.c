@@ -125,9 +125,12 @@ realloc(void *old, size_t size)
 
 	shim_init();
 	if (is_early(old)) {
-		/* Never grown in practice; copy out to real memory if it is. */
+		/* Never grown in practice; copy out to real memory if it is,
+		 * no further than the static block goes. */
+		size_t	 room = early + sizeof(early) - (const char *)old;
+
 		if ((p = malloc(size)) != NULL)
-			memcpy(p, old, size);
+			memcpy(p, old, size < room ? size : room);
 		return p;
 	}
 	return alloc_fails() ? NULL : real_realloc(old, size);
