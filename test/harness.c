@@ -879,25 +879,41 @@ client_raise_nofile(void)
 size_t
 client_stuff(int fd)
 {
-	return client_stuff_with(fd, 'z');
+	return client_stuff_skewed(fd, 'z', 0);
 }
 
 /* As client_stuff(), lines of c: clients side by side send apart. */
 size_t
 client_stuff_with(int fd, char c)
 {
-	static __thread char	 line[65536];
+	return client_stuff_skewed(fd, c, 0);
+}
+
+/*
+ * As client_stuff_with(), after sending the first skew bytes of a line
+ * alone.  Every later send is a line's length and straddles a line end,
+ * so a server whose reads end where sends did never holds whole lines
+ * only by the alignment of the two.
+ */
+size_t
+client_stuff_skewed(int fd, char c, size_t skew)
+{
+	static __thread char	 lines[2 * 65536];
+	const size_t		 len = sizeof(lines) / 2;
 	struct pollfd		 pfd = { .fd = fd, .events = POLLOUT };
-	size_t			 sent = 0;
+	size_t			 sent = 0, want;
 	ssize_t			 n;
 
-	memset(line, c, sizeof(line));
-	line[sizeof(line) - 1] = '\n';
+	memset(lines, c, sizeof(lines));
+	lines[len - 1] = lines[2 * len - 1] = '\n';
 	client_nonblock(fd);
 	do {
-		while ((n = send(fd, line + sent % sizeof(line),
-		    sizeof(line) - sent % sizeof(line), MSG_NOSIGNAL)) > 0)
-			sent += n;
+		do {
+			want = sent == 0 && skew > 0 ? skew : len;
+			if ((n = send(fd, lines + sent % len, want,
+			    MSG_NOSIGNAL)) > 0)
+				sent += n;
+		} while (n > 0);
 		cr_assert(n == -1 && errno == EAGAIN, "send: %s",
 		    strerror(errno));
 	} while (poll(&pfd, 1, 300) > 0);

@@ -93,6 +93,7 @@ void	client_reset(int);
 void	client_nonblock(int);
 size_t	client_stuff(int);
 size_t	client_stuff_with(int, char);
+size_t	client_stuff_skewed(int, char, size_t);
 void	client_raise_nofile(void);
 
 #endif

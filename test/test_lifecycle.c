@@ -28,7 +28,8 @@ TestSuite(lifecycle, .timeout = 30);
 static size_t
 make_backlog(struct echod *e, int fd)
 {
-	size_t	 sent = client_stuff(fd);
+	/* Skewed, so what the server has read ends mid-line. */
+	size_t	 sent = client_stuff_skewed(fd, 'z', 1000);
 
 	cr_assert(echod_wait_log(e, "reading -> paused", WAIT_MS),
 	    "never paused: %s", e->log);
