@@ -488,7 +488,20 @@ Test(lifecycle, out_of_descriptors_pauses_accepting)
 	echod_free(&e);
 }
 
-Test(lifecycle, user_drops_root_after_binding)
+/*
+ * An echod that changed its user lost the parent-death signal the
+ * harness set, so a failed assertion would leave it running.
+ */
+static pid_t	 unprivileged_pid;
+
+static void
+kill_unprivileged(void)
+{
+	if (unprivileged_pid > 0)
+		(void)kill(unprivileged_pid, SIGKILL);
+}
+
+Test(lifecycle, user_drops_root_after_binding, .fini = kill_unprivileged)
 {
 	struct echod	 e;
 	char		 path[64], line[256], groups[256] = "", want[64];
@@ -503,6 +516,7 @@ Test(lifecycle, user_drops_root_after_binding)
 	/* Groups to lose (this test runs in a process of its own). */
 	cr_assert_eq(setgroups(3, (gid_t[]){ 0, 4, 27 }), 0);
 	echod_start(&e, "-u", "nobody", NULL);
+	unprivileged_pid = e.pid;
 	cr_assert(echod_wait_log(&e, "running as user nobody", WAIT_MS), "%s",
 	    e.log);
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)e.pid);
@@ -527,6 +541,8 @@ Test(lifecycle, user_drops_root_after_binding)
 	fd = client_connect(e.port);
 	client_echo(fd, "hi");
 	close(fd);
+	/* Reaped below: the number may be reused after. */
+	unprivileged_pid = 0;
 	echod_finish(&e);
 }
 
