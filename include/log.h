@@ -7,6 +7,9 @@
 #define ECHOD_LOG_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
 
 enum log_level {
 	LOG_LEVEL_QUIET = 0,	/* warnings, start-up and shut-down only */
@@ -24,6 +27,9 @@ void	log_warnx(const char *, ...) LOG_PRINTF(1, 2);
 void	log_notice(const char *, ...) LOG_PRINTF(1, 2);
 void	log_info(const char *, ...) LOG_PRINTF(1, 2);
 void	log_debug(const char *, ...) LOG_PRINTF(1, 2);
+/* A warning that clients can make repeat is said once a minute. */
+#define LOG_REPEAT_INTERVAL	60
+bool	log_repeat_due(_Atomic time_t *);
 void	fatal(const char *, ...) LOG_PRINTF(1, 2)
 	    __attribute__((noreturn));
 void	fatalx(const char *, ...) LOG_PRINTF(1, 2)

@@ -84,6 +84,8 @@ struct group {
 	_Atomic time_t		 limit_logged;	/* --max-connections */
 	_Atomic time_t		 budget_logged;	/* --memory-limit */
 	_Atomic time_t		 accept_error_logged;	/* "accept: ..." */
+	_Atomic time_t		 udp_refusal_logged;	/* "not answered" */
+	_Atomic time_t		 udp_error_logged;	/* "udp: recvmmsg" */
 	atomic_uint		 running;	/* threads other than 0 */
 	unsigned int		 max_conns;
 	pthread_mutex_t		 peers_lock;

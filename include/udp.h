@@ -7,6 +7,9 @@
 #ifndef ECHOD_UDP_H
 #define ECHOD_UDP_H
 
+#include <stdatomic.h>
+#include <time.h>
+
 #include <event2/event.h>
 
 #include "addr.h"
@@ -20,6 +23,9 @@ struct udp_config {
 	size_t			 prefix_len;
 	struct udp_limits	 limits;	/* this thread's share */
 	struct siphash_key	 key;
+	/* When each once-a-minute line was last said, by any thread. */
+	_Atomic time_t		*refusal_logged;
+	_Atomic time_t		*error_logged;
 };
 
 struct udp_set *udp_set_new(struct event_base *, const struct udp_config *,

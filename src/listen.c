@@ -85,6 +85,8 @@ listen_udp_set(struct server *srv)
 	cfg.limits.total_dgrams = (cfg.limits.total_dgrams + n - 1) / n;
 	cfg.limits.total_bytes = (cfg.limits.total_bytes + n - 1) / n;
 	cfg.key = srv->group->udp_key;
+	cfg.refusal_logged = &srv->group->udp_refusal_logged;
+	cfg.error_logged = &srv->group->udp_error_logged;
 	if ((srv->udp = udp_set_new(srv->base, &cfg, &srv->stats)) == NULL)
 		fatalx("out of memory: UDP buffers");
 	return srv->udp;

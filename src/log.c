@@ -116,6 +116,21 @@ log_get_level(void)
 	return log_level;
 }
 
+/*
+ * Whether a warning that clients can make repeat is due: at most once a
+ * LOG_REPEAT_INTERVAL for all who share *last (every thread of a server,
+ * so N threads do not each say it); in between it is a debug line.
+ */
+bool
+log_repeat_due(_Atomic time_t *last)
+{
+	time_t	 now = time(NULL), seen = atomic_load(last);
+
+	if (seen != 0 && now - seen < LOG_REPEAT_INTERVAL)
+		return false;
+	return atomic_compare_exchange_strong(last, &seen, now);
+}
+
 void
 log_warn(const char *fmt, ...)
 {

@@ -30,7 +30,6 @@
 #define METRICS_MAX_HEADERS	8192
 #define METRICS_SWEEP_MSEC	250
 #define METRICS_RETRY_MSEC	500
-#define METRICS_WARN_INTERVAL	60
 
 struct metrics_conn {
 	TAILQ_ENTRY(metrics_conn)	 entry;
@@ -157,17 +156,15 @@ metrics_retry_cb(evutil_socket_t fd, short what, void *arg)
 static void
 metrics_accept_error_cb(struct evconnlistener *lev, void *http)
 {
-	static time_t	 warned;
-	struct timeval	 retry = { 0, METRICS_RETRY_MSEC * 1000 };
-	int		 err = EVUTIL_SOCKET_ERROR();
-	time_t		 now = time(NULL);
+	static _Atomic time_t	 warned;
+	struct timeval		 retry = { 0, METRICS_RETRY_MSEC * 1000 };
+	int			 err = EVUTIL_SOCKET_ERROR();
 
 	(void)http;
-	if (warned == 0 || now - warned >= METRICS_WARN_INTERVAL) {
-		warned = now;
+	if (log_repeat_due(&warned))
 		log_warnx("metrics: accept: %s; pausing (logged once a "
 		    "minute)", evutil_socket_error_to_string(err));
-	} else
+	else
 		log_debug("metrics: accept: %s",
 		    evutil_socket_error_to_string(err));
 	evconnlistener_disable(lev);

@@ -32,7 +32,6 @@
 /* Seconds without connections before freed memory goes back. */
 #define TRIM_IDLE_SEC		1
 /* A server that sits at its limit says so at most this often. */
-#define LIMIT_LOG_INTERVAL	60
 /* How often a server over --memory-limit looks for room. */
 #define BUDGET_CHECK_MSEC	100
 
@@ -201,25 +200,10 @@ server_conn_gone(struct server *srv, struct conn *c)
 	}
 }
 
-/*
- * Whether a warning that clients can make repeat is due, at most once a
- * LIMIT_LOG_INTERVAL for the whole process (the clocks are the group's,
- * so threads do not each say it); in between it is only a debug line.
- */
-static bool
-server_warning_due(_Atomic time_t *last)
-{
-	time_t	 now = time(NULL), seen = atomic_load(last);
-
-	if (seen != 0 && now - seen < LIMIT_LOG_INTERVAL)
-		return false;
-	return atomic_compare_exchange_strong(last, &seen, now);
-}
-
 static void
 server_log_limit(struct server *srv)
 {
-	if (!server_warning_due(&srv->group->limit_logged)) {
+	if (!log_repeat_due(&srv->group->limit_logged)) {
 		log_debug("--max-connections (%u) reached again",
 		    srv->group->max_conns);
 		return;
@@ -254,7 +238,7 @@ server_hold_back(struct server *srv, struct conn *c)
 		evtimer_add(srv->budget_ev, &tv);
 	log_debug("%s: holding %zu bytes, over its share of --memory-limit: "
 	    "not read", c->peer, (size_t)c->held);
-	if (server_warning_due(&srv->group->budget_logged))
+	if (log_repeat_due(&srv->group->budget_logged))
 		log_warnx("--memory-limit (%zu) reached: connections holding "
 		    "the most are not read until there is room (logged once "
 		    "a minute)", srv->opts->memory_limit);
@@ -385,7 +369,7 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 	(void)lev;
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
 	    err != ENOMEM) {
-		if (server_warning_due(&srv->group->accept_error_logged))
+		if (log_repeat_due(&srv->group->accept_error_logged))
 			log_warnx("accept: %s (repeats are logged once a "
 			    "minute)", evutil_socket_error_to_string(err));
 		else

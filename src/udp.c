@@ -18,8 +18,6 @@
  * starve the TCP clients of the same loop. */
 #define UDP_BATCH		32
 #define UDP_WAKEUP_MAX		64
-/* A refusal or limit that clients can make repeat: once a minute. */
-#define UDP_WARN_INTERVAL	60
 /* After a failed read, the socket waits this long: an error that leaves
  * the datagram queued would otherwise wake the loop again at once. */
 #define UDP_RETRY_MSEC		10
@@ -45,8 +43,8 @@ struct udp_set {
 	struct sockaddr_storage	  from[UDP_BATCH];
 	struct mmsghdr		  out[UDP_BATCH];
 	struct iovec		  out_iov[UDP_BATCH][2];
-	time_t			  warned;	/* last refusal logged */
-	time_t			  read_warned;	/* last failed read logged */
+	_Atomic time_t		 *refusal_logged;	/* the group's clocks */
+	_Atomic time_t		 *error_logged;
 };
 
 static void	udp_read_cb(evutil_socket_t, short, void *);
@@ -65,6 +63,8 @@ udp_set_new(struct event_base *base, const struct udp_config *cfg,
 	set->stats = stats;
 	set->prefix = cfg->prefix;
 	set->prefix_len = cfg->prefix_len;
+	set->refusal_logged = cfg->refusal_logged;
+	set->error_logged = cfg->error_logged;
 	/* Pages are touched only as large datagrams arrive. */
 	set->bufs = malloc((size_t)UDP_BATCH * UDP_RECV_MAX);
 	set->guard = udp_guard_new(cfg->prefix, cfg->prefix_len, &cfg->limits,
@@ -148,18 +148,6 @@ udp_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Whether a line whose repeats others decide is due: once a minute. */
-static bool
-udp_warning_due(time_t *last)
-{
-	time_t	 now = time(NULL);
-
-	if (*last != 0 && now - *last < UDP_WARN_INTERVAL)
-		return false;
-	*last = now;
-	return true;
-}
-
 /*
  * A datagram not answered.  Each is a debug line; the first of a minute
  * is a warning too, since clients (or forgers) decide how many there are.
@@ -177,7 +165,7 @@ udp_refused(struct udp_set *set, const struct sockaddr *from,
 		log_debug("udp %s: %s, not answered",
 		    addr_format(from, name, sizeof(name)),
 		    udp_verdict_reason(v));
-	if (!udp_warning_due(&set->warned))
+	if (!log_repeat_due(set->refusal_logged))
 		return;
 	log_warnx("udp %s: %s, not answered (such lines are logged once a "
 	    "minute; the counters have them all)",
@@ -262,7 +250,7 @@ udp_read_failed(struct udp_socket *u)
 {
 	struct timeval	 tv = { 0, UDP_RETRY_MSEC * 1000 };
 
-	if (udp_warning_due(&u->set->read_warned))
+	if (log_repeat_due(u->set->error_logged))
 		log_warn("udp: recvmmsg");
 	else
 		log_debug("udp: recvmmsg: %s", strerror(errno));

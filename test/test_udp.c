@@ -493,6 +493,29 @@ Test(udp, a_datagram_that_begins_with_the_prefix_is_not_answered)
 	echod_finish(&e);
 }
 
+/*
+ * The once-a-minute warning is the process's, not each thread's: refusals
+ * from 32 source ports reach both threads' sockets (all on one: 2^-31).
+ */
+Test(udp, refusals_on_every_thread_make_one_warning)
+{
+	struct echod	 e;
+	int		 fds[32], port, i;
+
+	echod_start(&e, "-U", "--threads", "2", NULL);
+	port = echod_port_of(&e, "udp:127.0.0.1:");
+	for (i = 0; i < 32; i++) {
+		fds[i] = udp_client(port, 0);
+		cr_assert_eq(send(fds[i], "GOT:x", 5, 0), 5);
+	}
+	udp_wait_refused(&e, 32);
+	cr_assert_eq(echod_log_count(&e, "not answered (such lines are "
+	    "logged once a minute"), 1, "%s", e.log);
+	for (i = 0; i < 32; i++)
+		close(fds[i]);
+	echod_finish(&e);
+}
+
 /* A long prefix cannot make echod send more than twice what it got. */
 Test(udp, a_long_prefix_does_not_answer_short_datagrams)
 {
