@@ -21,6 +21,7 @@ enum log_level {
 
 void	log_init(int level);
 void	log_set_name(const char *);
+const char *log_get_name(void);
 int	log_get_level(void);
 void	log_warn(const char *, ...) LOG_PRINTF(1, 2);
 void	log_warnx(const char *, ...) LOG_PRINTF(1, 2);

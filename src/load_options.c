@@ -4,7 +4,6 @@
 
 #include <sys/un.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 
 #include "addr.h"
 #include "load.h"
+#include "usage.h"
 #include "util.h"
 
 #define DEFAULT_CONNS		10
@@ -100,36 +100,12 @@ usage(FILE *out)
 }
 
 static int
-usage_error(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	fprintf(stderr, "echoload: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see echoload --help)\n");
-	return -1;
-}
-
-static int
-option_number(const char *name, const char *text, uint64_t min, uint64_t max,
-    uint64_t *result)
-{
-	if (parse_number(text, min, max, false, result) == -1)
-		return usage_error("invalid %s '%s': must be a whole number "
-		    "from %llu to %llu", name, text, (unsigned long long)min,
-		    (unsigned long long)max);
-	return 0;
-}
-
-static int
 option_uint(const char *name, const char *text, uint64_t min, uint64_t max,
     unsigned int *result)
 {
 	uint64_t	 v;
 
-	if (option_number(name, text, min, max, &v) == -1)
+	if (usage_number(stderr, name, text, min, max, false, &v) == -1)
 		return -1;
 	*result = v;
 	return 0;
@@ -162,7 +138,8 @@ option_time(const char *name, const char *text, uint64_t min_ms,
 	*ns = v * units[i].ms * 1000000;
 	return 0;
 bad:
-	return usage_error("invalid %s '%s': must be a time from %llums to 24h "
+	return usage_error(stderr,
+	    "invalid %s '%s': must be a time from %llums to 24h "
 	    "(such as 500ms, 10s, 2m)", name, text,
 	    (unsigned long long)min_ms);
 }
@@ -193,8 +170,8 @@ option_mode(struct load_opts *o, const char *text)
 			o->mode = (enum load_mode)i;
 			return 0;
 		}
-	return usage_error("invalid --mode '%s': must be pingpong, stream, "
-	    "churn or idle", text);
+	return usage_error(stderr, "invalid --mode '%s': must be pingpong, "
+	    "stream, churn or idle", text);
 }
 
 /* Unix: one address; else through echod's own address parser. */
@@ -219,7 +196,8 @@ load_target(struct load_opts *o, const char *spec)
 		rest += 5;
 		sun = (struct sockaddr_un *)&o->addrs[0];
 		if (*rest == '\0' || strlen(rest) >= sizeof(sun->sun_path))
-			return usage_error("invalid target '%s': a Unix socket "
+			return usage_error(stderr,
+			    "invalid target '%s': a Unix socket "
 			    "path of 1 to %zu bytes", spec,
 			    sizeof(sun->sun_path) - 1);
 		sun->sun_family = AF_UNIX;
@@ -246,8 +224,8 @@ load_target(struct load_opts *o, const char *spec)
 	for (i = 0; i < list.count && o->naddrs < 16; i++) {
 		if (addr_port((struct sockaddr *)&list.addrs[i].ss) == 0) {
 			addr_list_free(&list);
-			return usage_error("invalid target '%s': port 0",
-			    spec);
+			return usage_error(stderr,
+			    "invalid target '%s': port 0", spec);
 		}
 		memcpy(&o->addrs[o->naddrs], &list.addrs[i].ss,
 		    list.addrs[i].len);
@@ -269,26 +247,31 @@ load_check(struct load_opts *o, size_t length, const char *prefix,
 	const char	*why;
 
 	if (o->transport != LT_TLS && (o->ca != NULL || o->insecure))
-		return usage_error("--ca and --insecure need a tls: target");
+		return usage_error(stderr,
+		    "--ca and --insecure need a tls: target");
 	if (o->transport == LT_UDP && (o->proxy_version != 0 ||
 	    o->mode == MODE_STREAM || o->mode == MODE_CHURN))
-		return usage_error("udp: takes -m pingpong or idle, and no "
-		    "--proxy");
+		return usage_error(stderr,
+		    "udp: takes -m pingpong or idle, and no --proxy");
 	if (o->transport != LT_UDP && o->allow_loss)
-		return usage_error("--allow-loss needs a udp: target");
+		return usage_error(stderr, "--allow-loss needs a udp: target");
 	if (o->mode == MODE_IDLE && (o->rate != 0 || o->count != 0))
-		return usage_error("-m idle takes neither --rate nor -n");
+		return usage_error(stderr,
+		    "-m idle takes neither --rate nor -n");
 	if (o->rate != 0 && o->rate < o->conns && o->mode != MODE_CHURN)
-		return usage_error("--rate %llu is below one request per "
+		return usage_error(stderr,
+		    "--rate %llu is below one request per "
 		    "second for each of the %u connections",
 		    (unsigned long long)o->rate, o->conns);
 	if (payload_init(&o->payload, prefix, length, framing,
 	    o->transport == LT_UDP, &why) == -1)
-		return usage_error("invalid %s: %s", length < PAYLOAD_MIN ||
+		return usage_error(stderr,
+		    "invalid %s: %s", length < PAYLOAD_MIN ||
 		    length > PAYLOAD_MAX ? "--length" : "--prefix", why);
 	if (o->threads > o->conns) {
 		if (threads_given)
-			return usage_error("-t %u is more threads than the %u "
+			return usage_error(stderr,
+			    "-t %u is more threads than the %u "
 			    "connections", o->threads, o->conns);
 		o->threads = o->conns;
 	}
@@ -330,8 +313,8 @@ load_options(struct load_opts *o, int argc, char **argv)
 			    &o->duration_ns);
 			break;
 		case 'n':
-			rc = option_number("--requests", optarg, 1,
-			    UINT64_MAX / 2, &o->count);
+			rc = usage_number(stderr, "--requests", optarg, 1,
+			    UINT64_MAX / 2, false, &o->count);
 			break;
 		case 'm':
 			rc = option_mode(o, optarg);
@@ -341,8 +324,9 @@ load_options(struct load_opts *o, int argc, char **argv)
 			    &o->pipeline);
 			break;
 		case 'l':
-			rc = option_number("--length", optarg, PAYLOAD_MIN,
-			    PAYLOAD_MAX, &length);
+			rc = usage_number(stderr,
+			    "--length", optarg, PAYLOAD_MIN,
+			    PAYLOAD_MAX, false, &length);
 			break;
 		case 'P':
 			prefix = optarg;
@@ -353,11 +337,13 @@ load_options(struct load_opts *o, int argc, char **argv)
 			else if (strcmp(optarg, "chunk") == 0)
 				framing = REPLY_CHUNK;
 			else
-				rc = usage_error("invalid --framing '%s': must "
+				rc = usage_error(stderr,
+				    "invalid --framing '%s': must "
 				    "be line or chunk", optarg);
 			break;
 		case 'r':
-			rc = option_number("--rate", optarg, 1, 100000000,
+			rc = usage_number(stderr,
+			    "--rate", optarg, 1, 100000000, false,
 			    &o->rate);
 			break;
 		case 'w':
@@ -373,7 +359,8 @@ load_options(struct load_opts *o, int argc, char **argv)
 			else if (strcmp(optarg, "v2") == 0)
 				o->proxy_version = 2;
 			else
-				rc = usage_error("invalid --proxy '%s': must "
+				rc = usage_error(stderr,
+				    "invalid --proxy '%s': must "
 				    "be v1 or v2", optarg);
 			break;
 		case OPT_CA:
@@ -389,8 +376,8 @@ load_options(struct load_opts *o, int argc, char **argv)
 			o->allow_loss = true;
 			break;
 		case OPT_SERVER_PID:
-			rc = option_number("--server-pid", optarg, 1,
-			    4194304, &v);
+			rc = usage_number(stderr, "--server-pid", optarg, 1,
+			    4194304, false, &v);
 			o->server_pid = v;
 			break;
 		case 'q':
@@ -403,23 +390,16 @@ load_options(struct load_opts *o, int argc, char **argv)
 			printf("echoload %s (libevent %s)\n", PACKAGE_VERSION,
 			    event_get_version());
 			return 1;
-		case ':':
-			return usage_error("option '%s' needs a value",
-			    argv[optind - 1]);
 		default:
-			if (optopt != 0)
-				return usage_error("unknown option '-%c'",
-				    optopt);
-			return usage_error("unknown option '%s'",
-			    argv[optind - 1]);
+			return usage_bad_option(stderr, argv, ch);
 		}
 		if (rc != 0)
 			return rc;
 	}
 	if (optind == argc)
-		return usage_error("no target given");
+		return usage_error(stderr, "no target given");
 	if (optind + 1 < argc)
-		return usage_error("unexpected argument '%s'",
+		return usage_error(stderr, "unexpected argument '%s'",
 		    argv[optind + 1]);
 	if ((rc = load_target(o, argv[optind])) != 0)
 		return rc;

@@ -110,6 +110,12 @@ log_set_name(const char *name)
 	log_name = name;
 }
 
+const char *
+log_get_name(void)
+{
+	return log_name;
+}
+
 int
 log_get_level(void)
 {

@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 
 #include "log.h"
 #include "options.h"
+#include "usage.h"
 #include "util.h"
 
 enum {
@@ -163,31 +163,6 @@ usage(FILE *out)
 	    DEFAULT_METRICS_MAX_CONNECTIONS);
 }
 
-static int
-usage_error(FILE *err, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	fprintf(err, "echod: ");
-	va_start(ap, fmt);
-	vfprintf(err, fmt, ap);
-	va_end(ap);
-	fprintf(err, " (see echod --help)\n");
-	return -1;
-}
-
-static int
-option_number(FILE *err, const char *name, const char *text, uint64_t min,
-    uint64_t max, bool size_suffix, uint64_t *result)
-{
-	if (parse_number(text, min, max, size_suffix, result) == -1)
-		return usage_error(err, "invalid %s '%s': must be %s from "
-		    "%llu to %llu", name, text,
-		    size_suffix ? "a size" : "a whole number",
-		    (unsigned long long)min, (unsigned long long)max);
-	return 0;
-}
-
 static void
 options_defaults(struct options *opts)
 {
@@ -289,7 +264,7 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 
 	switch (ch) {
 	case 'p':
-		if (option_number(err, "--port", arg, 0, 65535, false,
+		if (usage_number(err, "--port", arg, 0, 65535, false,
 		    &n) == -1)
 			return -1;
 		opts->port = (uint16_t)n;
@@ -306,49 +281,49 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 			    "must be line or chunk", arg);
 		return 0;
 	case OPT_READ_SIZE:
-		if (option_number(err, "--read-size", arg, 1, MAX_READ_SIZE,
+		if (usage_number(err, "--read-size", arg, 1, MAX_READ_SIZE,
 		    true, &n) == -1)
 			return -1;
 		opts->read_size = n;
 		return 0;
 	case OPT_MAX_LINE:
-		if (option_number(err, "--max-line", arg, 1, MAX_LINE_LIMIT,
+		if (usage_number(err, "--max-line", arg, 1, MAX_LINE_LIMIT,
 		    true, &n) == -1)
 			return -1;
 		opts->max_line = n;
 		return 0;
 	case OPT_OUTPUT_LIMIT:
-		if (option_number(err, "--output-limit", arg, 1,
+		if (usage_number(err, "--output-limit", arg, 1,
 		    MAX_OUTPUT_LIMIT, true, &n) == -1)
 			return -1;
 		opts->output_limit = n;
 		return 0;
 	case 'c':
-		if (option_number(err, "--max-connections", arg, 1,
+		if (usage_number(err, "--max-connections", arg, 1,
 		    MAX_CONNECTIONS_LIMIT, false, &n) == -1)
 			return -1;
 		opts->max_connections = n;
 		return 0;
 	case OPT_MAX_PER_IP:
-		if (option_number(err, "--max-per-ip", arg, 0,
+		if (usage_number(err, "--max-per-ip", arg, 0,
 		    MAX_CONNECTIONS_LIMIT, false, &n) == -1)
 			return -1;
 		opts->max_per_ip = n;
 		return 0;
 	case 't':
-		if (option_number(err, "--idle-timeout", arg, 0, MAX_TIMEOUT,
+		if (usage_number(err, "--idle-timeout", arg, 0, MAX_TIMEOUT,
 		    false, &n) == -1)
 			return -1;
 		opts->idle_timeout = n;
 		return 0;
 	case OPT_DRAIN_TIMEOUT:
-		if (option_number(err, "--drain-timeout", arg, 0, MAX_TIMEOUT,
+		if (usage_number(err, "--drain-timeout", arg, 0, MAX_TIMEOUT,
 		    false, &n) == -1)
 			return -1;
 		opts->drain_timeout = n;
 		return 0;
 	case OPT_METRICS_MAX_CONNECTIONS:
-		if (option_number(err, "--metrics-max-connections", arg, 1,
+		if (usage_number(err, "--metrics-max-connections", arg, 1,
 		    MAX_METRICS_CONNECTIONS, false, &n) == -1)
 			return -1;
 		opts->metrics_max_connections = n;
@@ -357,7 +332,7 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		opts->reuse_port = true;
 		return 0;
 	case OPT_MEMORY_LIMIT:
-		if (option_number(err, "--memory-limit", arg, 0,
+		if (usage_number(err, "--memory-limit", arg, 0,
 		    MAX_MEMORY_LIMIT, true, &n) == -1)
 			return -1;
 		opts->memory_limit = n;
@@ -365,13 +340,13 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 	case OPT_PROXY_FROM:
 		return option_proxy_from(opts, err, arg);
 	case OPT_IPV6_PREFIX:
-		if (option_number(err, "--ipv6-prefix", arg, 1, 128, false,
+		if (usage_number(err, "--ipv6-prefix", arg, 1, 128, false,
 		    &n) == -1)
 			return -1;
 		opts->ipv6_prefix = n;
 		return 0;
 	case OPT_HANDSHAKE_TIMEOUT:
-		if (option_number(err, "--handshake-timeout", arg, 1,
+		if (usage_number(err, "--handshake-timeout", arg, 1,
 		    MAX_TIMEOUT, false, &n) == -1)
 			return -1;
 		opts->handshake_timeout = n;
@@ -384,7 +359,7 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 			    MAX_THREADS : cpus;
 			return 0;
 		}
-		if (option_number(err, "--threads", arg, 1, MAX_THREADS,
+		if (usage_number(err, "--threads", arg, 1, MAX_THREADS,
 		    false, &n) == -1)
 			return -1;
 		opts->threads = n;
@@ -403,16 +378,16 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		opts->udp = true;
 		return 0;
 	case OPT_UDP_SOURCE_RATE:
-		return option_number(err, "--udp-source-rate", arg, 0,
+		return usage_number(err, "--udp-source-rate", arg, 0,
 		    MAX_UDP_RATE, false, &opts->udp_limits.source_dgrams);
 	case OPT_UDP_SOURCE_BYTES:
-		return option_number(err, "--udp-source-bytes", arg, 0,
+		return usage_number(err, "--udp-source-bytes", arg, 0,
 		    MAX_UDP_BYTES, true, &opts->udp_limits.source_bytes);
 	case OPT_UDP_TOTAL_RATE:
-		return option_number(err, "--udp-total-rate", arg, 0,
+		return usage_number(err, "--udp-total-rate", arg, 0,
 		    MAX_UDP_RATE, false, &opts->udp_limits.total_dgrams);
 	case OPT_UDP_TOTAL_BYTES:
-		return option_number(err, "--udp-total-bytes", arg, 0,
+		return usage_number(err, "--udp-total-bytes", arg, 0,
 		    MAX_UDP_BYTES, true, &opts->udp_limits.total_bytes);
 	case 'q':
 		opts->log_level = LOG_LEVEL_QUIET;
@@ -467,19 +442,6 @@ options_check_tls(struct options *opts, FILE *err)
 	return 0;
 }
 
-static void
-report_bad_option(FILE *err, char **argv, int ch)
-{
-	const char	*arg = argv[optind - 1];
-
-	if (ch == ':')
-		usage_error(err, "option '%s' needs a value", arg);
-	else if (strncmp(arg, "--", 2) == 0)
-		usage_error(err, "unknown option '%s'", arg);
-	else
-		usage_error(err, "unknown option '-%c'", optopt);
-}
-
 enum options_result
 options_parse(struct options *opts, int argc, char **argv, FILE *out,
     FILE *err)
@@ -519,8 +481,7 @@ options_parse(struct options *opts, int argc, char **argv, FILE *out,
 			break;
 		case '?':
 		case ':':
-			report_bad_option(err, argv, ch);
-			rc = -1;
+			rc = usage_bad_option(err, argv, ch);
 			break;
 		default:
 			rc = option_apply(opts, err, ch, optarg);

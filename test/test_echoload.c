@@ -573,6 +573,8 @@ Test(echoload, every_usage_error_is_one_line)
 		{ { "--bogus", "127.0.0.1:7" }, "unknown option '--bogus'" },
 		{ { "-Z", "127.0.0.1:7" }, "unknown option '-Z'" },
 		{ { "127.0.0.1:7", "-c" }, "option '-c' needs a value" },
+		{ { "--insecure=yes", "tls:127.0.0.1:7" },
+		    "option '--insecure' takes no value" },
 		{ { "127.0.0.1:7", "extra" }, "unexpected argument 'extra'" },
 		{ { "-f", "chunk", "-P", "\nGOT:", "127.0.0.1:7" }, NULL },
 	};

@@ -244,6 +244,8 @@ Test(options, usage_errors_name_the_problem)
 		{ { "-x" }, "unknown option '-x'" },
 		{ { "-p" }, "option '-p' needs a value" },
 		{ { "--port" }, "option '--port' needs a value" },
+		{ { "--quiet=x" }, "option '--quiet' takes no value" },
+		{ { "--quiet-ish" }, "unknown option '--quiet-ish'" },
 		{ { "-p", "65536" }, "invalid --port '65536'" },
 		{ { "-p", "-1" }, "invalid --port '-1'" },
 		{ { "-p", "80x" }, "invalid --port '80x'" },
