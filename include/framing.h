@@ -8,6 +8,7 @@
 
 #include <sys/uio.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/buffer.h>
 
@@ -24,6 +25,12 @@ struct framing {
 	size_t			 prefix_len;
 	size_t			 max_line;
 };
+
+/*
+ * What framing_echo() and framing_flush() return when the output could
+ * not grow: that connection cannot be echoed and must be closed.
+ */
+#define FRAMING_NOMEM	SIZE_MAX
 
 /* Input extents looked at, and iovecs filled, per gather. */
 #define FRAMING_EXTENTS	8

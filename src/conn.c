@@ -23,6 +23,12 @@
 #define SHUTDOWN_GRACE_SEC	1.0
 /* libevent 2.1's EVBUFFER_MAX_READ: the most one read event takes. */
 #define LIBEVENT_READ_CAP	4096
+/*
+ * The close reason when an output buffer cannot grow: the system is out
+ * of memory, and a reply cannot be half kept, so that client is closed
+ * and every other goes on.
+ */
+#define CONN_NOMEM_ECHO		"out of memory while echoing"
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -395,8 +401,11 @@ conn_queue(struct conn *c, size_t added)
 	conn_set_read_room(c);
 }
 
-/* What the socket did not take of iov, past its first `sent` bytes. */
-static void
+/*
+ * What the socket did not take of iov, past its first `sent` bytes.
+ * Returns -1 if the output could not grow to hold it.
+ */
+static int
 conn_keep_unsent(struct evbuffer *out, const struct iovec *iov, int niov,
     size_t sent)
 {
@@ -409,9 +418,10 @@ conn_keep_unsent(struct evbuffer *out, const struct iovec *iov, int niov,
 		}
 		if (evbuffer_add(out, (char *)iov[i].iov_base + sent,
 		    iov[i].iov_len - sent) == -1)
-			fatalx("out of memory while echoing");
+			return -1;
 		sent = 0;
 	}
+	return 0;
 }
 
 /*
@@ -444,8 +454,16 @@ conn_write_direct(struct conn *c)
 			}
 			n = 0;
 		}
-		if ((size_t)n < added)
-			conn_keep_unsent(out, iov, niov, n);
+		/* Half a reply cannot be kept: the client must not get the
+		 * rest as if nothing were missing. */
+		if ((size_t)n < added &&
+		    conn_keep_unsent(out, iov, niov, n) == -1) {
+			/* The socket's part was sent: the log counts it. */
+			evbuffer_drain(out, evbuffer_get_length(out));
+			c->bytes_queued += n;
+			conn_close(c, CONN_NOMEM_ECHO);
+			return -1;
+		}
 		evbuffer_drain(in, used);
 		c->bytes_queued += added;
 	}
@@ -463,13 +481,16 @@ conn_echo(struct conn *c)
 	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
 	size_t			 limit = c->srv->opts->output_limit;
+	size_t			 added = 0;
 
 	if (!c->tls && conn_write_direct(c) == -1)
 		return -1;
-	if (c->tls || evbuffer_get_length(out) != 0)
-		conn_queue(c, framing_echo(fr, in, out, limit));
-	else
-		conn_queue(c, 0);
+	if ((c->tls || evbuffer_get_length(out) != 0) &&
+	    (added = framing_echo(fr, in, out, limit)) == FRAMING_NOMEM) {
+		conn_close(c, CONN_NOMEM_ECHO);
+		return -1;
+	}
+	conn_queue(c, added);
 	conn_count_out(c);
 	if (evbuffer_get_length(out) >= limit)
 		conn_pause(c);
@@ -516,8 +537,10 @@ conn_read_more(struct conn *c)
 		room = c->srv->read_max - evbuffer_get_length(in);
 		/* The bufferevent keeps its input's end frozen but in reads. */
 		evbuffer_unfreeze(in, 0);
-		if ((nvec = evbuffer_reserve_space(in, room, vec, 2)) <= 0)
-			fatalx("out of memory while reading");
+		if ((nvec = evbuffer_reserve_space(in, room, vec, 2)) <= 0) {
+			conn_close(c, "out of memory while reading");
+			return -1;
+		}
 		for (i = 0; i < nvec; i++) {
 			iov[i].iov_base = vec[i].iov_base;
 			iov[i].iov_len = vec[i].iov_len;
@@ -597,9 +620,15 @@ conn_drain(struct conn *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	size_t		 added;
 
 	bufferevent_disable(c->bev, EV_READ);
-	conn_queue(c, framing_flush(&c->srv->framing, in, out));
+	if ((added = framing_flush(&c->srv->framing, in, out)) ==
+	    FRAMING_NOMEM) {
+		conn_close(c, CONN_NOMEM_ECHO);
+		return;
+	}
+	conn_queue(c, added);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	conn_set_state(c, CONN_DRAINING);
 	if (evbuffer_get_length(out) == 0)

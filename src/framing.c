@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "framing.h"
-#include "log.h"
 
 void
 framing_init(struct framing *fr, enum framing_kind kind, const char *prefix,
@@ -25,7 +24,7 @@ framing_emit(const struct framing *fr, struct evbuffer *in,
 {
 	if (evbuffer_add(out, fr->prefix, fr->prefix_len) == -1 ||
 	    evbuffer_remove_buffer(in, out, len) != (int)len)
-		fatalx("out of memory while echoing");
+		return FRAMING_NOMEM;
 	return fr->prefix_len + len;
 }
 
@@ -141,7 +140,7 @@ framing_echo(const struct framing *fr, struct evbuffer *in,
 		/* Moves the chains: no copy. */
 		len = evbuffer_get_length(in);
 		if (evbuffer_add_buffer(out, in) == -1)
-			fatalx("out of memory while echoing");
+			return FRAMING_NOMEM;
 		return len;
 	case FRAMING_CHUNK:
 		return framing_emit(fr, in, out, evbuffer_get_length(in));
@@ -152,7 +151,7 @@ framing_echo(const struct framing *fr, struct evbuffer *in,
 			for (i = 0; i < niov; i++)
 				if (evbuffer_add(out, iov[i].iov_base,
 				    iov[i].iov_len) == -1)
-					fatalx("out of memory while echoing");
+					return FRAMING_NOMEM;
 			evbuffer_drain(in, used);
 			added += len;
 		}
@@ -168,8 +167,10 @@ framing_flush(const struct framing *fr, struct evbuffer *in,
 {
 	size_t	 added, rest;
 
-	added = framing_echo(fr, in, out, SIZE_MAX);
-	if ((rest = evbuffer_get_length(in)) != 0)
-		added += framing_emit(fr, in, out, rest);
-	return added;
+	if ((added = framing_echo(fr, in, out, SIZE_MAX)) == FRAMING_NOMEM)
+		return FRAMING_NOMEM;
+	if ((rest = evbuffer_get_length(in)) != 0 &&
+	    (rest = framing_emit(fr, in, out, rest)) == FRAMING_NOMEM)
+		return FRAMING_NOMEM;
+	return added + rest;
 }

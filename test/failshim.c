@@ -6,6 +6,11 @@
  *   alloc=N    the Nth malloc/calloc/realloc after the first connection
  *              is accepted, and before a second one is, returns NULL
  *              (once);
+ *   alloc_size=MIN-MAX
+ *              every allocation of MIN to MAX bytes after the first
+ *              connection is accepted, and before a second one is,
+ *              returns NULL: the large buffers of one path, chosen by
+ *              their size;
  *   recvmmsg   the first recvmmsg(2) fails with ENOMEM (once);
  *   setrlimit  setrlimit(2) fails with EPERM.
  * Each failure it makes is announced on stderr as "failshim: ...", so a
@@ -28,6 +33,7 @@ static void	*(*real_calloc)(size_t, size_t);
 static void	*(*real_realloc)(void *, size_t);
 
 static atomic_long	 alloc_countdown;	/* 0: off */
+static size_t		 alloc_min, alloc_max;	/* alloc_max 0: off */
 static atomic_int	 accepted;	/* connections accepted so far */
 static atomic_bool	 recvmmsg_pending;
 static bool		 setrlimit_fails;
@@ -60,21 +66,29 @@ shim_init(void)
 		return;
 	if (strncmp(spec, "alloc=", 6) == 0)
 		alloc_countdown = strtol(spec + 6, NULL, 10);
-	else if (strcmp(spec, "recvmmsg") == 0)
+	else if (strncmp(spec, "alloc_size=", 11) == 0) {
+		if (sscanf(spec + 11, "%zu-%zu", &alloc_min, &alloc_max) != 2)
+			alloc_max = 0;
+	} else if (strcmp(spec, "recvmmsg") == 0)
 		recvmmsg_pending = true;
 	else if (strcmp(spec, "setrlimit") == 0)
 		setrlimit_fails = true;
 }
 
-/* Whether this allocation is the one to fail. */
+/* Whether this allocation, of size bytes, is one to fail. */
 static bool
-alloc_fails(void)
+alloc_fails(size_t size)
 {
 	/* Only while the first connection is the newest. */
-	if (accepted != 1 || alloc_countdown <= 0)
+	if (accepted != 1)
+		return false;
+	if (alloc_max != 0 && size >= alloc_min && size <= alloc_max)
+		goto fail;
+	if (alloc_countdown <= 0)
 		return false;
 	if (atomic_fetch_sub(&alloc_countdown, 1) != 1)
 		return false;
+fail:
 	announce("failed an allocation");
 	errno = ENOMEM;
 	return true;
@@ -105,7 +119,7 @@ malloc(size_t size)
 	shim_init();
 	if (real_malloc == NULL)
 		return early_alloc(size);
-	return alloc_fails() ? NULL : real_malloc(size);
+	return alloc_fails(size) ? NULL : real_malloc(size);
 }
 
 void *
@@ -115,7 +129,7 @@ calloc(size_t n, size_t size)
 	if (real_calloc == NULL)
 		return n != 0 && size > sizeof(early) / n ? NULL :
 		    early_alloc(n * size);
-	return alloc_fails() ? NULL : real_calloc(n, size);
+	return alloc_fails(n * size) ? NULL : real_calloc(n, size);
 }
 
 void *
@@ -133,7 +147,7 @@ realloc(void *old, size_t size)
 			memcpy(p, old, size < room ? size : room);
 		return p;
 	}
-	return alloc_fails() ? NULL : real_realloc(old, size);
+	return alloc_fails(size) ? NULL : real_realloc(old, size);
 }
 
 void
