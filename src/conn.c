@@ -23,6 +23,10 @@
 #define SHUTDOWN_GRACE_SEC	1.0
 /* libevent 2.1's EVBUFFER_MAX_READ: the most one read event takes. */
 #define LIBEVENT_READ_CAP	4096
+/* The most one connection's read callback takes before the loop turns. */
+#ifndef CONN_READ_TURN
+#define CONN_READ_TURN		(1024 * 1024)
+#endif
 /*
  * The close reason when an output buffer cannot grow: the system is out
  * of memory, and a reply cannot be half kept, so that client is closed
@@ -517,21 +521,24 @@ conn_read_failed(struct conn *c, ssize_t n)
 /*
  * libevent 2.1 reads at most 4 KiB per read event, each after an
  * ioctl(FIONREAD).  When a read came back that full there is probably
- * more: read it here, in one readv() up to the input watermark.  The
- * shutdown also reads what is left in the socket this way.  Returns -1
- * if the connection may be gone.
+ * more: read it here, in one readv() up to the input watermark, until
+ * the socket is drained or `turn` bytes are read: a client that keeps
+ * its socket full would otherwise hold the loop, and every other client
+ * of the thread would wait (what is left fires the read event again on
+ * the loop's next turn).  The shutdown also reads what is left in the
+ * socket this way.  Returns -1 if the connection may be gone.
  */
 static int
-conn_read_more(struct conn *c)
+conn_read_more(struct conn *c, size_t turn)
 {
 	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct evbuffer_iovec	 vec[2];
 	struct iovec		 iov[2];
-	size_t			 room, left;
+	size_t			 room, left, taken = 0;
 	ssize_t			 n;
 	int			 i, nvec;
 
-	while (c->state == CONN_READING &&
+	while (taken < turn && c->state == CONN_READING &&
 	    evbuffer_get_length(in) < c->srv->read_max &&
 	    (c->srv->budget == 0 || c->srv->buffered <= c->srv->budget / 2)) {
 		room = c->srv->read_max - evbuffer_get_length(in);
@@ -556,6 +563,7 @@ conn_read_more(struct conn *c)
 		if (n <= 0)
 			return conn_read_failed(c, n);
 		conn_count_in(c, n);
+		taken += n;
 		if (conn_echo(c) == -1)
 			return -1;
 		if ((size_t)n < room)
@@ -666,7 +674,8 @@ conn_shutdown(struct conn *c)
 	 * is echoed too: in a restart, that client is answered by the old
 	 * server.  conn_read_more() reads it within the usual limits.
 	 */
-	if (c->state == CONN_READING && !c->tls && conn_read_more(c) == -1)
+	if (c->state == CONN_READING && !c->tls &&
+	    conn_read_more(c, SIZE_MAX) == -1)
 		return;
 	if (c->state == CONN_READING && c->bytes_in == 0 &&
 	    conn_elapsed(c) < SHUTDOWN_GRACE_SEC) {
@@ -695,7 +704,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (conn_echo(c) == -1)
 		return;
 	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAMING_CHUNK &&
-	    !c->tls && conn_read_more(c) == -1)
+	    !c->tls && conn_read_more(c, CONN_READ_TURN) == -1)
 		return;
 	if (c->grace) {
 		/* It spoke after the shutdown began: echoed, now drained. */

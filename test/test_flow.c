@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,5 +267,104 @@ Test(flow, memory_limit_bounds_many_partial_lines)
 	for (i = 0; i < 300; i++)
 		close(fds[i]);
 	close(probe);
+	echod_finish(&e);
+}
+
+/*
+ * A client whose socket is never empty: one thread sends 1 MiB at a
+ * time, another takes the echo as fast as it comes.
+ */
+struct firehose {
+	int		 fd;
+	atomic_size_t	 sent;
+	atomic_size_t	 received;
+};
+
+static void *
+firehose_send(void *arg)
+{
+	struct firehose	*f = arg;
+	static char	 lines[1 << 20];
+	size_t		 sent = 0;
+	ssize_t		 n;
+
+	memset(lines, 'f', sizeof(lines));
+	for (size_t i = 1023; i < sizeof(lines); i += 1024)
+		lines[i] = '\n';
+	/* Until the test shuts the sending side; a part sent goes on. */
+	while ((n = send(f->fd, lines + sent % sizeof(lines), sizeof(lines) -
+	    sent % sizeof(lines), MSG_NOSIGNAL)) > 0)
+		sent = atomic_fetch_add(&f->sent, n) + n;
+	return NULL;
+}
+
+static void *
+firehose_recv(void *arg)
+{
+	struct firehose	*f = arg;
+	static char	 buf[1 << 20];
+	ssize_t		 n;
+
+	while ((n = recv(f->fd, buf, sizeof(buf), 0)) > 0)
+		atomic_fetch_add(&f->received, n);
+	return NULL;
+}
+
+/*
+ * One connection's reads are bounded per turn of the loop: a client that
+ * keeps its socket full cannot keep another one of the same thread
+ * waiting.  Each ping is answered within a second (a few milliseconds,
+ * typically) while the firehose runs; unbounded, one waited until the
+ * firehose's socket happened to be empty, seconds.
+ */
+Test(flow, a_client_that_keeps_its_socket_full_holds_no_other)
+{
+	struct firehose	 f = { .fd = -1 };
+	struct echod	 e;
+	pthread_t	 tx, rx;
+	long		 start, took, slowest = 0, deadline, end;
+	size_t		 before;
+	int		 ping, pings = 0;
+
+	/* Small reads: echod is slower than the firehose, whose socket then
+	 * stays full for as long as it runs. */
+	echod_start(&e, "--max-line", "4096", NULL);
+	f.fd = client_connect(e.port);
+	/* Deep queues both ways: echod's side is never empty, never full. */
+	(void)setsockopt(f.fd, SOL_SOCKET, SO_SNDBUF, &(int){ 16 << 20 },
+	    sizeof(int));
+	(void)setsockopt(f.fd, SOL_SOCKET, SO_RCVBUF, &(int){ 16 << 20 },
+	    sizeof(int));
+	ping = client_connect(e.port);
+	client_echo(ping, "first");
+	cr_assert_eq(pthread_create(&tx, NULL, firehose_send, &f), 0);
+	cr_assert_eq(pthread_create(&rx, NULL, firehose_recv, &f), 0);
+	/* At full speed first: 16 MiB echoed. */
+	deadline = now_ms() + WAIT_MS;
+	while (atomic_load(&f.received) < (16 << 20) && now_ms() < deadline)
+		(void)poll(NULL, 0, 10);
+	cr_assert_geq(atomic_load(&f.received), 16 << 20, "%s", e.log);
+	before = atomic_load(&f.received);
+	/* Three seconds of pings: a stall, if there is one, falls in them. */
+	for (end = now_ms() + 3000; now_ms() < end; pings++) {
+		start = now_ms();
+		client_echo(ping, "ping");
+		took = now_ms() - start;
+		if (took > slowest)
+			slowest = took;
+	}
+	/* The firehose was served meanwhile. */
+	cr_assert_gt(atomic_load(&f.received), before);
+	cr_assert_lt(slowest, 1000, "of %d pings, one waited %ld ms", pings,
+	    slowest);
+	cr_assert_eq(shutdown(f.fd, SHUT_WR), 0);
+	cr_assert_eq(pthread_join(tx, NULL), 0);
+	cr_assert_eq(pthread_join(rx, NULL), 0);
+	close(f.fd);
+	close(ping);
+	/* Every byte sent came back, a prefix before each line begun. */
+	cr_assert_eq(atomic_load(&f.received), atomic_load(&f.sent) + 4 *
+	    ((atomic_load(&f.sent) + 1023) / 1024), "%zu sent, %zu received",
+	    atomic_load(&f.sent), atomic_load(&f.received));
 	echod_finish(&e);
 }
