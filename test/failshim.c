@@ -12,7 +12,11 @@
  *              returns NULL: the large buffers of one path, chosen by
  *              their size;
  *   recvmmsg   the first recvmmsg(2) fails with ENOMEM (once);
- *   setrlimit  setrlimit(2) fails with EPERM.
+ *   setrlimit  setrlimit(2) fails with EPERM;
+ *   two-addresses
+ *              the name two-addresses.test (RFC 2606) resolves to
+ *              127.0.0.1 and 127.0.0.2, in that order, for the code
+ *              that tries each address of a name.
  * Each failure it makes is announced on stderr as "failshim: ...", so a
  * test knows that it happened.
  */
@@ -20,6 +24,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <dlfcn.h>
+#include <netdb.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -37,6 +42,7 @@ static size_t		 alloc_min, alloc_max;	/* alloc_max 0: off */
 static atomic_int	 accepted;	/* connections accepted so far */
 static atomic_bool	 recvmmsg_pending;
 static bool		 setrlimit_fails;
+static bool		 two_addresses;
 
 /* dlsym() may itself calloc; it gets zeroed static memory meanwhile. */
 static char		 early[4096];
@@ -73,6 +79,8 @@ shim_init(void)
 		recvmmsg_pending = true;
 	else if (strcmp(spec, "setrlimit") == 0)
 		setrlimit_fails = true;
+	else if (strcmp(spec, "two-addresses") == 0)
+		two_addresses = true;
 }
 
 /* Whether this allocation, of size bytes, is one to fail. */
@@ -209,4 +217,34 @@ setrlimit(__rlimit_resource_t resource, const struct rlimit *rl)
 		return -1;
 	}
 	return real_setrlimit(resource, rl);
+}
+
+int
+getaddrinfo(const char *node, const char *service,
+    const struct addrinfo *hints, struct addrinfo **res)
+{
+	static int	(*real_getaddrinfo)(const char *, const char *,
+			    const struct addrinfo *, struct addrinfo **);
+	struct addrinfo	*first, *second, *ai;
+	int		 rc;
+
+	if (real_getaddrinfo == NULL)
+		real_getaddrinfo = dlsym(RTLD_NEXT, "getaddrinfo");
+	shim_init();
+	if (!two_addresses || node == NULL ||
+	    strcmp(node, "two-addresses.test") != 0)
+		return real_getaddrinfo(node, service, hints, res);
+	if ((rc = real_getaddrinfo("127.0.0.1", service, hints, &first)) != 0)
+		return rc;
+	if ((rc = real_getaddrinfo("127.0.0.2", service, hints,
+	    &second)) != 0) {
+		freeaddrinfo(first);
+		return rc;
+	}
+	/* glibc's freeaddrinfo() frees entry by entry: one list will do. */
+	for (ai = first; ai->ai_next != NULL; ai = ai->ai_next)
+		;
+	ai->ai_next = second;
+	*res = first;
+	return 0;
 }

@@ -398,3 +398,41 @@ Test(shim, a_failed_allocation_at_shutdown_does_not_hold_the_exit)
 	cr_assert_lt(n, 400, "the shim kept failing allocations");
 	cr_assert_gt(n, 3, "the shim failed too few allocations: %d", n);
 }
+
+/*
+ * A target whose name has several addresses: echoload uses the first
+ * that takes a connection, and when none does, says so naming the target.
+ */
+Test(shim, echoload_tries_each_address_of_a_name)
+{
+	struct echod	 e;
+	char		 target[64], want[128], *out, *err;
+	const char	*argv[] = { getenv("ECHOLOAD"), "-q", "-c", "1", "-n",
+			    "10", target, NULL };
+	int		 rc;
+
+	cr_assert_not_null(argv[0], "set ECHOLOAD to the echoload binary");
+	/* Only the second address listens. */
+	echod_spawn(&e, (const char *const[]){ "-l", "127.0.0.2:0", NULL });
+	cr_assert(echod_wait_log(&e, "listening on 127.0.0.2:", WAIT_MS), "%s",
+	    e.log);
+	snprintf(target, sizeof(target), "two-addresses.test:%d",
+	    port_after(e.log, "127.0.0.2:"));
+	shim_arm("two-addresses");
+	rc = run_split(argv, &out, &err, WAIT_MS);
+	cr_assert_eq(rc, 0, "%s%s", out, err);
+	cr_assert_not_null(strstr(out, "10 sent, 10 answered"), "%s", out);
+	free(out);
+	free(err);
+	cr_assert_eq(echod_stop(&e), 0, "%s", e.log);
+	echod_free(&e);
+	/* Now neither does. */
+	rc = run_split(argv, &out, &err, WAIT_MS);
+	shim_disarm();
+	cr_assert_eq(rc, 2, "%s%s", out, err);
+	snprintf(want, sizeof(want), "echoload: cannot connect to %s: "
+	    "Connection refused\n", target);
+	cr_assert_str_eq(err, want);
+	free(out);
+	free(err);
+}
