@@ -31,7 +31,6 @@
 #define FD_CALM_SEC		1
 /* Seconds without connections before freed memory goes back. */
 #define TRIM_IDLE_SEC		1
-/* A server that sits at its limit says so at most this often. */
 /* How often a server over --memory-limit looks for room. */
 #define BUDGET_CHECK_MSEC	100
 
