@@ -42,12 +42,12 @@ struct conn {
 	bool			 peer_eof;	/* the client half-closed */
 	bool			 tls;		/* from a tls: listener */
 	bool			 tls_up;	/* its handshake is done */
-	bool			 held_back;	/* not read: over --memory-limit */
 	bool			 grace;		/* new at shutdown: may still speak */
 	/* Both below --max-line plus --output-limit, so 32 bits: an idle
 	 * connection's size is what echod's memory is mostly made of. */
 	uint32_t		 input_held;	/* unechoed bytes in input */
 	uint32_t		 held;		/* in its buffers, in the budget */
+	uint32_t		 scanned;	/* of input_held: searched, no LF */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_queued;	/* added to output, ever */
 	uint64_t		 bytes_counted;	/* of those, in the stats */
@@ -62,13 +62,14 @@ struct conn	*conn_new(struct server *, evutil_socket_t,
 		    const struct sockaddr *, const struct listen_addr *);
 void		 conn_close(struct conn *, const char *);
 void		 conn_shutdown(struct conn *);
-void		 conn_release(struct conn *);
 
-/* Within the connection's own files (conn.c, conn_proxy.c). */
+/* Within the connection's own files (conn.c, conn_proxy.c, datapath.c). */
 int		 conn_start(struct conn *, evutil_socket_t);	/* closes on -1 */
 void		 conn_log_open(struct conn *, const char *, int);
 void		 conn_reject(struct conn *, const char *);
 int		 conn_proxy_start(struct conn *, evutil_socket_t);
 bool		 conn_handshake_left(const struct conn *, struct timeval *);
+void		 conn_pause(struct conn *);
+void		 conn_input_ended(struct conn *);
 
 #endif

@@ -27,8 +27,8 @@ struct framing {
 };
 
 /*
- * What framing_echo() and framing_flush() return when the output could
- * not grow: that connection cannot be echoed and must be closed.
+ * What framing_gather(), framing_echo() and framing_flush() return when
+ * memory ran out: that connection cannot be echoed and must be closed.
  */
 #define FRAMING_NOMEM	SIZE_MAX
 
@@ -39,9 +39,9 @@ struct framing {
 void	framing_init(struct framing *, enum framing_kind, const char *, size_t,
 	    size_t);
 size_t	framing_echo(const struct framing *, struct evbuffer *,
-	    struct evbuffer *, size_t);
+	    struct evbuffer *, size_t, size_t *);
 size_t	framing_gather(const struct framing *, struct evbuffer *, size_t,
-	    struct iovec *, int, int *, size_t *);
+	    struct iovec *, int, int *, size_t *, size_t *);
 size_t	framing_flush(const struct framing *, struct evbuffer *,
 	    struct evbuffer *);
 

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "budget.h"
 #include "conn.h"
 #include "framing.h"
 #include "metrics.h"
@@ -59,15 +60,12 @@ struct server {
 	struct event		 *retry_ev;	/* re-try accept after EMFILE */
 	struct event		 *trim_ev;	/* return memory when idle */
 	struct event		 *calm_ev;	/* ends an EMFILE episode */
-	struct event		 *budget_ev;	/* looks for room to release */
 	struct event		 *ctl_ev;	/* commands from other threads */
 	evutil_socket_t		  ctl[2];	/* their pipe: read, write */
 	atomic_uint		  pending;	/* messages not yet acted on */
 	struct conn_list	  conns;
 	unsigned int		  nconns;	/* this thread's */
-	size_t			  buffered;	/* bytes its connections hold */
-	size_t			  budget;	/* its share of --memory-limit */
-	unsigned int		  nheld;	/* connections held back */
+	struct budget		  budget;	/* its share of --memory-limit */
 	atomic_bool		  accept_paused;
 	bool			  fd_exhausted;	/* paused by EMFILE/ENFILE */
 	bool			  shutting_down;
@@ -126,6 +124,5 @@ void	server_broadcast(struct server *, enum msgtype);
 void	server_conn_gone(struct server *, struct conn *);
 struct peer *server_peer_get(struct server *, const struct sockaddr *);
 uint8_t	*server_proxy_buf(struct server *);
-void	server_hold_back(struct server *, struct conn *);
 
 #endif

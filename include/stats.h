@@ -17,6 +17,7 @@ struct stats {
 	stat_t	 accepted;	/* connections, ever */
 	stat_t	 rejected;	/* closed at once: --max-per-ip, PROXY */
 	stat_t	 timed_out;	/* closed by -t */
+	stat_t	 shed;		/* closed over --memory-limit */
 	stat_t	 bytes_in;
 	stat_t	 bytes_out;
 	stat_t	 udp_in;	/* datagrams received */

@@ -13,7 +13,9 @@
 
 #include <event2/buffer.h>
 
+#include "budget.h"
 #include "conn.h"
+#include "datapath.h"
 #include "log.h"
 #include "proxy.h"
 #include "server.h"
@@ -21,23 +23,10 @@
 
 /* A connection this new and silent at shutdown may still speak. */
 #define SHUTDOWN_GRACE_SEC	1.0
-/* libevent 2.1's EVBUFFER_MAX_READ: the most one read event takes. */
-#define LIBEVENT_READ_CAP	4096
-/* The most one connection's read callback takes before the loop turns. */
-#ifndef CONN_READ_TURN
-#define CONN_READ_TURN		(1024 * 1024)
-#endif
-/*
- * The close reason when an output buffer cannot grow: the system is out
- * of memory, and a reply cannot be half kept, so that client is closed
- * and every other goes on.
- */
-#define CONN_NOMEM_ECHO		"out of memory while echoing"
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
-static int	conn_echo(struct conn *);
 static void	conn_drain(struct conn *);
 
 static const char *const conn_state_names[] = {
@@ -71,75 +60,6 @@ static const struct timeval *
 conn_idle_timeout(const struct server *srv)
 {
 	return srv->opts->idle_timeout != 0 ? &srv->idle_timeout : NULL;
-}
-
-/*
- * What bounds the input buffer: in chunk mode each read is at most
- * --read-size bytes; in line mode a partial line never grows past
- * --max-line before it is echoed.  A read high watermark would do the
- * same, but libevent 2.1 implements it as a callback on the input that
- * runs, and re-adds the read event, on every read and every drain.
- * Reading is disabled while the input is full (PAUSED), so there is
- * always room here when it matters; 0 would mean libevent's default.
- */
-static void
-conn_set_read_room(struct conn *c)
-{
-	struct server	*srv = c->srv;
-	size_t		 max = srv->read_max, fair, room;
-
-	room = c->input_held < max ? max - c->input_held : 1;
-	/*
-	 * Past half of --memory-limit, no read takes a connection past its
-	 * fair share, so the limit holds however many connections grow.
-	 */
-	if (srv->budget != 0 && srv->buffered > srv->budget / 2) {
-		fair = srv->budget / (srv->nconns ? srv->nconns : 1);
-		if (c->held >= fair)
-			room = 1;
-		else if (fair - c->held < room)
-			room = fair - c->held;
-	}
-	bufferevent_set_max_single_read(c->bev, room);
-}
-
-/* What this connection's buffers hold, kept in its thread's total. */
-static void
-conn_account(struct conn *c)
-{
-	size_t	 now = evbuffer_get_length(bufferevent_get_input(c->bev)) +
-		    evbuffer_get_length(bufferevent_get_output(c->bev));
-
-	c->srv->buffered += now - c->held;
-	c->held = now;
-}
-
-/*
- * Over --memory-limit, a connection holding more than its share is not
- * read until the thread's total has room again (server_budget_cb).
- */
-static void
-conn_check_budget(struct conn *c)
-{
-	struct server	*srv = c->srv;
-
-	if (srv->budget == 0 || srv->buffered <= srv->budget ||
-	    c->held_back || c->state != CONN_READING ||
-	    c->held <= srv->budget / srv->nconns)
-		return;
-	bufferevent_disable(c->bev, EV_READ);
-	c->held_back = true;
-	server_hold_back(srv, c);
-}
-
-/* There is room again: read this connection as its state says. */
-void
-conn_release(struct conn *c)
-{
-	c->held_back = false;
-	conn_set_read_room(c);
-	if (c->state == CONN_READING)
-		bufferevent_enable(c->bev, EV_READ);
 }
 
 /*
@@ -225,7 +145,7 @@ conn_start(struct conn *c, evutil_socket_t fd)
 	/* Replies are written whole; Nagle would only delay them. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	conn_set_read_room(c);
+	datapath_read_room(c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
 	/* A TLS handshake has its deadline; -t counts once it is done. */
@@ -318,27 +238,6 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	return c;
 }
 
-static void
-conn_count_in(struct conn *c, size_t n)
-{
-	c->bytes_in += n;
-	stat_add(&c->srv->stats.bytes_in, n);
-}
-
-/* Bytes the client was sent: queued, less what still waits for it. */
-static uint64_t
-conn_count_out(struct conn *c)
-{
-	uint64_t	 sent = c->bytes_queued;
-
-	if (c->bev != NULL)
-		sent -= evbuffer_get_length(bufferevent_get_output(c->bev));
-
-	stat_add(&c->srv->stats.bytes_out, sent - c->bytes_counted);
-	c->bytes_counted = sent;
-	return sent;
-}
-
 /*
  * The one way out for a connection, from every path.  It counts the
  * last bytes sent, logs why and frees it; the caller must not touch the
@@ -350,12 +249,20 @@ conn_close(struct conn *c, const char *reason)
 	struct server	*srv = c->srv;
 	uint64_t	 bytes_out;
 
-	bytes_out = conn_count_out(c);
-	srv->buffered -= c->held;
-	if (c->held_back)
-		srv->nheld--;
+	bytes_out = datapath_count_out(c);
+	budget_discharge(c);
 	if (c->tls_up)
 		tls_close_notify(c->bev);
+	/*
+	 * libevent frees a bufferevent from the loop, after every callback
+	 * already due: a shed that closes hundreds in one turn would hold
+	 * their buffers until then, over the limit it keeps.  Plain
+	 * connections give them back now (TLS's belong to the filter).
+	 */
+	if (c->bev != NULL && !c->tls) {
+		evbuffer_drain(bufferevent_get_input(c->bev), SIZE_MAX);
+		evbuffer_drain(bufferevent_get_output(c->bev), SIZE_MAX);
+	}
 	/* Descriptor first: once the line is logged, the socket is gone. */
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
@@ -376,7 +283,7 @@ conn_close(struct conn *c, const char *reason)
 }
 
 /* The tutorial's `yield 'send'`: the client must read before we go on. */
-static void
+void
 conn_pause(struct conn *c)
 {
 	size_t	 limit = c->srv->opts->output_limit;
@@ -392,185 +299,10 @@ conn_resume(struct conn *c)
 {
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	conn_set_state(c, CONN_READING);
-	if (conn_echo(c) == 0 && c->state == CONN_READING && !c->held_back)
+	if (datapath_echo(c) == 0 && c->state == CONN_READING)
 		bufferevent_enable(c->bev, EV_READ);
 }
 
-static void
-conn_queue(struct conn *c, size_t added)
-{
-	c->bytes_queued += added;
-	c->input_held = evbuffer_get_length(bufferevent_get_input(c->bev));
-	conn_account(c);
-	conn_set_read_room(c);
-}
-
-/*
- * What the socket did not take of iov, past its first `sent` bytes.
- * Returns -1 if the output could not grow to hold it.
- */
-static int
-conn_keep_unsent(struct evbuffer *out, const struct iovec *iov, int niov,
-    size_t sent)
-{
-	int	 i;
-
-	for (i = 0; i < niov; i++) {
-		if (sent >= iov[i].iov_len) {
-			sent -= iov[i].iov_len;
-			continue;
-		}
-		if (evbuffer_add(out, (char *)iov[i].iov_base + sent,
-		    iov[i].iov_len - sent) == -1)
-			return -1;
-		sent = 0;
-	}
-	return 0;
-}
-
-/*
- * While nothing is queued for the client, replies are written at once
- * and straight from the input buffer, the prefix and each line in one
- * writev(): through the bufferevent's output each would be copied, add
- * the write event, wait a loop turn and remove it again.  What the
- * socket does not take is queued as usual.  Returns -1 if the
- * connection was closed.
- */
-static int
-conn_write_direct(struct conn *c)
-{
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	struct iovec	 iov[FRAMING_IOV];
-	size_t		 added, used;
-	ssize_t		 n;
-	int		 niov;
-
-	while (evbuffer_get_length(out) == 0 &&
-	    (added = framing_gather(&c->srv->framing, in,
-	    c->srv->opts->output_limit, iov, FRAMING_IOV, &niov, &used)) != 0) {
-		if ((n = writev(bufferevent_getfd(c->bev), iov, niov)) == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR) {
-				conn_close(c,
-				    evutil_socket_error_to_string(errno));
-				return -1;
-			}
-			n = 0;
-		}
-		/* Half a reply cannot be kept: the client must not get the
-		 * rest as if nothing were missing. */
-		if ((size_t)n < added &&
-		    conn_keep_unsent(out, iov, niov, n) == -1) {
-			/* The socket's part was sent: the log counts it. */
-			evbuffer_drain(out, evbuffer_get_length(out));
-			c->bytes_queued += n;
-			conn_close(c, CONN_NOMEM_ECHO);
-			return -1;
-		}
-		evbuffer_drain(in, used);
-		c->bytes_queued += added;
-	}
-	return 0;
-}
-
-/*
- * Echoes what can be echoed, pausing once the output limit is reached.
- * Returns -1 if the connection was closed.
- */
-static int
-conn_echo(struct conn *c)
-{
-	const struct framing	*fr = &c->srv->framing;
-	struct evbuffer		*in = bufferevent_get_input(c->bev);
-	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	size_t			 limit = c->srv->opts->output_limit;
-	size_t			 added = 0;
-
-	if (!c->tls && conn_write_direct(c) == -1)
-		return -1;
-	if ((c->tls || evbuffer_get_length(out) != 0) &&
-	    (added = framing_echo(fr, in, out, limit)) == FRAMING_NOMEM) {
-		conn_close(c, CONN_NOMEM_ECHO);
-		return -1;
-	}
-	conn_queue(c, added);
-	conn_count_out(c);
-	if (evbuffer_get_length(out) >= limit)
-		conn_pause(c);
-	return 0;
-}
-
-/* A readv() of our own returned 0 or -1: as libevent would handle it. */
-static int
-conn_read_failed(struct conn *c, ssize_t n)
-{
-	int	 err = errno;
-
-	if (n == -1 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
-		return 0;
-	if (n == -1) {
-		conn_close(c, evutil_socket_error_to_string(err));
-		return -1;
-	}
-	c->peer_eof = true;
-	conn_drain(c);
-	return -1;
-}
-
-/*
- * libevent 2.1 reads at most 4 KiB per read event, each after an
- * ioctl(FIONREAD).  When a read came back that full there is probably
- * more: read it here, in one readv() up to the input watermark, until
- * the socket is drained or `turn` bytes are read: a client that keeps
- * its socket full would otherwise hold the loop, and every other client
- * of the thread would wait (what is left fires the read event again on
- * the loop's next turn).  The shutdown also reads what is left in the
- * socket this way.  Returns -1 if the connection may be gone.
- */
-static int
-conn_read_more(struct conn *c, size_t turn)
-{
-	struct evbuffer		*in = bufferevent_get_input(c->bev);
-	struct evbuffer_iovec	 vec[2];
-	struct iovec		 iov[2];
-	size_t			 room, left, taken = 0;
-	ssize_t			 n;
-	int			 i, nvec;
-
-	while (taken < turn && c->state == CONN_READING &&
-	    evbuffer_get_length(in) < c->srv->read_max &&
-	    (c->srv->budget == 0 || c->srv->buffered <= c->srv->budget / 2)) {
-		room = c->srv->read_max - evbuffer_get_length(in);
-		/* The bufferevent keeps its input's end frozen but in reads. */
-		evbuffer_unfreeze(in, 0);
-		if ((nvec = evbuffer_reserve_space(in, room, vec, 2)) <= 0) {
-			conn_close(c, "out of memory while reading");
-			return -1;
-		}
-		for (i = 0; i < nvec; i++) {
-			iov[i].iov_base = vec[i].iov_base;
-			iov[i].iov_len = vec[i].iov_len;
-		}
-		n = readv(bufferevent_getfd(c->bev), iov, nvec);
-		for (i = 0, left = n > 0 ? n : 0; i < nvec && left > 0; i++) {
-			if (vec[i].iov_len > left)
-				vec[i].iov_len = left;
-			left -= vec[i].iov_len;
-		}
-		evbuffer_commit_space(in, vec, i);
-		evbuffer_freeze(in, 0);
-		if (n <= 0)
-			return conn_read_failed(c, n);
-		conn_count_in(c, n);
-		taken += n;
-		if (conn_echo(c) == -1)
-			return -1;
-		if ((size_t)n < room)
-			break;		/* the socket is drained */
-	}
-	return 0;
-}
 /*
  * Whether closing now is clean: nothing unread (else close() sends a
  * reset, which can destroy echoed data still on its way to the client)
@@ -622,25 +354,34 @@ conn_finish(struct conn *c)
 	bufferevent_enable(c->bev, EV_READ);
 }
 
-/* No more input will be echoed: flush everything received, then finish. */
+/*
+ * No more input will be read: echo everything received, within
+ * --output-limit as before, then finish.  Called again by the write
+ * callback while input is left.
+ */
 static void
 conn_drain(struct conn *c)
 {
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	size_t		 added;
+	int	 left;
 
 	bufferevent_disable(c->bev, EV_READ);
-	if ((added = framing_flush(&c->srv->framing, in, out)) ==
-	    FRAMING_NOMEM) {
-		conn_close(c, CONN_NOMEM_ECHO);
+	if (c->state != CONN_DRAINING)
+		conn_set_state(c, CONN_DRAINING);
+	if ((left = datapath_drain(c)) == -1)
 		return;
-	}
-	conn_queue(c, added);
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	conn_set_state(c, CONN_DRAINING);
-	if (evbuffer_get_length(out) == 0)
+	/* Called back at half the limit while input waits, else at empty. */
+	bufferevent_setwatermark(c->bev, EV_WRITE,
+	    left ? c->srv->opts->output_limit / 2 : 0, 0);
+	if (!left && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_finish(c);
+}
+
+/* The client's half of the connection has ended. */
+void
+conn_input_ended(struct conn *c)
+{
+	c->peer_eof = true;
+	conn_drain(c);
 }
 
 /*
@@ -672,10 +413,10 @@ conn_shutdown(struct conn *c)
 	/*
 	 * What the client sent before the signal but is still in the socket
 	 * is echoed too: in a restart, that client is answered by the old
-	 * server.  conn_read_more() reads it within the usual limits.
+	 * server.  datapath_read_more() reads it within the usual limits.
 	 */
 	if (c->state == CONN_READING && !c->tls &&
-	    conn_read_more(c, SIZE_MAX) == -1)
+	    datapath_read_more(c, SIZE_MAX) == -1)
 		return;
 	if (c->state == CONN_READING && c->bytes_in == 0 &&
 	    conn_elapsed(c) < SHUTDOWN_GRACE_SEC) {
@@ -700,11 +441,11 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	got = evbuffer_get_length(in) - c->input_held;
-	conn_count_in(c, got);
-	if (conn_echo(c) == -1)
+	datapath_count_in(c, got);
+	if (datapath_echo(c) == -1)
 		return;
 	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAMING_CHUNK &&
-	    !c->tls && conn_read_more(c, CONN_READ_TURN) == -1)
+	    !c->tls && datapath_read_more(c, CONN_READ_TURN) == -1)
 		return;
 	if (c->grace) {
 		/* It spoke after the shutdown began: echoed, now drained. */
@@ -713,7 +454,6 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			conn_drain(c);
 		return;
 	}
-	conn_check_budget(c);
 }
 
 static void
@@ -721,14 +461,16 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	conn_count_out(c);
-	conn_account(c);
+	datapath_count_out(c);
+	budget_charge(c);
 	switch (c->state) {
 	case CONN_PAUSED:
 		conn_resume(c);
 		break;
 	case CONN_DRAINING:
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (evbuffer_get_length(bufferevent_get_input(bev)) != 0)
+			conn_drain(c);
+		else if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			conn_finish(c);
 		break;
 	default:
@@ -824,10 +566,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			conn_close(c, "client gone before its last reply");
 			return;
 		}
-		c->peer_eof = true;
-		conn_count_in(c, evbuffer_get_length(bufferevent_get_input(bev)) -
+		datapath_count_in(c,
+		    evbuffer_get_length(bufferevent_get_input(bev)) -
 		    c->input_held);
-		conn_drain(c);
+		conn_input_ended(c);
 	} else if (what & BEV_EVENT_ERROR) {
 		c->tls_up = false;	/* no close_notify after an error */
 		if (c->tls)

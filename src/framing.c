@@ -31,11 +31,14 @@ framing_emit(const struct framing *fr, struct evbuffer *in,
 /*
  * Length of the line starting at byte `off` of extent `e`: up to and
  * including its LF, or max_line bytes of a longer one; 0 while a short
- * line is incomplete in the extents given.
+ * line is incomplete in the extents given.  Its first `skip` bytes are
+ * known to hold no LF, and are not searched again; *seen is set to how
+ * many are known now, so that a line that grows a read at a time costs
+ * a search of each byte once, not once a read.
  */
 static size_t
 framing_line_len(const struct framing *fr, const struct evbuffer_iovec *ext,
-    int next, int e, size_t off)
+    int next, int e, size_t off, size_t skip, size_t *seen)
 {
 	size_t		 len = 0, want;
 	const char	*start, *lf;
@@ -45,10 +48,13 @@ framing_line_len(const struct framing *fr, const struct evbuffer_iovec *ext,
 		want = ext[e].iov_len - off;
 		if (want > fr->max_line - len)
 			want = fr->max_line - len;
-		if ((lf = memchr(start, '\n', want)) != NULL)
+		if (skip < want &&
+		    (lf = memchr(start + skip, '\n', want - skip)) != NULL)
 			return len + (size_t)(lf - start) + 1;
+		skip = skip < want ? 0 : skip - want;
 		len += want;
 	}
+	*seen = len;
 	return len == fr->max_line ? len : 0;
 }
 
@@ -57,21 +63,30 @@ framing_line_len(const struct framing *fr, const struct evbuffer_iovec *ext,
  * then the piece's bytes where they lie in `in`, for each piece while
  * fewer than out_limit bytes are gathered and iovmax allows.  Sets
  * *niov and *in_used (the input bytes covered); returns the output
- * bytes gathered, 0 if nothing is complete.  The caller drains in_used
+ * bytes gathered, 0 if nothing is complete, FRAMING_NOMEM if the input
+ * could not be made contiguous enough to look at.  The caller drains in_used
  * bytes of `in` once iov has been used.
+ *
+ * `scanned`, if not NULL, is how many bytes at the start of `in` are
+ * known to hold no LF (0 the first time): it is used, then set to what
+ * is known of the incomplete line left once in_used bytes are drained.
  */
 size_t
 framing_gather(const struct framing *fr, struct evbuffer *in,
     size_t out_limit, struct iovec *iov, int iovmax, int *niov,
-    size_t *in_used)
+    size_t *in_used, size_t *scanned)
 {
 	struct evbuffer_iovec	 ext[FRAMING_EXTENTS];
 	size_t			 total = evbuffer_get_length(in), gathered = 0;
-	size_t			 off = 0, len, take;
+	size_t			 off = 0, len, take, skip = 0, seen = 0;
 	int			 next, e = 0, n = 0;
 
 	*niov = 0;
 	*in_used = 0;
+	if (scanned != NULL) {
+		skip = *scanned;
+		*scanned = 0;
+	}
 	if (total == 0)
 		return 0;
 	/*
@@ -80,8 +95,10 @@ framing_gather(const struct framing *fr, struct evbuffer *in,
 	 */
 	next = evbuffer_peek(in, (ev_ssize_t)total, NULL, ext, FRAMING_EXTENTS);
 	if (next > FRAMING_EXTENTS && fr->kind != FRAMING_RAW) {
-		evbuffer_pullup(in, fr->kind == FRAMING_LINE &&
-		    total > fr->max_line ? (ev_ssize_t)fr->max_line : -1);
+		if (evbuffer_pullup(in, fr->kind == FRAMING_LINE &&
+		    total > fr->max_line ? (ev_ssize_t)fr->max_line : -1) ==
+		    NULL)
+			return FRAMING_NOMEM;	/* else a line is never whole */
 		next = evbuffer_peek(in, (ev_ssize_t)total, NULL, ext,
 		    FRAMING_EXTENTS);
 	}
@@ -91,8 +108,13 @@ framing_gather(const struct framing *fr, struct evbuffer *in,
 	while (e < next && gathered < out_limit) {
 		if (fr->kind != FRAMING_LINE)
 			len = SIZE_MAX;	/* all of it */
-		else if ((len = framing_line_len(fr, ext, next, e, off)) == 0)
+		else if ((len = framing_line_len(fr, ext, next, e, off, skip,
+		    &seen)) == 0) {
+			if (scanned != NULL)
+				*scanned = seen;
 			break;
+		}
+		skip = 0;
 		if (iovmax - n < 1 + next - e)
 			break;		/* perhaps not room for this one */
 		if (fr->prefix_len != 0) {
@@ -127,7 +149,7 @@ framing_gather(const struct framing *fr, struct evbuffer *in,
  */
 size_t
 framing_echo(const struct framing *fr, struct evbuffer *in,
-    struct evbuffer *out, size_t out_limit)
+    struct evbuffer *out, size_t out_limit, size_t *scanned)
 {
 	struct iovec	 iov[FRAMING_IOV];
 	size_t		 added = 0, len, used;
@@ -147,7 +169,9 @@ framing_echo(const struct framing *fr, struct evbuffer *in,
 	case FRAMING_LINE:
 		while ((len = evbuffer_get_length(out)) < out_limit &&
 		    (len = framing_gather(fr, in, out_limit - len, iov,
-		    FRAMING_IOV, &niov, &used)) != 0) {
+		    FRAMING_IOV, &niov, &used, scanned)) != 0) {
+			if (len == FRAMING_NOMEM)
+				return FRAMING_NOMEM;
 			for (i = 0; i < niov; i++)
 				if (evbuffer_add(out, iov[i].iov_base,
 				    iov[i].iov_len) == -1)
@@ -167,7 +191,8 @@ framing_flush(const struct framing *fr, struct evbuffer *in,
 {
 	size_t	 added, rest;
 
-	if ((added = framing_echo(fr, in, out, SIZE_MAX)) == FRAMING_NOMEM)
+	if ((added = framing_echo(fr, in, out, SIZE_MAX, NULL)) ==
+	    FRAMING_NOMEM)
 		return FRAMING_NOMEM;
 	if ((rest = evbuffer_get_length(in)) != 0 &&
 	    (rest = framing_emit(fr, in, out, rest)) == FRAMING_NOMEM)

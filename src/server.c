@@ -32,7 +32,6 @@
 /* Seconds without connections before freed memory goes back. */
 #define TRIM_IDLE_SEC		1
 /* How often a server over --memory-limit looks for room. */
-#define BUDGET_CHECK_MSEC	100
 
 static void	server_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -223,48 +222,6 @@ server_proxy_buf(struct server *srv)
 	return srv->proxy_buf;
 }
 
-/*
- * A connection over its share of --memory-limit is no longer read; the
- * budget timer looks for room.  Logged at most once a minute.
- */
-void
-server_hold_back(struct server *srv, struct conn *c)
-{
-	struct timeval	 tv = { 0, BUDGET_CHECK_MSEC * 1000 };
-
-	srv->nheld++;
-	if (!evtimer_pending(srv->budget_ev, NULL))
-		evtimer_add(srv->budget_ev, &tv);
-	log_debug("%s: holding %zu bytes, over its share of --memory-limit: "
-	    "not read", c->peer, (size_t)c->held);
-	if (log_repeat_due(&srv->group->budget_logged))
-		log_warnx("--memory-limit (%zu) reached: connections holding "
-		    "the most are not read until there is room (logged once "
-		    "a minute)", srv->opts->memory_limit);
-}
-
-/* Below three quarters of the budget again: every held one is read. */
-static void
-server_budget_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server	*srv = arg;
-	struct timeval	 tv = { 0, BUDGET_CHECK_MSEC * 1000 };
-	struct conn	*c;
-
-	(void)fd;
-	(void)what;
-	if (srv->nheld == 0)
-		return;
-	if (srv->buffered > srv->budget / 4 * 3) {
-		evtimer_add(srv->budget_ev, &tv);
-		return;
-	}
-	TAILQ_FOREACH(c, &srv->conns, entry)
-		if (c->held_back)
-			conn_release(c);
-	srv->nheld = 0;
-}
-
 /* With --max-per-ip: the address's count, or NULL to turn it away. */
 struct peer *
 server_peer_get(struct server *srv, const struct sockaddr *sa)
@@ -449,11 +406,16 @@ server_shutdown(struct server *srv)
 	evtimer_del(srv->retry_ev);
 	evtimer_del(srv->trim_ev);
 	evtimer_del(srv->calm_ev);
-	/* conn_shutdown() may close c, but never another connection. */
+	/*
+	 * conn_shutdown() may close c, but never another connection: the
+	 * budget sheds once the walk is over.
+	 */
+	srv->budget.deferred = true;
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		conn_shutdown(c);
 	}
+	srv->budget.deferred = false;
 	/*
 	 * One deadline for all threads, kept by thread 0 (even with none of
 	 * its own left), so that the cut is one line, as with one thread.
@@ -587,10 +549,10 @@ server_init_events(struct server *srv)
 	srv->retry_ev = evtimer_new(srv->base, server_retry_cb, srv);
 	srv->trim_ev = evtimer_new(srv->base, server_trim_cb, srv);
 	srv->calm_ev = evtimer_new(srv->base, server_calm_cb, srv);
-	srv->budget_ev = evtimer_new(srv->base, server_budget_cb, srv);
 	if (srv->ctl_ev == NULL || srv->drain_ev == NULL ||
 	    srv->retry_ev == NULL || srv->trim_ev == NULL ||
-	    srv->calm_ev == NULL || srv->budget_ev == NULL ||
+	    srv->calm_ev == NULL ||
+	    budget_init(&srv->budget, srv, srv->budget.limit) == -1 ||
 	    event_add(srv->ctl_ev, NULL) == -1)
 		return -1;
 	if (srv->index != 0)
@@ -629,7 +591,7 @@ server_init(struct server *srv, struct group *g, unsigned int index,
 	    opts->prefix_len, opts->max_line);
 	srv->idle_timeout.tv_sec = opts->idle_timeout;
 	/* Each thread keeps its share: no shared counter on the data path. */
-	srv->budget = opts->memory_limit == 0 ? 0 :
+	srv->budget.limit = opts->memory_limit == 0 ? 0 :
 	    (opts->memory_limit + g->nthreads - 1) / g->nthreads;
 	srv->read_max = srv->framing.kind == FRAMING_CHUNK ? opts->read_size :
 	    opts->max_line;
@@ -646,7 +608,7 @@ server_free(struct server *srv)
 {
 	struct event	*events[] = { srv->ctl_ev, srv->sigint_ev,
 	    srv->sigterm_ev, srv->sigusr1_ev, srv->sighup_ev, srv->drain_ev,
-	    srv->retry_ev, srv->trim_ev, srv->calm_ev, srv->budget_ev };
+	    srv->retry_ev, srv->trim_ev, srv->calm_ev };
 	size_t		 i;
 
 	srv->shutting_down = true;	/* no accept resumes, no loopexit */
@@ -656,6 +618,7 @@ server_free(struct server *srv)
 	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 		if (events[i] != NULL)
 			event_free(events[i]);
+	budget_free(&srv->budget);
 	free(srv->proxy_buf);
 	if (srv->base != NULL)
 		event_base_free(srv->base);

@@ -233,9 +233,8 @@ Test(flow, resets_do_not_disturb_others)
 
 /*
  * 300 clients each send 65535 bytes and no newline: without a global
- * bound that is 20 MB held for them.  --memory-limit stops reading those
- * holding the most, RSS stays near the limit, and a new client is still
- * served.
+ * bound that is 20 MB held for them.  --memory-limit sheds those holding
+ * the most, RSS stays near the limit, and a new client is still served.
  */
 Test(flow, memory_limit_bounds_many_partial_lines)
 {
@@ -252,13 +251,13 @@ Test(flow, memory_limit_bounds_many_partial_lines)
 	for (i = 0; i < 300; i++) {
 		fds[i] = client_connect(e.port);
 		client_nonblock(fds[i]);
-		/* Whatever the socket takes: held-back ones take less. */
+		/* Whatever the socket takes: shed ones take less. */
 		cr_assert_gt(send(fds[i], partial, sizeof(partial),
 		    MSG_NOSIGNAL), 0);
 	}
 	cr_assert(echod_wait_log(&e, "--memory-limit (4194304) reached: "
-	    "connections holding the most are not read until there is room",
-	    WAIT_MS), "%s", e.log);
+	    "shedding the connections holding the most unechoed or unread "
+	    "bytes (logged once a minute)", WAIT_MS), "%s", e.log);
 	/* A round trip after all of it: the loop has read what it would. */
 	client_echo(probe, "after");
 	rss_after = echod_rss_kb(&e);

@@ -146,7 +146,8 @@ Test(metrics, per_thread_with_threads)
 	free(body);
 	echod_usr1_until(&e, "thread 1 counters: open 0");
 	cr_assert(echod_wait_log(&e, "counters: open 0, accepted 1, "
-	    "rejected 0, timed out 0, TLS handshakes failed 0, bytes in 2, "
+	    "rejected 0, timed out 0, shed 0, TLS handshakes failed 0, "
+	    "bytes in 2, "
 	    "bytes out 6", WAIT_MS), "%s", e.log);
 	echod_finish(&e);
 }
@@ -159,7 +160,7 @@ Test(metrics, sigusr1_without_metrics_endpoint)
 	session(e.port, "abc\n", "GOT:abc\n");
 	cr_assert(echod_wait_log(&e, "Connection closed", WAIT_MS));
 	echod_usr1_until(&e, "counters: open 0, accepted 1, rejected 0, timed out "
-	    "0, TLS handshakes failed 0, bytes in 4, bytes out 8");
+	    "0, shed 0, TLS handshakes failed 0, bytes in 4, bytes out 8");
 	cr_assert_not(echod_log_has(&e, "thread 0 counters"));
 	echod_finish(&e);
 }

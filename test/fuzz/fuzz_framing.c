@@ -50,13 +50,14 @@ drain(struct evbuffer *out, size_t *actual_len)
 /* What the socket would take of a gather: all of it. */
 static size_t
 gather(const struct framing *fr, struct evbuffer *in, size_t limit,
-    size_t *actual_len)
+    size_t *actual_len, size_t *scanned)
 {
 	struct iovec	 iov[FRAMING_IOV];
 	size_t		 added, used, sum = 0;
 	int		 i, niov;
 
-	added = framing_gather(fr, in, limit, iov, FRAMING_IOV, &niov, &used);
+	added = framing_gather(fr, in, limit, iov, FRAMING_IOV, &niov, &used,
+	    scanned);
 	for (i = 0; i < niov; i++) {
 		if (*actual_len + iov[i].iov_len > sizeof(actual))
 			__builtin_trap();
@@ -79,6 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t	*body;
 	const char	*prefix;
 	size_t		 len, pos, step, expected_len = 0, actual_len = 0;
+	size_t		 scanned = 0;	/* kept across reads, as by echod */
 	uint32_t	 state;
 
 	if (size < 4 || size - 4 > MAX_INPUT)
@@ -118,9 +120,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 */
 		while ((next_random(&state) & 1 ?
 		    gather(&fr, in, 1 + next_random(&state) % 100,
-		    &actual_len) :
+		    &actual_len, &scanned) :
 		    framing_echo(&fr, in, out,
-		    1 + next_random(&state) % 100)) != 0)
+		    1 + next_random(&state) % 100, &scanned)) != 0)
 			drain(out, &actual_len);
 		if (fr.kind == FRAMING_LINE &&
 		    evbuffer_get_length(in) >= fr.max_line)

@@ -1,0 +1,36 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
+/*
+ * The memory budget: one thread's share of --memory-limit.  Every byte
+ * its connections' buffers hold belongs to one connection (conn->held)
+ * and is counted here.  Over the limit, echod does not wait for clients
+ * to give memory back: it sheds the connections holding the most that
+ * cannot be echoed yet.
+ */
+#ifndef ECHOD_BUDGET_H
+#define ECHOD_BUDGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conn;
+struct event;
+struct server;
+
+struct budget {
+	size_t		 limit;		/* this thread's share; 0: none */
+	size_t		 held;		/* what its connections hold */
+	struct event	*shed_ev;	/* a shedding put off to the loop */
+	struct event	*trim_ev;	/* returns what the shed held */
+	bool		 deferred;	/* connections cannot be closed now */
+};
+
+int	budget_init(struct budget *, struct server *, size_t);
+void	budget_free(struct budget *);
+/* The connection's buffers changed: count them again. */
+void	budget_charge(struct conn *);
+/* The connection is going: what it held is no one's. */
+void	budget_discharge(struct conn *);
+/* Over the limit: shed.  -1 if `self` (may be NULL) was closed. */
+int	budget_enforce(struct server *, struct conn *);
+
+#endif
