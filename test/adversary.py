@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+# Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE.
+"""The adversary suite: attacks on echod's resource model that need many
+sockets, each against a fresh echod on loopback, with its figures
+printed and its bound asserted.  The exit status is 0 only if every
+bound held.
+
+  ghosts     400 clients leave 65 KB unfinished lines under
+             --memory-limit 8M and reset: every descriptor is back
+             within -t plus a little, and a newcomer is served.
+  quadratic  4,000 clients hold 9,000-byte partial lines beside two
+             streaming 64 KiB lines: bytes echoed per CPU-second stay
+             within a factor of the unloaded figure.
+  slack      1,000 clients with 65,000-byte partial lines under
+             --memory-limit 16M: RSS stays under the limit plus the
+             slack the manual gives.
+  idle       10,000 idle connections: what each costs.
+"""
+
+import argparse
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Echod:
+    def __init__(self, path, *args):
+        self.proc = subprocess.Popen([path, "-l", "127.0.0.1:0"] + list(args),
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stderr.readline()
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            raise SystemExit("echod did not start: %r" % line)
+        self.port = int(m.group(1))
+        self.pid = self.proc.pid
+        self.lines = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def count(self, text):
+        return sum(text in line for line in list(self.lines))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            status = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            status = self.proc.wait()
+        return status
+
+
+def connect(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.connect(("127.0.0.1", port))
+    s.setblocking(False)
+    return s
+
+
+def send_some(s, data):
+    """What the socket takes now; 0 if none."""
+    try:
+        return s.send(data)
+    except (BlockingIOError, ConnectionError):
+        return 0
+
+
+def reset(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+    s.close()
+
+
+def echo_ok(port, line=b"still served", timeout=10):
+    """A newcomer's line comes back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(line + b"\n")
+        want = b"GOT:" + line + b"\n"
+        got = b""
+        while len(got) < len(want):
+            chunk = s.recv(len(want) - len(got))
+            if not chunk:
+                break
+            got += chunk
+        return got == want
+
+
+def wait_until(cond, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def round_trip(port):
+    if not echo_ok(port, b"sync"):
+        raise SystemExit("a round trip failed")
+
+
+def ghosts(args):
+    e = Echod(args.echod, "-t", "3", "-c", "1500", "--memory-limit", "8M")
+    base = fd_count(e.pid)
+    clients = [connect(e.port) for _ in range(args.ghosts)]
+    for s in clients:
+        send_some(s, b"a" * 30000)
+    for s in clients:
+        send_some(s, b"b" * 35000)
+    round_trip(e.port)
+    held = fd_count(e.pid) - base
+    for s in clients:
+        reset(s)
+    t0 = time.monotonic()
+    back = wait_until(lambda: fd_count(e.pid) <= base, 3 + 3)
+    took = time.monotonic() - t0
+    served = echo_ok(e.port)
+    shed = e.count("shed over --memory-limit")
+    e.stop()
+    print("ghosts: %d clients, %d descriptors held before the resets, "
+          "back at baseline %s after %.2f s (-t 3, --memory-limit 8M), %d "
+          "shed, newcomer %s"
+          % (args.ghosts, held, "yes" if back else "NO", took, shed,
+             "served" if served else "NOT SERVED"))
+    return back and served
+
+
+def stream(port, lines, results, key):
+    """One client: `lines` lines of 64 KiB, echoed, checked by count."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setblocking(False)
+    line = b"s" * 65535 + b"\n"
+    want = lines * (4 + len(line))
+    sent = got = 0
+    total = lines * len(line)
+    sel = selectors.DefaultSelector()
+    sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    deadline = time.monotonic() + 60
+    while got < want and time.monotonic() < deadline:
+        for _, ev in sel.select(1):
+            if ev & selectors.EVENT_WRITE and sent < total:
+                off = sent % len(line)
+                sent += send_some(s, line[off:])
+                if sent >= total:
+                    sel.modify(s, selectors.EVENT_READ)
+            if ev & selectors.EVENT_READ:
+                try:
+                    chunk = s.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    deadline = 0
+                    break
+                got += len(chunk)
+    s.close()
+    results[key] = got
+
+
+def streamed_mb_per_cpu_s(e, lines):
+    results = {}
+    c0, t0 = cpu_s(e.pid), time.monotonic()
+    threads = [threading.Thread(target=stream, args=(e.port, lines, results, i))
+               for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cpu, wall = cpu_s(e.pid) - c0, time.monotonic() - t0
+    mb = sum(results.values()) / 1e6
+    return mb, cpu, wall
+
+
+def quadratic(args):
+    e = Echod(args.echod, "-c", "10000")
+    mb0, cpu0, wall0 = streamed_mb_per_cpu_s(e, args.stream_lines)
+    idle = []
+    for _ in range(args.partials):
+        s = connect(e.port)
+        send_some(s, b"q" * 9000)
+        idle.append(s)
+    round_trip(e.port)
+    mb1, cpu1, wall1 = streamed_mb_per_cpu_s(e, args.stream_lines)
+    for s in idle:
+        s.close()
+    e.stop()
+    rate0 = mb0 / max(cpu0, 0.01)
+    rate1 = mb1 / max(cpu1, 0.01)
+    want = 2 * args.stream_lines * (65536 + 4) / 1e6
+    ok = mb1 >= want * 0.999 and rate1 >= rate0 / 10
+    print("quadratic: 2 streams of 64 KiB lines: %.1f MB in %.2f s, %.0f MB "
+          "per CPU-second alone; beside %d partial lines of 9,000 bytes: "
+          "%.1f MB in %.2f s, %.0f MB per CPU-second (ratio %.2f, bound 0.1)"
+          % (mb0, wall0, rate0, args.partials, mb1, wall1, rate1,
+             rate1 / rate0))
+    return ok
+
+
+def slack(args):
+    limit_mb = 16
+    e = Echod(args.echod, "-c", "5000", "--memory-limit", "%dM" % limit_mb)
+    round_trip(e.port)
+    rss0 = rss_kb(e.pid)
+    clients = [connect(e.port) for _ in range(args.slack_clients)]
+    for s in clients:
+        send_some(s, b"p" * 65000)
+    round_trip(e.port)
+    rss1 = rss_kb(e.pid)
+    open_now = fd_count(e.pid)
+    shed = e.count("shed over --memory-limit")
+    for s in clients:
+        s.close()
+    e.stop()
+    grown = rss1 - rss0
+    survivors = args.slack_clients - shed
+    bound = limit_mb * 1024 + survivors * args.slack_per_conn_kb \
+        + args.slack_total_kb
+    print("slack: %d clients with 65,000-byte partial lines under "
+          "--memory-limit %dM: %d shed, %d descriptors open, RSS %d kB -> "
+          "%d kB (+%d kB; bound %d kB = limit + %d kB a connection kept + "
+          "%d kB)" % (args.slack_clients, limit_mb, shed, open_now, rss0,
+                      rss1, grown, bound, args.slack_per_conn_kb,
+                      args.slack_total_kb))
+    return grown <= bound
+
+
+def idle(args):
+    e = Echod(args.echod, "-c", str(args.idle + 100))
+    round_trip(e.port)
+    rss0 = rss_kb(e.pid)
+    clients = [connect(e.port) for _ in range(args.idle)]
+    round_trip(e.port)
+    wait_until(lambda: fd_count(e.pid) >= args.idle, 10)
+    rss1 = rss_kb(e.pid)
+    for s in clients:
+        s.close()
+    e.stop()
+    per = (rss1 - rss0) * 1024 / args.idle
+    print("idle: %d idle connections: RSS %d kB -> %d kB, %.0f bytes each"
+          % (args.idle, rss0, rss1, per))
+    return True
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--echod", required=True)
+    p.add_argument("--ghosts", type=int, default=400)
+    p.add_argument("--partials", type=int, default=4000)
+    p.add_argument("--stream-lines", type=int, default=512)
+    p.add_argument("--slack-clients", type=int, default=1000)
+    p.add_argument("--slack-per-conn-kb", type=int, default=8)
+    p.add_argument("--slack-total-kb", type=int, default=2048)
+    p.add_argument("--idle", type=int, default=10000)
+    p.add_argument("only", nargs="*")
+    args = p.parse_args()
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    failed = []
+    for name, fn in (("ghosts", ghosts), ("quadratic", quadratic),
+                     ("slack", slack), ("idle", idle)):
+        if args.only and name not in args.only:
+            continue
+        if not fn(args):
+            failed.append(name)
+    if failed:
+        print("adversary: FAILED: %s" % ", ".join(failed))
+        return 1
+    print("adversary: every bound held")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
