@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +13,15 @@
 #include <openssl/ssl.h>
 
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 
 #include "log.h"
 #include "tls.h"
 #include "util.h"
+
+static void	*tls_mm_malloc(size_t);
+static void	*tls_mm_realloc(void *, size_t);
+static void	 tls_mm_free(void *);
 
 /* The oldest OpenSSL error, as one line; empties the queue. */
 static const char *
@@ -58,6 +64,70 @@ tls_check_key_mode(const char *key)
 	if (stat(key, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH)))
 		log_warnx("TLS key %s can be read by other users (mode %04o)",
 		    key, (unsigned int)(st.st_mode & 07777));
+}
+
+/* Both ends step in turn until neither wants to; whether both got there. */
+static bool
+tls_warm_handshake(SSL *client, SSL *server)
+{
+	int	 i, c = 0, s = 0;
+
+	for (i = 0; i < 16 && (c != 1 || s != 1); i++) {
+		if (c != 1 && (c = SSL_do_handshake(client)) != 1 &&
+		    SSL_get_error(client, c) != SSL_ERROR_WANT_READ)
+			return false;
+		if (s != 1 && (s = SSL_do_handshake(server)) != 1 &&
+		    SSL_get_error(server, s) != SSL_ERROR_WANT_READ)
+			return false;
+	}
+	return c == 1 && s == 1;
+}
+
+/*
+ * One handshake of each version with the context, in memory, before any
+ * client: OpenSSL fills some caches (of the context, of its providers)
+ * on first use, and an allocation that fails then can leave every later
+ * handshake failing.  Made now, at start, such a failure is an exit 1,
+ * and on a client's path only per-connection allocations are left.
+ */
+static bool
+tls_warm(SSL_CTX *ctx)
+{
+	SSL_CTX	*cctx;
+	SSL	*client = NULL, *server = NULL;
+	BIO	*c2s, *s2c;
+	int	 version;
+	bool	 ok = false;
+
+	if ((cctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return false;
+	for (version = TLS1_2_VERSION; version <= TLS1_3_VERSION; version++) {
+		ok = false;
+		SSL_CTX_set_max_proto_version(cctx, version);
+		if ((client = SSL_new(cctx)) == NULL ||
+		    (server = SSL_new(ctx)) == NULL ||
+		    (c2s = BIO_new(BIO_s_mem())) == NULL)
+			break;
+		if ((s2c = BIO_new(BIO_s_mem())) == NULL) {
+			BIO_free(c2s);
+			break;
+		}
+		BIO_up_ref(c2s);
+		BIO_up_ref(s2c);
+		SSL_set_bio(client, s2c, c2s);
+		SSL_set_bio(server, c2s, s2c);
+		SSL_set_connect_state(client);
+		SSL_set_accept_state(server);
+		if (!(ok = tls_warm_handshake(client, server)))
+			break;
+		SSL_free(client);
+		SSL_free(server);
+		client = server = NULL;
+	}
+	SSL_free(client);
+	SSL_free(server);
+	SSL_CTX_free(cctx);
+	return ok;
 }
 
 /*
@@ -115,6 +185,11 @@ tls_load(const char *cert, const char *key)
 		    tls_queue_error(why, sizeof(why)));
 		goto fail;
 	}
+	if (!tls_warm(ctx)) {
+		log_warnx("cannot set up TLS: a handshake with %s and %s "
+		    "fails: %s", cert, key, tls_queue_error(why, sizeof(why)));
+		goto fail;
+	}
 	tls_check_key_mode(key);
 	return ctx;
 fail:
@@ -122,11 +197,18 @@ fail:
 	return NULL;
 }
 
-/* The pair for every thread's tls: listeners; NULL (logged) if bad. */
+/*
+ * The pair for every thread's tls: listeners; NULL (logged) if bad.
+ * Called before any thread starts, so libevent's allocator can change.
+ */
 struct tls_server *
 tls_server_new(const char *cert, const char *key)
 {
 	struct tls_server	*ts;
+
+	/* The system allocator's blocks both ways: no matter what was
+	 * allocated before. */
+	event_set_mem_functions(tls_mm_malloc, tls_mm_realloc, tls_mm_free);
 
 	ts = xcalloc(1, sizeof(*ts), "TLS");
 	ts->cert = xstrdup(cert, "TLS");
@@ -171,13 +253,77 @@ tls_server_free(struct tls_server *ts)
 	free(ts);
 }
 
-/* A server-side TLS bufferevent on an accepted socket. */
-struct bufferevent *
-tls_bufferevent(struct event_base *base, struct tls_server *ts,
-    evutil_socket_t fd)
+/*
+ * libevent 2.1.12's bufferevent_openssl_new_impl(), when either evbuffer
+ * of the bufferevent it has just allocated cannot be, frees that
+ * half-built bufferevent through operations not yet set: a crash (the
+ * same goes for bufferevent_openssl_filter_new()).  So while it runs,
+ * libevent's allocations (event_set_mem_functions()) may fall back on a
+ * few blocks set aside just before, whose own failure is an ordinary
+ * one.  It allocates four times: the bufferevent (whose failure libevent
+ * survives, so it may be bigger than a block), two evbuffers and an
+ * evbuffer callback.
+ */
+#define TLS_RESERVE_BLOCKS	3
+#define TLS_RESERVE_SIZE	512
+
+struct tls_reserve {
+	void	*block[TLS_RESERVE_BLOCKS];
+	size_t	 left;
+};
+
+/* The reserve of the bufferevent this thread is making, if any. */
+static _Thread_local struct tls_reserve *tls_reserve_now;
+
+static void *
+tls_mm_malloc(size_t size)
 {
-	struct bufferevent	*bev;
-	SSL			*ssl;
+	struct tls_reserve	*r = tls_reserve_now;
+	void			*p;
+
+	if ((p = malloc(size)) != NULL || r == NULL || r->left == 0 ||
+	    size > TLS_RESERVE_SIZE)
+		return p;
+	p = r->block[--r->left];
+	r->block[r->left] = NULL;
+	return p;
+}
+
+static void *
+tls_mm_realloc(void *p, size_t size)
+{
+	return realloc(p, size);
+}
+
+static void
+tls_mm_free(void *p)
+{
+	free(p);
+}
+
+/* Blocks of the system allocator's: libevent frees those it took. */
+static bool
+tls_reserve_fill(struct tls_reserve *r)
+{
+	for (r->left = 0; r->left < TLS_RESERVE_BLOCKS; r->left++)
+		if ((r->block[r->left] = malloc(TLS_RESERVE_SIZE)) == NULL)
+			return false;
+	return true;
+}
+
+static void
+tls_reserve_free(struct tls_reserve *r)
+{
+	while (r->left > 0)
+		free(r->block[--r->left]);
+}
+
+/* The SSL for an accepted socket, its BIO made and checked here. */
+static SSL *
+tls_ssl_new(struct tls_server *ts, evutil_socket_t fd)
+{
+	SSL	*ssl;
+	BIO	*bio;
 
 	/* The SSL takes its own reference: a reload cannot free it under us. */
 	pthread_mutex_lock(&ts->lock);
@@ -185,9 +331,42 @@ tls_bufferevent(struct event_base *base, struct tls_server *ts,
 	pthread_mutex_unlock(&ts->lock);
 	if (ssl == NULL)
 		return NULL;
+	/* libevent would make this BIO without checking it. */
+	if ((bio = BIO_new_socket(fd, BIO_NOCLOSE)) == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_bio(ssl, bio, bio);
+	return ssl;
+}
+
+/*
+ * A server-side TLS bufferevent on an accepted socket; NULL, with the
+ * socket still open and nothing else left, if out of memory.
+ */
+struct bufferevent *
+tls_bufferevent(struct event_base *base, struct tls_server *ts,
+    evutil_socket_t fd)
+{
+	struct bufferevent	*bev;
+	struct tls_reserve	 reserve;
+	SSL			*ssl;
+
+	if (!tls_reserve_fill(&reserve)) {
+		tls_reserve_free(&reserve);
+		return NULL;
+	}
+	if ((ssl = tls_ssl_new(ts, fd)) == NULL) {
+		tls_reserve_free(&reserve);
+		ERR_clear_error();
+		return NULL;
+	}
 	/* On failure libevent 2.1.12 frees ssl itself (BEV_OPT_CLOSE_ON_FREE). */
+	tls_reserve_now = &reserve;
 	bev = bufferevent_openssl_socket_new(base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	tls_reserve_now = NULL;
+	tls_reserve_free(&reserve);
 	if (bev == NULL)
 		return NULL;
 	/*
