@@ -9,11 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "log.h"
 #include "tls.h"
@@ -48,11 +52,22 @@ tls_queue_error(char *buf, size_t len)
 			"ECDHE-ECDSA-CHACHA20-POLY1305:" \
 			"ECDHE-RSA-CHACHA20-POLY1305"
 
+/* A session ticket key: its name (in each ticket), AES and HMAC keys. */
+struct tls_ticket_key {
+	bool		 valid;
+	unsigned char	 name[16];
+	unsigned char	 aes[32];
+	unsigned char	 hmac[32];
+};
+
 struct tls_server {
-	pthread_mutex_t	 lock;		/* ctx, as SIGHUP may replace it */
+	pthread_mutex_t	 lock;		/* ctx (SIGHUP) and tickets (timer) */
 	SSL_CTX		*ctx;
 	char		*cert;
 	char		*key;
+	unsigned int	 ticket_lifetime;	/* seconds, 0: no tickets */
+	struct tls_ticket_key tickets[2];	/* the one in use, the one before */
+	struct event	 rotate_ev;	/* thread 0's; its base frees it */
 };
 
 /* A key others may read is a key others may have. */
@@ -131,13 +146,108 @@ tls_warm(SSL_CTX *ctx)
 }
 
 /*
+ * A new ticket key; the one before still decrypts, and the one before
+ * that is erased.  So each key makes tickets for one lifetime and is gone
+ * a lifetime later: a ticket is honoured for all of its lifetime, and no
+ * key read from memory opens a session older than two.
+ */
+static void
+tls_ticket_rotate(struct tls_server *ts)
+{
+	struct tls_ticket_key	 fresh;
+	char			 why[256];
+
+	fresh.valid = RAND_bytes(fresh.name, sizeof(fresh.name)) == 1 &&
+	    RAND_priv_bytes(fresh.aes, sizeof(fresh.aes)) == 1 &&
+	    RAND_priv_bytes(fresh.hmac, sizeof(fresh.hmac)) == 1;
+	if (!fresh.valid)
+		log_warnx("cannot make a TLS ticket key, no tickets until the "
+		    "next: %s", tls_queue_error(why, sizeof(why)));
+	pthread_mutex_lock(&ts->lock);
+	OPENSSL_cleanse(&ts->tickets[1], sizeof(ts->tickets[1]));
+	ts->tickets[1] = ts->tickets[0];
+	ts->tickets[0] = fresh;
+	pthread_mutex_unlock(&ts->lock);
+	OPENSSL_cleanse(&fresh, sizeof(fresh));
+}
+
+static void
+tls_ticket_rotate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	tls_ticket_rotate(arg);
+	log_debug("TLS session ticket key rotated");
+}
+
+/*
+ * OpenSSL's ticket callback, in any thread's handshake: the key in use
+ * to make a ticket; to open one, the key its name names (1), the one
+ * before (2: open it and make a new ticket), or none (0: a full
+ * handshake).  AES-256-CBC and HMAC-SHA256, as OpenSSL's own tickets.
+ */
+static int
+tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls_server	*ts = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct tls_ticket_key	 k = { .valid = false };
+	OSSL_PARAM		 params[3];
+	int			 i, rv = 0;
+
+	pthread_mutex_lock(&ts->lock);
+	for (i = 0; i < 2; i++)
+		if (ts->tickets[i].valid && (enc ? i == 0 :
+		    memcmp(name, ts->tickets[i].name, 16) == 0)) {
+			k = ts->tickets[i];
+			rv = i + 1;
+			break;
+		}
+	pthread_mutex_unlock(&ts->lock);
+	if (!k.valid)
+		return 0;
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    k.hmac, sizeof(k.hmac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    "SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (enc) {
+		memcpy(name, k.name, 16);
+		if (RAND_bytes(iv, 16) != 1 || EVP_EncryptInit_ex(cctx,
+		    EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
+			rv = -1;
+	} else if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes,
+	    iv) != 1)
+		rv = -1;
+	if (rv != -1 && EVP_MAC_CTX_set_params(hctx, params) != 1)
+		rv = -1;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return rv;
+}
+
+/* Session tickets with our keys and lifetime, or none at all. */
+static void
+tls_tickets(SSL_CTX *ctx, struct tls_server *ts)
+{
+	if (ts->ticket_lifetime == 0) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+		return;
+	}
+	SSL_CTX_set_app_data(ctx, ts);
+	SSL_CTX_set_timeout(ctx, ts->ticket_lifetime);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+}
+
+/*
  * A context with the certificate chain and key, checked against each
  * other, so a wrong file is an exit 1 at start (or, on SIGHUP, a warning
  * and the old pair kept), not a failing client.
  */
 static SSL_CTX *
-tls_load(const char *cert, const char *key)
+tls_load(struct tls_server *ts)
 {
+	const char	*cert = ts->cert, *key = ts->key;
 	SSL_CTX		*ctx;
 	char		 why[256];
 
@@ -164,6 +274,7 @@ tls_load(const char *cert, const char *key)
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 #endif
+	tls_tickets(ctx, ts);
 	/* A client-started renegotiation costs the server a handshake. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	/* The bufferevent may hand SSL_write() a moved buffer on retry. */
@@ -202,7 +313,7 @@ fail:
  * Called before any thread starts, so libevent's allocator can change.
  */
 struct tls_server *
-tls_server_new(const char *cert, const char *key)
+tls_server_new(const char *cert, const char *key, unsigned int lifetime)
 {
 	struct tls_server	*ts;
 
@@ -214,7 +325,10 @@ tls_server_new(const char *cert, const char *key)
 	ts->cert = xstrdup(cert, "TLS");
 	ts->key = xstrdup(key, "TLS");
 	pthread_mutex_init(&ts->lock, NULL);
-	if ((ts->ctx = tls_load(cert, key)) == NULL) {
+	ts->ticket_lifetime = lifetime;
+	if (lifetime != 0)
+		tls_ticket_rotate(ts);
+	if ((ts->ctx = tls_load(ts)) == NULL) {
 		tls_server_free(ts);
 		return NULL;
 	}
@@ -231,7 +345,7 @@ tls_server_reload(struct tls_server *ts)
 {
 	SSL_CTX	*ctx, *old;
 
-	if ((ctx = tls_load(ts->cert, ts->key)) == NULL)
+	if ((ctx = tls_load(ts)) == NULL)
 		return -1;
 	pthread_mutex_lock(&ts->lock);
 	old = ts->ctx;
@@ -241,11 +355,33 @@ tls_server_reload(struct tls_server *ts)
 	return 0;
 }
 
+/*
+ * The ticket keys' rotation, a timer in base (thread 0's), which must
+ * not run when the timer is freed: event_base_free() deletes it.
+ */
+int
+tls_server_schedule(struct tls_server *ts, struct event_base *base)
+{
+	struct timeval	 tv = { ts->ticket_lifetime, 0 };
+
+	if (ts->ticket_lifetime == 0)
+		return 0;
+	if (event_assign(&ts->rotate_ev, base, -1, EV_PERSIST,
+	    tls_ticket_rotate_cb, ts) == -1 ||
+	    event_add(&ts->rotate_ev, &tv) == -1) {
+		log_warnx("cannot set up TLS: out of memory for the ticket "
+		    "key timer");
+		return -1;
+	}
+	return 0;
+}
+
 void
 tls_server_free(struct tls_server *ts)
 {
 	if (ts == NULL)
 		return;
+	OPENSSL_cleanse(ts->tickets, sizeof(ts->tickets));
 	SSL_CTX_free(ts->ctx);
 	pthread_mutex_destroy(&ts->lock);
 	free(ts->cert);

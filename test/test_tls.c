@@ -663,3 +663,112 @@ Test(tls, sighup_without_tls_is_a_logged_no_op)
 	close(fd);
 	echod_finish(&e);
 }
+
+/*
+ * A client of the given version that offers sess (if any), echoes one
+ * line, and returns the session it leaves with; *reused says whether
+ * the server took the one offered.
+ */
+static SSL_SESSION *
+tls_resume(int port, int version, SSL_SESSION *sess, bool *reused)
+{
+	struct tls_client	 t;
+	SSL_SESSION		*got;
+
+	cr_assert_not_null(t.ctx = SSL_CTX_new(TLS_client_method()));
+	SSL_CTX_set_verify(t.ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_min_proto_version(t.ctx, version);
+	SSL_CTX_set_max_proto_version(t.ctx, version);
+	t.fd = client_connect(port);
+	cr_assert_not_null(t.ssl = SSL_new(t.ctx));
+	SSL_set_fd(t.ssl, t.fd);
+	if (sess != NULL)
+		cr_assert_eq(SSL_set_session(t.ssl, sess), 1);
+	cr_assert_eq(SSL_connect(t.ssl), 1, "handshake: %s",
+	    ERR_error_string(ERR_get_error(), NULL));
+	/* TLS 1.3's tickets come after the handshake: read past them. */
+	tls_send(&t, "again\n", 6);
+	tls_expect(&t, "GOT:again\n");
+	*reused = SSL_session_reused(t.ssl) == 1;
+	got = SSL_get1_session(t.ssl);
+	SSL_shutdown(t.ssl);
+	tls_close(&t);
+	return got;
+}
+
+/* Resumption with a ticket, in both versions; none with lifetime 0. */
+Test(tls, a_ticket_resumes_the_session_unless_tickets_are_off)
+{
+	static const int	 versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
+	struct echod		 e;
+	struct certs		 c;
+	SSL_SESSION		*s, *again;
+	bool			 reused;
+	size_t			 i;
+	int			 port;
+
+	start_tls(&e, &c, NULL);
+	port = echod_port_of(&e, "tls:127.0.0.1:");
+	for (i = 0; i < 2; i++) {
+		s = tls_resume(port, versions[i], NULL, &reused);
+		cr_assert_not(reused);
+		cr_assert(SSL_SESSION_has_ticket(s));
+		cr_assert_eq(SSL_SESSION_get_ticket_lifetime_hint(s), 3600);
+		again = tls_resume(port, versions[i], s, &reused);
+		cr_assert(reused, "version %x not resumed", versions[i]);
+		SSL_SESSION_free(again);
+		SSL_SESSION_free(s);
+	}
+	echod_finish(&e);
+	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
+	    "--tls-key", c.key, "--tls-ticket-lifetime", "0", NULL);
+	port = echod_port_of(&e, "tls:127.0.0.1:");
+	for (i = 0; i < 2; i++) {
+		s = tls_resume(port, versions[i], NULL, &reused);
+		cr_assert_not(SSL_SESSION_has_ticket(s));
+		again = tls_resume(port, versions[i], s, &reused);
+		cr_assert_not(reused, "version %x resumed", versions[i]);
+		SSL_SESSION_free(again);
+		SSL_SESSION_free(s);
+	}
+	echod_finish(&e);
+	certs_free(&c);
+}
+
+/*
+ * With a lifetime of 2 s, a TLS 1.2 ticket made halfway between two
+ * rotations still resumes after the next one (the key before still
+ * opens it), and no longer after the one after that (its key is gone).
+ */
+Test(tls, ticket_keys_rotate_and_old_tickets_are_refused)
+{
+	const char	*rotated = "echod: TLS session ticket key rotated\n";
+	struct echod	 e;
+	struct certs	 c;
+	SSL_SESSION	*s, *again;
+	bool		 reused;
+	int		 port;
+
+	start_tls(&e, &c, "--tls-ticket-lifetime=2");
+	port = echod_port_of(&e, "tls:127.0.0.1:");
+	/* Each wait finds the next such line: one rotation after another. */
+	cr_assert(echod_wait_log(&e, rotated, 4000), "%s", e.log);
+	/* Pacing, not a synchronisation: halfway to the next rotation. */
+	(void)poll(NULL, 0, 1000);
+	s = tls_resume(port, TLS1_2_VERSION, NULL, &reused);
+	cr_assert_eq(SSL_SESSION_get_ticket_lifetime_hint(s), 2);
+	again = tls_resume(port, TLS1_2_VERSION, s, &reused);
+	cr_assert(reused, "not resumed at once: %s", e.log);
+	SSL_SESSION_free(again);
+	cr_assert(echod_wait_log(&e, rotated, 4000), "%s", e.log);
+	again = tls_resume(port, TLS1_2_VERSION, s, &reused);
+	cr_assert(reused, "not resumed with the key before: %s", e.log);
+	SSL_SESSION_free(again);
+	cr_assert(echod_wait_log(&e, rotated, 4000), "%s", e.log);
+	again = tls_resume(port, TLS1_2_VERSION, s, &reused);
+	cr_assert_not(reused, "resumed two rotations later: %s", e.log);
+	SSL_SESSION_free(again);
+	SSL_SESSION_free(s);
+	echod_finish(&e);
+	certs_free(&c);
+}
