@@ -740,12 +740,25 @@ Test(tls, a_ticket_resumes_the_session_unless_tickets_are_off)
  * rotations still resumes after the next one (the key before still
  * opens it), and no longer after the one after that (its key is gone).
  */
+/* A ticket's key name: OpenSSL's format begins with it. */
+static void
+ticket_key_name(SSL_SESSION *s, unsigned char name[16])
+{
+	const unsigned char	*tick;
+	size_t			 len;
+
+	SSL_SESSION_get0_ticket(s, &tick, &len);
+	cr_assert_geq(len, 16);
+	memcpy(name, tick, 16);
+}
+
 Test(tls, ticket_keys_rotate_and_old_tickets_are_refused)
 {
 	const char	*rotated = "echod: TLS session ticket key rotated\n";
 	struct echod	 e;
 	struct certs	 c;
 	SSL_SESSION	*s, *again;
+	unsigned char	 first[16], next[16];
 	bool		 reused;
 	int		 port;
 
@@ -757,12 +770,16 @@ Test(tls, ticket_keys_rotate_and_old_tickets_are_refused)
 	(void)poll(NULL, 0, 1000);
 	s = tls_resume(port, TLS1_2_VERSION, NULL, &reused);
 	cr_assert_eq(SSL_SESSION_get_ticket_lifetime_hint(s), 2);
+	ticket_key_name(s, first);
 	again = tls_resume(port, TLS1_2_VERSION, s, &reused);
 	cr_assert(reused, "not resumed at once: %s", e.log);
 	SSL_SESSION_free(again);
 	cr_assert(echod_wait_log(&e, rotated, 4000), "%s", e.log);
 	again = tls_resume(port, TLS1_2_VERSION, s, &reused);
 	cr_assert(reused, "not resumed with the key before: %s", e.log);
+	/* Renewed, with the new key. */
+	ticket_key_name(again, next);
+	cr_assert(memcmp(first, next, 16) != 0, "the key has not changed");
 	SSL_SESSION_free(again);
 	cr_assert(echod_wait_log(&e, rotated, 4000), "%s", e.log);
 	again = tls_resume(port, TLS1_2_VERSION, s, &reused);
