@@ -117,7 +117,13 @@ tls_warm(SSL_CTX *ctx)
 	if ((cctx = SSL_CTX_new(TLS_client_method())) == NULL)
 		return false;
 	for (version = TLS1_2_VERSION; version <= TLS1_3_VERSION; version++) {
+		/* Not a version the configuration (OPENSSL_CONF) allows. */
+		if (SSL_CTX_get_min_proto_version(ctx) > version ||
+		    (SSL_CTX_get_max_proto_version(ctx) != 0 &&
+		    SSL_CTX_get_max_proto_version(ctx) < version))
+			continue;
 		ok = false;
+		SSL_CTX_set_min_proto_version(cctx, version);
 		SSL_CTX_set_max_proto_version(cctx, version);
 		if ((client = SSL_new(cctx)) == NULL ||
 		    (server = SSL_new(ctx)) == NULL ||

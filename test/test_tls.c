@@ -399,6 +399,42 @@ Test(tls, bad_certificate_or_key_is_a_start_failure)
  * An OpenSSL configuration that loads only the null provider leaves no
  * ciphers: echod cannot set up TLS, says OpenSSL's reason, and exits 1.
  */
+/*
+ * A system that allows only TLS 1.3 (OPENSSL_CONF): the handshake echod
+ * makes with itself at start is of that version only, and it serves.
+ */
+Test(tls, a_configuration_of_tls13_only_is_served)
+{
+	static const char conf[] = "openssl_conf = init\n[init]\n"
+	    "ssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\n"
+	    "MinProtocol = TLSv1.3\n";
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 t;
+	char			 path[128];
+	const char		*args[] = { "-l", "tls:127.0.0.1:0",
+				    "--tls-cert", c.cert, "--tls-key", c.key,
+				    NULL };
+	FILE			*f;
+
+	make_cert(&c, NULL);
+	snprintf(path, sizeof(path), "%s/openssl.cnf", c.dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	cr_assert_eq(fputs(conf, f) >= 0 && fclose(f) == 0, true);
+	setenv("OPENSSL_CONF", path, 1);
+	echod_spawn(&e, args);
+	unsetenv("OPENSSL_CONF");
+	cr_assert(echod_wait_log(&e, "listening on ", WAIT_MS), "%s", e.log);
+	tls_connect(&t, port_after(e.log, "tls:127.0.0.1:"));
+	cr_assert_str_eq(SSL_get_version(t.ssl), "TLSv1.3");
+	tls_send(&t, "hi\n", 3);
+	tls_expect(&t, "GOT:hi\n");
+	tls_close(&t);
+	echod_finish(&e);
+	unlink(path);
+	certs_free(&c);
+}
+
 Test(tls, openssl_that_cannot_be_set_up_is_a_start_failure)
 {
 	static const char conf[] = "openssl_conf = init\n[init]\n"
