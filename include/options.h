@@ -26,6 +26,8 @@
 #define DEFAULT_OUTPUT_LIMIT	16384
 #define DEFAULT_DRAIN_TIMEOUT	5
 #define DEFAULT_HANDSHAKE_TIMEOUT	10
+#define DEFAULT_TLS_TICKET_LIFETIME	3600
+#define MAX_TLS_TICKET_LIFETIME	604800		/* RFC 8446's most */
 #define DEFAULT_IPV6_PREFIX	64
 #define DEFAULT_MEMORY_LIMIT	(64UL << 20)
 #define MAX_MEMORY_LIMIT	(1UL << 40)
@@ -76,6 +78,7 @@ struct options {
 	unsigned int		 metrics_max_connections;
 	char			*tls_cert;	/* PEM chain, for tls: */
 	char			*tls_key;
+	unsigned int		 tls_ticket_lifetime;	/* seconds, 0: none */
 };
 
 enum options_result {

@@ -12,7 +12,8 @@
 
 struct tls_server;
 
-struct tls_server *tls_server_new(const char *, const char *);
+struct tls_server *tls_server_new(const char *, const char *, unsigned int);
+int		 tls_server_schedule(struct tls_server *, struct event_base *);
 int		 tls_server_reload(struct tls_server *);
 void		 tls_server_free(struct tls_server *);
 struct bufferevent *tls_bufferevent(struct event_base *, struct tls_server *,

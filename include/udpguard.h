@@ -31,6 +31,7 @@ enum udp_verdict {
 	UDP_OWN_PORT,		/* a port echod serves UDP on */
 	UDP_OWN_PREFIX,		/* begins with the prefix: an echo's answer */
 	UDP_AMPLIFY,		/* reply would be over twice the request */
+	UDP_RETURNED,		/* ends with the reply just sent there */
 	UDP_SOURCE_LIMIT,	/* over the per-source rate */
 	UDP_TOTAL_LIMIT		/* over the global rate */
 };
@@ -41,6 +42,7 @@ struct udp_guard *udp_guard_new(const char *, size_t, const struct udp_limits *,
 	    const struct siphash_key *);
 void	udp_guard_free(struct udp_guard *);
 void	udp_guard_own_port(struct udp_guard *, uint16_t);
+void	udp_guard_client_ports(struct udp_guard *, uint16_t, uint16_t);
 enum udp_verdict udp_guard_judge(struct udp_guard *, const struct sockaddr *,
 	    socklen_t, const void *, size_t, uint64_t, size_t *);
 const char *udp_verdict_reason(enum udp_verdict);
@@ -54,5 +56,19 @@ bool	udp_port_is_service(uint16_t);
 /* Sources tracked per thread: a fixed table, the oldest evicted. */
 #define UDP_GUARD_SETS		1024
 #define UDP_GUARD_WAYS		4
+/*
+ * A datagram that ends with the reply echod sent its sender (address and
+ * port) at most UDP_RETURN_MSEC before is that reply come back.  With a
+ * prefix it is refused at once; without, it is also what a client that
+ * repeats itself sends, so only the one after UDP_RETURNS_SERVER such in
+ * a row is refused from a port outside the kernel's range for clients
+ * (an echo server's port), the one after UDP_RETURNS_CLIENT from within.
+ */
+#define UDP_RETURN_MSEC		1000
+#define UDP_RETURNS_SERVER	2
+#define UDP_RETURNS_CLIENT	1000
+/* Linux's default net.ipv4.ip_local_port_range. */
+#define UDP_CLIENT_PORT_MIN	32768
+#define UDP_CLIENT_PORT_MAX	60999
 
 #endif

@@ -140,7 +140,7 @@ group_init(struct group *g, const struct options *opts)
 	g->view.udp = g->udp;
 	group_set_max_conns(g);
 	if (opts->tls_cert != NULL && (g->tls = tls_server_new(opts->tls_cert,
-	    opts->tls_key)) == NULL)
+	    opts->tls_key, opts->tls_ticket_lifetime)) == NULL)
 		return -1;
 	if (opts->max_per_ip != 0 &&
 	    peers_init(&g->peers, g->max_conns, opts->ipv6_prefix) == -1) {
@@ -151,6 +151,9 @@ group_init(struct group *g, const struct options *opts)
 		if (server_init(&g->servers[i], g, i, bound,
 		    sizeof(bound)) == -1)
 			return -1;
+	if (g->tls != NULL && tls_server_schedule(g->tls,
+	    g->servers[0].base) == -1)
+		return -1;
 	if (metrics_start(&g->metrics, g->servers[0].base, &opts->metrics,
 	    &g->view, opts->metrics_max_connections,
 	    opts->handshake_timeout) == -1)

@@ -27,6 +27,7 @@ enum {
 	OPT_PROXY_PROTOCOL,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
+	OPT_TLS_TICKET_LIFETIME,
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_IPV6_PREFIX,
 	OPT_PROXY_FROM,
@@ -65,6 +66,8 @@ static const struct option long_options[] = {
 	{ "proxy-from",		required_argument,	NULL, OPT_PROXY_FROM },
 	{ "tls-cert",		required_argument,	NULL, OPT_TLS_CERT },
 	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
+	{ "tls-ticket-lifetime", required_argument,	NULL,
+	    OPT_TLS_TICKET_LIFETIME },
 	{ "user",		required_argument,	NULL, 'u' },
 	{ "udp",		no_argument,		NULL, 'U' },
 	{ "reuse-port",		no_argument,		NULL, OPT_REUSE_PORT },
@@ -148,6 +151,9 @@ usage(FILE *out)
 "      --metrics-max-connections N  metrics clients at once (default %d)\n"
 "      --tls-cert FILE       certificate chain (PEM) for tls: listeners\n"
 "      --tls-key FILE        its private key (PEM); both needed for tls:\n"
+"      --tls-ticket-lifetime SECS  TLS session tickets last this long; a new\n"
+"                            ticket key every SECS; 0 = no tickets\n"
+"                            (default %d)\n"
 "  -q, --quiet               no per-connection log lines\n"
 "  -v, --verbose             more detail in the log\n"
 "  -h, --help                show this help and exit\n"
@@ -160,7 +166,7 @@ usage(FILE *out)
 	    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_UNIX_MODE,
 	    DEFAULT_UDP_SOURCE_RATE, DEFAULT_UDP_SOURCE_BYTES >> 10,
 	    DEFAULT_UDP_TOTAL_RATE, DEFAULT_UDP_TOTAL_BYTES >> 20,
-	    DEFAULT_METRICS_MAX_CONNECTIONS);
+	    DEFAULT_METRICS_MAX_CONNECTIONS, DEFAULT_TLS_TICKET_LIFETIME);
 }
 
 static void
@@ -174,6 +180,7 @@ options_defaults(struct options *opts)
 	opts->output_limit = DEFAULT_OUTPUT_LIMIT;
 	opts->drain_timeout = DEFAULT_DRAIN_TIMEOUT;
 	opts->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+	opts->tls_ticket_lifetime = DEFAULT_TLS_TICKET_LIFETIME;
 	opts->ipv6_prefix = DEFAULT_IPV6_PREFIX;
 	opts->memory_limit = DEFAULT_MEMORY_LIMIT;
 	opts->metrics_max_connections = DEFAULT_METRICS_MAX_CONNECTIONS;
@@ -350,6 +357,12 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 		    MAX_TIMEOUT, false, &n) == -1)
 			return -1;
 		opts->handshake_timeout = n;
+		return 0;
+	case OPT_TLS_TICKET_LIFETIME:
+		if (usage_number(err, "--tls-ticket-lifetime", arg, 0,
+		    MAX_TLS_TICKET_LIFETIME, false, &n) == -1)
+			return -1;
+		opts->tls_ticket_lifetime = n;
 		return 0;
 	case OPT_THREADS:
 		if (strcmp(arg, "auto") == 0) {

@@ -15,9 +15,11 @@ static const uint8_t v2_signature[12] = {
 
 #define V2_CMD_LOCAL		0x0
 #define V2_CMD_PROXY		0x1
+#define V2_AF_UNSPEC		0x0
 #define V2_AF_INET		0x1
 #define V2_AF_INET6		0x2
 #define V2_AF_UNIX		0x3
+#define V2_TRANSPORT_STREAM	0x1
 #define V2_TRANSPORT_DGRAM	0x2
 #define V2_ADDRS_INET		12	/* two addresses, two ports */
 #define V2_ADDRS_INET6		36
@@ -121,6 +123,19 @@ proxy_v1(const uint8_t *buf, size_t len, struct proxy_header *h,
 	return proxy_v1_fields(line, h, why);
 }
 
+/* The family and transport byte is one the spec defines. */
+static bool
+proxy_v2_defined(uint8_t fam)
+{
+	unsigned int	 family = fam >> 4, transport = fam & 0x0f;
+
+	if (fam == 0x00)
+		return true;
+	return family >= V2_AF_INET && family <= V2_AF_UNIX &&
+	    (transport == V2_TRANSPORT_STREAM ||
+	    transport == V2_TRANSPORT_DGRAM);
+}
+
 static enum proxy_result
 proxy_v2(const uint8_t *buf, size_t len, struct proxy_header *h,
     const char **why)
@@ -155,12 +170,23 @@ proxy_v2(const uint8_t *buf, size_t len, struct proxy_header *h,
 		*why = "unknown v2 command";
 		return PROXY_BAD;
 	}
-	/* The spec: receivers must drop unexpected family or transport. */
-	if (family > V2_AF_UNIX || (buf[13] & 0x0f) > V2_TRANSPORT_DGRAM) {
+	/*
+	 * The spec (2.2) defines UNSPEC (0x00) and each of INET, INET6 and
+	 * UNIX with STREAM or DGRAM; any other byte, a family without a
+	 * transport or the other way round, must be dropped.
+	 */
+	if (!proxy_v2_defined(buf[13])) {
 		*why = "unknown v2 address family or transport";
 		return PROXY_BAD;
 	}
 	memset(&h->client, 0, sizeof(h->client));
+	/*
+	 * A datagram or Unix client cannot have sent a TCP stream: like
+	 * UNSPEC, the spec's fallback for combinations a receiver does not
+	 * take, such a header names nobody and the balancer is the peer.
+	 */
+	if ((buf[13] & 0x0f) != V2_TRANSPORT_STREAM)
+		family = V2_AF_UNSPEC;
 	if (family == V2_AF_INET) {
 		if (body < V2_ADDRS_INET)
 			goto short_body;

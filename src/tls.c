@@ -4,18 +4,28 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "log.h"
 #include "tls.h"
 #include "util.h"
+
+static void	*tls_mm_malloc(size_t);
+static void	*tls_mm_realloc(void *, size_t);
+static void	 tls_mm_free(void *);
 
 /* The oldest OpenSSL error, as one line; empties the queue. */
 static const char *
@@ -42,11 +52,22 @@ tls_queue_error(char *buf, size_t len)
 			"ECDHE-ECDSA-CHACHA20-POLY1305:" \
 			"ECDHE-RSA-CHACHA20-POLY1305"
 
+/* A session ticket key: its name (in each ticket), AES and HMAC keys. */
+struct tls_ticket_key {
+	bool		 valid;
+	unsigned char	 name[16];
+	unsigned char	 aes[32];
+	unsigned char	 hmac[32];
+};
+
 struct tls_server {
-	pthread_mutex_t	 lock;		/* ctx, as SIGHUP may replace it */
+	pthread_mutex_t	 lock;		/* ctx (SIGHUP) and tickets (timer) */
 	SSL_CTX		*ctx;
 	char		*cert;
 	char		*key;
+	unsigned int	 ticket_lifetime;	/* seconds, 0: no tickets */
+	struct tls_ticket_key tickets[2];	/* the one in use, the one before */
+	struct event	 rotate_ev;	/* thread 0's; its base frees it */
 };
 
 /* A key others may read is a key others may have. */
@@ -60,14 +81,179 @@ tls_check_key_mode(const char *key)
 		    key, (unsigned int)(st.st_mode & 07777));
 }
 
+/* Both ends step in turn until neither wants to; whether both got there. */
+static bool
+tls_warm_handshake(SSL *client, SSL *server)
+{
+	int	 i, c = 0, s = 0;
+
+	for (i = 0; i < 16 && (c != 1 || s != 1); i++) {
+		if (c != 1 && (c = SSL_do_handshake(client)) != 1 &&
+		    SSL_get_error(client, c) != SSL_ERROR_WANT_READ)
+			return false;
+		if (s != 1 && (s = SSL_do_handshake(server)) != 1 &&
+		    SSL_get_error(server, s) != SSL_ERROR_WANT_READ)
+			return false;
+	}
+	return c == 1 && s == 1;
+}
+
+/*
+ * One handshake of each version with the context, in memory, before any
+ * client: OpenSSL fills some caches (of the context, of its providers)
+ * on first use, and an allocation that fails then can leave every later
+ * handshake failing.  Made now, at start, such a failure is an exit 1,
+ * and on a client's path only per-connection allocations are left.
+ */
+static bool
+tls_warm(SSL_CTX *ctx)
+{
+	SSL_CTX	*cctx;
+	SSL	*client = NULL, *server = NULL;
+	BIO	*c2s, *s2c;
+	int	 version;
+	bool	 ok = false;
+
+	if ((cctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return false;
+	for (version = TLS1_2_VERSION; version <= TLS1_3_VERSION; version++) {
+		/* Not a version the configuration (OPENSSL_CONF) allows. */
+		if (SSL_CTX_get_min_proto_version(ctx) > version ||
+		    (SSL_CTX_get_max_proto_version(ctx) != 0 &&
+		    SSL_CTX_get_max_proto_version(ctx) < version))
+			continue;
+		ok = false;
+		SSL_CTX_set_min_proto_version(cctx, version);
+		SSL_CTX_set_max_proto_version(cctx, version);
+		if ((client = SSL_new(cctx)) == NULL ||
+		    (server = SSL_new(ctx)) == NULL ||
+		    (c2s = BIO_new(BIO_s_mem())) == NULL)
+			break;
+		if ((s2c = BIO_new(BIO_s_mem())) == NULL) {
+			BIO_free(c2s);
+			break;
+		}
+		BIO_up_ref(c2s);
+		BIO_up_ref(s2c);
+		SSL_set_bio(client, s2c, c2s);
+		SSL_set_bio(server, c2s, s2c);
+		SSL_set_connect_state(client);
+		SSL_set_accept_state(server);
+		if (!(ok = tls_warm_handshake(client, server)))
+			break;
+		SSL_free(client);
+		SSL_free(server);
+		client = server = NULL;
+	}
+	SSL_free(client);
+	SSL_free(server);
+	SSL_CTX_free(cctx);
+	return ok;
+}
+
+/*
+ * A new ticket key; the one before still decrypts, and the one before
+ * that is erased.  So each key makes tickets for one lifetime and is gone
+ * a lifetime later: a ticket is honoured for all of its lifetime, and no
+ * key read from memory opens a session older than two.
+ */
+static void
+tls_ticket_rotate(struct tls_server *ts)
+{
+	struct tls_ticket_key	 fresh;
+	char			 why[256];
+
+	fresh.valid = RAND_bytes(fresh.name, sizeof(fresh.name)) == 1 &&
+	    RAND_priv_bytes(fresh.aes, sizeof(fresh.aes)) == 1 &&
+	    RAND_priv_bytes(fresh.hmac, sizeof(fresh.hmac)) == 1;
+	if (!fresh.valid)
+		log_warnx("cannot make a TLS ticket key, no tickets until the "
+		    "next: %s", tls_queue_error(why, sizeof(why)));
+	pthread_mutex_lock(&ts->lock);
+	OPENSSL_cleanse(&ts->tickets[1], sizeof(ts->tickets[1]));
+	ts->tickets[1] = ts->tickets[0];
+	ts->tickets[0] = fresh;
+	pthread_mutex_unlock(&ts->lock);
+	OPENSSL_cleanse(&fresh, sizeof(fresh));
+}
+
+static void
+tls_ticket_rotate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	tls_ticket_rotate(arg);
+	log_debug("TLS session ticket key rotated");
+}
+
+/*
+ * OpenSSL's ticket callback, in any thread's handshake: the key in use
+ * to make a ticket; to open one, the key its name names (1), the one
+ * before (2: open it and make a new ticket), or none (0: a full
+ * handshake).  AES-256-CBC and HMAC-SHA256, as OpenSSL's own tickets.
+ */
+static int
+tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls_server	*ts = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct tls_ticket_key	 k = { .valid = false };
+	OSSL_PARAM		 params[3];
+	int			 i, rv = 0;
+
+	pthread_mutex_lock(&ts->lock);
+	for (i = 0; i < 2; i++)
+		if (ts->tickets[i].valid && (enc ? i == 0 :
+		    memcmp(name, ts->tickets[i].name, 16) == 0)) {
+			k = ts->tickets[i];
+			rv = i + 1;
+			break;
+		}
+	pthread_mutex_unlock(&ts->lock);
+	if (!k.valid)
+		return 0;
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    k.hmac, sizeof(k.hmac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    "SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (enc) {
+		memcpy(name, k.name, 16);
+		if (RAND_bytes(iv, 16) != 1 || EVP_EncryptInit_ex(cctx,
+		    EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
+			rv = -1;
+	} else if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes,
+	    iv) != 1)
+		rv = -1;
+	if (rv != -1 && EVP_MAC_CTX_set_params(hctx, params) != 1)
+		rv = -1;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return rv;
+}
+
+/* Session tickets with our keys and lifetime, or none at all. */
+static void
+tls_tickets(SSL_CTX *ctx, struct tls_server *ts)
+{
+	if (ts->ticket_lifetime == 0) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+		return;
+	}
+	SSL_CTX_set_app_data(ctx, ts);
+	SSL_CTX_set_timeout(ctx, ts->ticket_lifetime);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+}
+
 /*
  * A context with the certificate chain and key, checked against each
  * other, so a wrong file is an exit 1 at start (or, on SIGHUP, a warning
  * and the old pair kept), not a failing client.
  */
 static SSL_CTX *
-tls_load(const char *cert, const char *key)
+tls_load(struct tls_server *ts)
 {
+	const char	*cert = ts->cert, *key = ts->key;
 	SSL_CTX		*ctx;
 	char		 why[256];
 
@@ -94,6 +280,7 @@ tls_load(const char *cert, const char *key)
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 #endif
+	tls_tickets(ctx, ts);
 	/* A client-started renegotiation costs the server a handshake. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	/* The bufferevent may hand SSL_write() a moved buffer on retry. */
@@ -115,6 +302,11 @@ tls_load(const char *cert, const char *key)
 		    tls_queue_error(why, sizeof(why)));
 		goto fail;
 	}
+	if (!tls_warm(ctx)) {
+		log_warnx("cannot set up TLS: a handshake with %s and %s "
+		    "fails: %s", cert, key, tls_queue_error(why, sizeof(why)));
+		goto fail;
+	}
 	tls_check_key_mode(key);
 	return ctx;
 fail:
@@ -122,17 +314,27 @@ fail:
 	return NULL;
 }
 
-/* The pair for every thread's tls: listeners; NULL (logged) if bad. */
+/*
+ * The pair for every thread's tls: listeners; NULL (logged) if bad.
+ * Called before any thread starts, so libevent's allocator can change.
+ */
 struct tls_server *
-tls_server_new(const char *cert, const char *key)
+tls_server_new(const char *cert, const char *key, unsigned int lifetime)
 {
 	struct tls_server	*ts;
+
+	/* The system allocator's blocks both ways: no matter what was
+	 * allocated before. */
+	event_set_mem_functions(tls_mm_malloc, tls_mm_realloc, tls_mm_free);
 
 	ts = xcalloc(1, sizeof(*ts), "TLS");
 	ts->cert = xstrdup(cert, "TLS");
 	ts->key = xstrdup(key, "TLS");
 	pthread_mutex_init(&ts->lock, NULL);
-	if ((ts->ctx = tls_load(cert, key)) == NULL) {
+	ts->ticket_lifetime = lifetime;
+	if (lifetime != 0)
+		tls_ticket_rotate(ts);
+	if ((ts->ctx = tls_load(ts)) == NULL) {
 		tls_server_free(ts);
 		return NULL;
 	}
@@ -149,7 +351,7 @@ tls_server_reload(struct tls_server *ts)
 {
 	SSL_CTX	*ctx, *old;
 
-	if ((ctx = tls_load(ts->cert, ts->key)) == NULL)
+	if ((ctx = tls_load(ts)) == NULL)
 		return -1;
 	pthread_mutex_lock(&ts->lock);
 	old = ts->ctx;
@@ -159,11 +361,33 @@ tls_server_reload(struct tls_server *ts)
 	return 0;
 }
 
+/*
+ * The ticket keys' rotation, a timer in base (thread 0's), which must
+ * not run when the timer is freed: event_base_free() deletes it.
+ */
+int
+tls_server_schedule(struct tls_server *ts, struct event_base *base)
+{
+	struct timeval	 tv = { ts->ticket_lifetime, 0 };
+
+	if (ts->ticket_lifetime == 0)
+		return 0;
+	if (event_assign(&ts->rotate_ev, base, -1, EV_PERSIST,
+	    tls_ticket_rotate_cb, ts) == -1 ||
+	    event_add(&ts->rotate_ev, &tv) == -1) {
+		log_warnx("cannot set up TLS: out of memory for the ticket "
+		    "key timer");
+		return -1;
+	}
+	return 0;
+}
+
 void
 tls_server_free(struct tls_server *ts)
 {
 	if (ts == NULL)
 		return;
+	OPENSSL_cleanse(ts->tickets, sizeof(ts->tickets));
 	SSL_CTX_free(ts->ctx);
 	pthread_mutex_destroy(&ts->lock);
 	free(ts->cert);
@@ -171,13 +395,77 @@ tls_server_free(struct tls_server *ts)
 	free(ts);
 }
 
-/* A server-side TLS bufferevent on an accepted socket. */
-struct bufferevent *
-tls_bufferevent(struct event_base *base, struct tls_server *ts,
-    evutil_socket_t fd)
+/*
+ * libevent 2.1.12's bufferevent_openssl_new_impl(), when either evbuffer
+ * of the bufferevent it has just allocated cannot be, frees that
+ * half-built bufferevent through operations not yet set: a crash (the
+ * same goes for bufferevent_openssl_filter_new()).  So while it runs,
+ * libevent's allocations (event_set_mem_functions()) may fall back on a
+ * few blocks set aside just before, whose own failure is an ordinary
+ * one.  It allocates four times: the bufferevent (whose failure libevent
+ * survives, so it may be bigger than a block), two evbuffers and an
+ * evbuffer callback.
+ */
+#define TLS_RESERVE_BLOCKS	3
+#define TLS_RESERVE_SIZE	512
+
+struct tls_reserve {
+	void	*block[TLS_RESERVE_BLOCKS];
+	size_t	 left;
+};
+
+/* The reserve of the bufferevent this thread is making, if any. */
+static _Thread_local struct tls_reserve *tls_reserve_now;
+
+static void *
+tls_mm_malloc(size_t size)
 {
-	struct bufferevent	*bev;
-	SSL			*ssl;
+	struct tls_reserve	*r = tls_reserve_now;
+	void			*p;
+
+	if ((p = malloc(size)) != NULL || r == NULL || r->left == 0 ||
+	    size > TLS_RESERVE_SIZE)
+		return p;
+	p = r->block[--r->left];
+	r->block[r->left] = NULL;
+	return p;
+}
+
+static void *
+tls_mm_realloc(void *p, size_t size)
+{
+	return realloc(p, size);
+}
+
+static void
+tls_mm_free(void *p)
+{
+	free(p);
+}
+
+/* Blocks of the system allocator's: libevent frees those it took. */
+static bool
+tls_reserve_fill(struct tls_reserve *r)
+{
+	for (r->left = 0; r->left < TLS_RESERVE_BLOCKS; r->left++)
+		if ((r->block[r->left] = malloc(TLS_RESERVE_SIZE)) == NULL)
+			return false;
+	return true;
+}
+
+static void
+tls_reserve_free(struct tls_reserve *r)
+{
+	while (r->left > 0)
+		free(r->block[--r->left]);
+}
+
+/* The SSL for an accepted socket, its BIO made and checked here. */
+static SSL *
+tls_ssl_new(struct tls_server *ts, evutil_socket_t fd)
+{
+	SSL	*ssl;
+	BIO	*bio;
 
 	/* The SSL takes its own reference: a reload cannot free it under us. */
 	pthread_mutex_lock(&ts->lock);
@@ -185,9 +473,42 @@ tls_bufferevent(struct event_base *base, struct tls_server *ts,
 	pthread_mutex_unlock(&ts->lock);
 	if (ssl == NULL)
 		return NULL;
+	/* libevent would make this BIO without checking it. */
+	if ((bio = BIO_new_socket(fd, BIO_NOCLOSE)) == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_bio(ssl, bio, bio);
+	return ssl;
+}
+
+/*
+ * A server-side TLS bufferevent on an accepted socket; NULL, with the
+ * socket still open and nothing else left, if out of memory.
+ */
+struct bufferevent *
+tls_bufferevent(struct event_base *base, struct tls_server *ts,
+    evutil_socket_t fd)
+{
+	struct bufferevent	*bev;
+	struct tls_reserve	 reserve;
+	SSL			*ssl;
+
+	if (!tls_reserve_fill(&reserve)) {
+		tls_reserve_free(&reserve);
+		return NULL;
+	}
+	if ((ssl = tls_ssl_new(ts, fd)) == NULL) {
+		tls_reserve_free(&reserve);
+		ERR_clear_error();
+		return NULL;
+	}
 	/* On failure libevent 2.1.12 frees ssl itself (BEV_OPT_CLOSE_ON_FREE). */
+	tls_reserve_now = &reserve;
 	bev = bufferevent_openssl_socket_new(base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	tls_reserve_now = NULL;
+	tls_reserve_free(&reserve);
 	if (bev == NULL)
 		return NULL;
 	/*

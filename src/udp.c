@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,6 +51,25 @@ struct udp_set {
 static void	udp_read_cb(evutil_socket_t, short, void *);
 static void	udp_retry_cb(evutil_socket_t, short, void *);
 
+/*
+ * The ports the kernel hands clients that pick none: the guard lets a
+ * client repeat itself more than an echo server's port (udpguard.h).
+ * Linux's default if the file cannot be read.
+ */
+static void
+udp_client_ports(struct udp_guard *guard)
+{
+	FILE		*f;
+	unsigned int	 min, max;
+
+	if ((f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re")) ==
+	    NULL)
+		return;
+	if (fscanf(f, "%u %u", &min, &max) == 2 && min <= max && max < 65536)
+		udp_guard_client_ports(guard, min, max);
+	fclose(f);
+}
+
 struct udp_set *
 udp_set_new(struct event_base *base, const struct udp_config *cfg,
     struct stats *stats)
@@ -73,6 +93,7 @@ udp_set_new(struct event_base *base, const struct udp_config *cfg,
 		udp_set_free(set);
 		return NULL;
 	}
+	udp_client_ports(set->guard);
 	for (i = 0; i < UDP_BATCH; i++) {
 		set->in_iov[i].iov_base = set->bufs + i * UDP_RECV_MAX;
 		set->in_iov[i].iov_len = UDP_RECV_MAX;

@@ -38,13 +38,26 @@ struct source {
 	struct bucket	 tokens;
 };
 
+/* The reply last sent to one address and port: its payload's digest. */
+struct sent {
+	uint64_t	 key[3];	/* address, family and port */
+	uint64_t	 last_ms;	/* 0: free slot */
+	uint64_t	 digest;
+	size_t		 len;		/* of the payload, after the prefix */
+	uint8_t		 head[8];	/* its first bytes: most differ there */
+	uint8_t		 head_len;
+	unsigned int	 returns;	/* come back in a row */
+};
+
 struct udp_guard {
 	const char		*prefix;
 	size_t			 prefix_len;
 	struct udp_limits	 limits;
 	struct siphash_key	 key;
+	uint16_t		 client_min, client_max;
 	uint8_t			 refused[65536 / 8];	/* one bit a port */
 	struct source		 sources[UDP_GUARD_SETS][UDP_GUARD_WAYS];
+	struct sent		 sent[UDP_GUARD_SETS][UDP_GUARD_WAYS];
 	struct bucket		 total;
 	uint64_t		 total_ms;
 };
@@ -79,6 +92,8 @@ udp_guard_new(const char *prefix, size_t prefix_len,
 	g->prefix_len = prefix_len;
 	g->limits = *limits;
 	g->key = *key;
+	g->client_min = UDP_CLIENT_PORT_MIN;
+	g->client_max = UDP_CLIENT_PORT_MAX;
 	for (i = 0; i < sizeof(service_ports) / sizeof(service_ports[0]); i++)
 		port_refuse(g, service_ports[i]);
 	return g;
@@ -94,6 +109,14 @@ void
 udp_guard_own_port(struct udp_guard *g, uint16_t port)
 {
 	port_refuse(g, port);
+}
+
+/* The ports the kernel gives clients that do not choose theirs. */
+void
+udp_guard_client_ports(struct udp_guard *g, uint16_t min, uint16_t max)
+{
+	g->client_min = min;
+	g->client_max = max;
 }
 
 /* The sender's port and rate-limit key; false if it has none. */
@@ -192,6 +215,140 @@ guard_source(struct udp_guard *g, const uint64_t key[2], uint64_t now)
 	return victim;
 }
 
+/*
+ * A reply's digest, in four lanes of multiply and shift: every answered
+ * datagram is hashed, and SipHash cost 3 us an 8 KB one.  No collision
+ * resistance is needed: whoever could make a datagram collide with the
+ * last reply to an address could as well send that reply.
+ */
+#define DIGEST_MUL	0x9e3779b97f4a7c15ULL
+
+static uint64_t
+digest_mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
+}
+
+static uint64_t
+guard_digest(const struct siphash_key *key, const uint8_t *p, size_t len)
+{
+	uint64_t	 h[4] = { key->k0, key->k1, ~key->k0, ~key->k1 };
+	uint64_t	 w, r = len * DIGEST_MUL;
+	size_t		 i, lane = 0;
+
+	for (i = 0; i + 32 <= len; i += 32)
+		for (lane = 0; lane < 4; lane++) {
+			memcpy(&w, p + i + 8 * lane, 8);
+			h[lane] = (h[lane] ^ w) * DIGEST_MUL;
+			h[lane] ^= h[lane] >> 29;
+		}
+	for (lane = 0; i < len; i += 8, lane++) {
+		w = 0;
+		memcpy(&w, p + i, len - i < 8 ? len - i : 8);
+		h[lane] = (h[lane] ^ w) * DIGEST_MUL;
+		h[lane] ^= h[lane] >> 29;
+	}
+	for (lane = 0; lane < 4; lane++)
+		r = (r ^ digest_mix(h[lane])) * DIGEST_MUL;
+	return digest_mix(r);
+}
+
+/* The sender's address and port, whole, as a key of the sent table. */
+static void
+guard_sent_key(const struct sockaddr *sa, uint64_t key[3])
+{
+	const struct sockaddr_in	*sin = (const void *)sa;
+	const struct sockaddr_in6	*sin6 = (const void *)sa;
+	uint32_t			 v4;
+
+	/* guard_sender() has checked the family and length. */
+	if (sa->sa_family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		memcpy(key, &sin6->sin6_addr, 16);
+		key[2] = 6 << 16 | ntohs(sin6->sin6_port);
+		return;
+	}
+	if (sa->sa_family == AF_INET) {
+		memcpy(&v4, &sin->sin_addr, 4);
+		key[2] = 4 << 16 | ntohs(sin->sin_port);
+	} else {
+		memcpy(&v4, &sin6->sin6_addr.s6_addr[12], 4);
+		key[2] = 4 << 16 | ntohs(sin6->sin6_port);
+	}
+	key[0] = v4;
+	key[1] = 0;
+}
+
+/* The sender's slot in the sent table, or NULL; a new one if make. */
+static struct sent *
+guard_sent(struct udp_guard *g, const uint64_t key[3], bool make)
+{
+	struct sent	*set, *victim;
+	uint64_t	 h = siphash(&g->key, key, 3 * sizeof(key[0]));
+	size_t		 i;
+
+	set = g->sent[h & (UDP_GUARD_SETS - 1)];
+	victim = &set[0];
+	for (i = 0; i < UDP_GUARD_WAYS; i++) {
+		if (set[i].last_ms != 0 && memcmp(set[i].key, key,
+		    sizeof(set[i].key)) == 0)
+			return &set[i];
+		if (set[i].last_ms < victim->last_ms)
+			victim = &set[i];
+	}
+	if (!make)
+		return NULL;
+	memcpy(victim->key, key, sizeof(victim->key));
+	victim->returns = 0;
+	return victim;
+}
+
+/*
+ * Whether the datagram is the reply echod last sent its sender, come
+ * back (with whatever the other end put before it): the next turn of
+ * an echo loop, which is refused.  Without a prefix a client repeating
+ * one datagram sends the same, so a few such in a row are let through
+ * first; the loop then ends within as many turns.
+ */
+static bool
+guard_returned(struct udp_guard *g, struct sent *s, uint16_t port,
+    const uint8_t *data, size_t len, uint64_t now)
+{
+	size_t		 tail = g->prefix_len + s->len;
+	unsigned int	 most;
+
+	if (now - s->last_ms > UDP_RETURN_MSEC || len < tail ||
+	    memcmp(data + len - tail, g->prefix, g->prefix_len) != 0 ||
+	    memcmp(data + len - s->len, s->head, s->head_len) != 0 ||
+	    guard_digest(&g->key, data + len - s->len, s->len) != s->digest) {
+		s->returns = 0;
+		return false;
+	}
+	if (g->prefix_len != 0)
+		return true;	/* no client sends our prefix back */
+	most = port >= g->client_min && port <= g->client_max ?
+	    UDP_RETURNS_CLIENT : UDP_RETURNS_SERVER;
+	return ++s->returns > most;
+}
+
+/* The reply about to go to key: what guard_returned() looks for. */
+static void
+guard_sending(struct udp_guard *g, const uint64_t key[3], const void *data,
+    size_t len, uint64_t now)
+{
+	struct sent	*s = guard_sent(g, key, true);
+
+	s->last_ms = now;
+	s->digest = guard_digest(&g->key, data, len);
+	s->len = len;
+	s->head_len = len < sizeof(s->head) ? len : sizeof(s->head);
+	memcpy(s->head, data, s->head_len);
+}
+
 static enum udp_verdict
 guard_rate(struct udp_guard *g, const uint64_t key[2], size_t reply_len,
     uint64_t now)
@@ -231,9 +388,11 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
     socklen_t salen, const void *data, size_t len, uint64_t now_ms,
     size_t *reply_len)
 {
-	uint64_t	 key[2];
+	uint64_t	 key[2], sent_key[3];
 	uint16_t	 port;
 	size_t		 headers, room;
+	struct sent	*s;
+	enum udp_verdict v;
 
 	*reply_len = 0;
 	if (!guard_sender(sa, salen, &port, key, &headers))
@@ -249,9 +408,18 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	/* Twice the request on the wire at most, headers counted. */
 	if (g->prefix_len > headers + len)
 		return UDP_AMPLIFY;
+	/* now is never 0, so that last_ms marks a slot in use. */
+	now_ms++;
+	guard_sent_key(sa, sent_key);
+	if ((s = guard_sent(g, sent_key, false)) != NULL &&
+	    guard_returned(g, s, port, data, len, now_ms))
+		return UDP_RETURNED;
 	room = (headers == 28 ? UDP_MAX_V4 : UDP_MAX_V6) - g->prefix_len;
 	*reply_len = len < room ? len : room;
-	return guard_rate(g, key, g->prefix_len + *reply_len, now_ms);
+	v = guard_rate(g, key, g->prefix_len + *reply_len, now_ms - 1);
+	if (v == UDP_ANSWER)
+		guard_sending(g, sent_key, data, *reply_len, now_ms);
+	return v;
 }
 
 const char *
@@ -272,6 +440,8 @@ udp_verdict_reason(enum udp_verdict v)
 		return "begins with the prefix, an echo's answer";
 	case UDP_AMPLIFY:
 		return "too short for the prefix, reply would amplify";
+	case UDP_RETURNED:
+		return "ends with the reply just sent there, an echo loop";
 	case UDP_SOURCE_LIMIT:
 		return "over the per-source rate limit";
 	case UDP_TOTAL_LIMIT:

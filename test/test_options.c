@@ -206,6 +206,7 @@ Test(options, help_lists_every_option_with_its_default)
 	    "--udp-source-bytes", "--udp-total-rate", "--udp-total-bytes",
 	    "--handshake-timeout", "--proxy-from", "--ipv6-prefix",
 	    "--metrics-max-connections", "(default 16)", "--memory-limit",
+	    "--tls-ticket-lifetime", "(default 3600)",
 	    "(default 64M)", "--reuse-port",
 	    "default 25000", "(default 10000)", "(default 1024K)",
 	    "(default 100000)", "(default 32M)",
@@ -272,6 +273,10 @@ Test(options, usage_errors_name_the_problem)
 		{ { "--threads", "0" }, "invalid --threads '0'" },
 		{ { "--threads", "257" }, "invalid --threads '257'" },
 		{ { "--threads", "many" }, "invalid --threads 'many'" },
+		{ { "--tls-ticket-lifetime", "604801" },
+		    "invalid --tls-ticket-lifetime '604801'" },
+		{ { "--tls-ticket-lifetime", "1h" },
+		    "invalid --tls-ticket-lifetime '1h'" },
 	};
 	struct parsed	 p;
 	size_t		 i;
@@ -289,6 +294,23 @@ Test(options, usage_errors_name_the_problem)
 		    "%s", p.err);
 		parsed_free(&p);
 	}
+}
+
+Test(options, tls_ticket_lifetime)
+{
+	struct parsed	 p;
+
+	PARSE(&p, "-p", "1");
+	cr_assert_eq(p.opts.tls_ticket_lifetime, 3600);
+	parsed_free(&p);
+	PARSE(&p, "--tls-ticket-lifetime", "0");
+	cr_assert_eq(p.result, OPTIONS_RUN);
+	cr_assert_eq(p.opts.tls_ticket_lifetime, 0);
+	parsed_free(&p);
+	PARSE(&p, "--tls-ticket-lifetime=604800");
+	cr_assert_eq(p.result, OPTIONS_RUN);
+	cr_assert_eq(p.opts.tls_ticket_lifetime, 604800);
+	parsed_free(&p);
 }
 
 Test(options, parse_number_ranges)

@@ -259,6 +259,52 @@ Test(proxy_parse, v2_proxy_local_and_malformed)
 	cr_assert_str_eq(why, "v2 header longer than 4096 bytes");
 }
 
+/*
+ * The spec (2.2) defines seven family and transport bytes; every other
+ * one is dropped, those with a family and no transport (0x10, 0x20)
+ * too.  Of the seven only TCP4 and TCP6 name a client: a UDP or Unix
+ * client cannot have made this TCP connection, so those name nobody.
+ */
+Test(proxy_parse, v2_only_defined_family_and_transport_bytes)
+{
+	uint8_t			 buf[64];
+	size_t			 len;
+	struct proxy_header	 h;
+	const char		*why;
+	char			 name[ADDR_STRLEN];
+	unsigned int		 b;
+
+	for (b = 0; b < 256; b++) {
+		len = v2_tcp4(buf, "198.51.100.9", 40000, 24);
+		buf[13] = b;
+		switch (b) {
+		case 0x11:
+		case 0x21:
+			cr_assert_eq(proxy_parse(buf, len, &h, &why),
+			    PROXY_DONE, "0x%02x", b);
+			cr_assert_not(h.local, "0x%02x", b);
+			break;
+		case 0x00:
+		case 0x12:
+		case 0x22:
+		case 0x31:
+		case 0x32:
+			cr_assert_eq(proxy_parse(buf, len, &h, &why),
+			    PROXY_DONE, "0x%02x", b);
+			cr_assert(h.local, "0x%02x names a client", b);
+			break;
+		default:
+			cr_assert_eq(proxy_parse(buf, len, &h, &why),
+			    PROXY_BAD, "0x%02x accepted", b);
+			cr_assert_str_eq(why,
+			    "unknown v2 address family or transport");
+		}
+	}
+	len = v2_tcp4(buf, "198.51.100.9", 40000, 0);
+	cr_assert_eq(proxy_parse(buf, len, &h, &why), PROXY_DONE);
+	cr_assert_str_eq(client_of(&h, name), "198.51.100.9:40000");
+}
+
 TestSuite(proxy, .timeout = 30);
 
 static int
@@ -379,6 +425,35 @@ Test(proxy, missing_or_malformed_header_closes_with_a_reason)
 	cr_assert_eq(kill(e.pid, SIGUSR1), 0);
 	cr_assert(echod_wait_log(&e, "counters: open 0, accepted 2, "
 	    "rejected 2,", WAIT_MS), "%s", e.log);
+	echod_finish(&e);
+}
+
+/* Undefined family bytes close the connection, whichever one it is. */
+Test(proxy, v2_undefined_family_closes_with_a_reason)
+{
+	static const uint8_t	 undefined[] = { 0x01, 0x02, 0x10, 0x20, 0x30 };
+	struct echod		 e;
+	uint8_t			 hdr[64];
+	size_t			 len, i;
+	int			 fd;
+
+	echod_start(&e, "--proxy-protocol", "127.0.0.1:0", NULL);
+	for (i = 0; i < sizeof(undefined); i++) {
+		len = v2_tcp4(hdr, "198.51.100.9", 40000, 0);
+		hdr[13] = undefined[i];
+		memcpy(hdr + len, "hi\n", 3);
+		fd = client_connect(proxy_port(&e));
+		client_send(fd, hdr, len + 3);
+		client_expect_eof(fd);
+		close(fd);
+	}
+	cr_assert_eq(kill(e.pid, SIGUSR1), 0);
+	cr_assert(echod_wait_log(&e, "counters: open 0, accepted 5, "
+	    "rejected 5,", WAIT_MS), "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, ": bad PROXY header: unknown v2 "
+	    "address family or transport, 0 bytes in, 0 bytes out"), 5, "%s",
+	    e.log);
+	cr_assert_not(echod_log_has(&e, "198.51.100.9"), "%s", e.log);
 	echod_finish(&e);
 }
 

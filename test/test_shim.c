@@ -13,10 +13,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <criterion/criterion.h>
 
@@ -351,6 +355,100 @@ Test(shim, a_failed_allocation_before_the_handshake_or_header_is_said)
 		free(log);
 	}
 	cr_assert(proxy, "no alloc=1..30 failed a PROXY client's start");
+}
+
+/*
+ * A TLS client that gives up after 3 s; "hello\n" echoed or not.
+ * Returns whether the echo came back whole.
+ */
+static bool
+tls_hello(int port)
+{
+	struct timeval	 tv = { 3, 0 };
+	SSL_CTX		*ctx;
+	SSL		*ssl;
+	char		 got[16];
+	size_t		 have = 0;
+	int		 fd, n;
+	bool		 ok = false;
+
+	cr_assert_not_null(ctx = SSL_CTX_new(TLS_client_method()));
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	cr_assert_not_null(ssl = SSL_new(ctx));
+	fd = client_connect(port);
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) == 1 && SSL_write(ssl, "hello\n", 6) == 6) {
+		while (have < 10 && (n = SSL_read(ssl, got + have,
+		    10 - have)) > 0)
+			have += n;
+		ok = have == 10 && memcmp(got, "GOT:hello\n", 10) == 0;
+	}
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	return ok;
+}
+
+/*
+ * A TLS client's Nth allocation after its accept failing: that client
+ * is echoed or closed with a line saying why, and echod, alive, serves
+ * the next one.  Returns whether the shim failed one.
+ */
+static bool
+tls_failed_allocation(const char *const *args, int n)
+{
+	struct echod	 e;
+	char		 spec[32];
+	bool		 echoed, fired;
+	int		 port;
+
+	snprintf(spec, sizeof(spec), "alloc=%d", n);
+	shim_arm(spec);
+	echod_spawn(&e, args);
+	shim_disarm();
+	cr_assert(echod_wait_log(&e, "listening on ", WAIT_MS), "%s", e.log);
+	port = port_after(e.log, "127.0.0.1:");
+	echoed = tls_hello(port);
+	fired = echod_wait_log(&e, "failshim: failed an allocation", 200);
+	cr_assert(echoed || echod_wait_log(&e, "echod: cannot allocate a ",
+	    50) || echod_wait_log(&e, "Connection closed", 2000),
+	    "alloc=%d: no echo and no line saying why: %s", n, e.log);
+	cr_assert(tls_hello(port), "alloc=%d: the next client is not served: "
+	    "%s", n, e.log);
+	cr_assert_eq(echod_stop(&e), 0, "alloc=%d: %s", n, e.log);
+	echod_free(&e);
+	return fired;
+}
+
+Test(shim, every_failed_allocation_of_a_tls_accept_is_survived,
+    .timeout = 600)
+{
+	char	 cert[] = "/tmp/echod-shim-cert.XXXXXX", key[] =
+		    "/tmp/echod-shim-key.XXXXXX", *out;
+	const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec",
+		    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+		    key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+		    NULL };
+	const char *tls[] = { "-l", "tls:127.0.0.1:0", "--tls-cert", cert,
+		    "--tls-key", key, "--handshake-timeout", "2", NULL };
+	int	 n, last = 4000;
+
+	if (getenv("SHIM_TLS_FROM") != NULL)
+		last = atoi(getenv("SHIM_TLS_FROM"));
+	close(mkstemp(cert));
+	close(mkstemp(key));
+	cr_assert_eq(run_tool(argv, NULL, 0, &out), 0, "openssl: %s", out);
+	free(out);
+	/* A client echod closed mid-handshake must not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	for (n = 1; n < last && tls_failed_allocation(tls, n); n++)
+		;
+	unlink(cert);
+	unlink(key);
+	cr_assert_lt(n, last, "the shim kept failing allocations");
+	cr_assert_gt(n, 20, "the shim failed too few allocations: %d", n);
 }
 
 /*

@@ -399,6 +399,42 @@ Test(tls, bad_certificate_or_key_is_a_start_failure)
  * An OpenSSL configuration that loads only the null provider leaves no
  * ciphers: echod cannot set up TLS, says OpenSSL's reason, and exits 1.
  */
+/*
+ * A system that allows only TLS 1.3 (OPENSSL_CONF): the handshake echod
+ * makes with itself at start is of that version only, and it serves.
+ */
+Test(tls, a_configuration_of_tls13_only_is_served)
+{
+	static const char conf[] = "openssl_conf = init\n[init]\n"
+	    "ssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\n"
+	    "MinProtocol = TLSv1.3\n";
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 t;
+	char			 path[128];
+	const char		*args[] = { "-l", "tls:127.0.0.1:0",
+				    "--tls-cert", c.cert, "--tls-key", c.key,
+				    NULL };
+	FILE			*f;
+
+	make_cert(&c, NULL);
+	snprintf(path, sizeof(path), "%s/openssl.cnf", c.dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	cr_assert_eq(fputs(conf, f) >= 0 && fclose(f) == 0, true);
+	setenv("OPENSSL_CONF", path, 1);
+	echod_spawn(&e, args);
+	unsetenv("OPENSSL_CONF");
+	cr_assert(echod_wait_log(&e, "listening on ", WAIT_MS), "%s", e.log);
+	tls_connect(&t, port_after(e.log, "tls:127.0.0.1:"));
+	cr_assert_str_eq(SSL_get_version(t.ssl), "TLSv1.3");
+	tls_send(&t, "hi\n", 3);
+	tls_expect(&t, "GOT:hi\n");
+	tls_close(&t);
+	echod_finish(&e);
+	unlink(path);
+	certs_free(&c);
+}
+
 Test(tls, openssl_that_cannot_be_set_up_is_a_start_failure)
 {
 	static const char conf[] = "openssl_conf = init\n[init]\n"
@@ -662,4 +698,130 @@ Test(tls, sighup_without_tls_is_a_logged_no_op)
 	client_echo(fd, "still here");
 	close(fd);
 	echod_finish(&e);
+}
+
+/*
+ * A client of the given version that offers sess (if any), echoes one
+ * line, and returns the session it leaves with; *reused says whether
+ * the server took the one offered.
+ */
+static SSL_SESSION *
+tls_resume(int port, int version, SSL_SESSION *sess, bool *reused)
+{
+	struct tls_client	 t;
+	SSL_SESSION		*got;
+
+	cr_assert_not_null(t.ctx = SSL_CTX_new(TLS_client_method()));
+	SSL_CTX_set_verify(t.ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_min_proto_version(t.ctx, version);
+	SSL_CTX_set_max_proto_version(t.ctx, version);
+	t.fd = client_connect(port);
+	cr_assert_not_null(t.ssl = SSL_new(t.ctx));
+	SSL_set_fd(t.ssl, t.fd);
+	if (sess != NULL)
+		cr_assert_eq(SSL_set_session(t.ssl, sess), 1);
+	cr_assert_eq(SSL_connect(t.ssl), 1, "handshake: %s",
+	    ERR_error_string(ERR_get_error(), NULL));
+	/* TLS 1.3's tickets come after the handshake: read past them. */
+	tls_send(&t, "again\n", 6);
+	tls_expect(&t, "GOT:again\n");
+	*reused = SSL_session_reused(t.ssl) == 1;
+	got = SSL_get1_session(t.ssl);
+	SSL_shutdown(t.ssl);
+	tls_close(&t);
+	return got;
+}
+
+/* Resumption with a ticket, in both versions; none with lifetime 0. */
+Test(tls, a_ticket_resumes_the_session_unless_tickets_are_off)
+{
+	static const int	 versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
+	struct echod		 e;
+	struct certs		 c;
+	SSL_SESSION		*s, *again;
+	bool			 reused;
+	size_t			 i;
+	int			 port;
+
+	start_tls(&e, &c, NULL);
+	port = echod_port_of(&e, "tls:127.0.0.1:");
+	for (i = 0; i < 2; i++) {
+		s = tls_resume(port, versions[i], NULL, &reused);
+		cr_assert_not(reused);
+		cr_assert(SSL_SESSION_has_ticket(s));
+		cr_assert_eq(SSL_SESSION_get_ticket_lifetime_hint(s), 3600);
+		again = tls_resume(port, versions[i], s, &reused);
+		cr_assert(reused, "version %x not resumed", versions[i]);
+		SSL_SESSION_free(again);
+		SSL_SESSION_free(s);
+	}
+	echod_finish(&e);
+	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
+	    "--tls-key", c.key, "--tls-ticket-lifetime", "0", NULL);
+	port = echod_port_of(&e, "tls:127.0.0.1:");
+	for (i = 0; i < 2; i++) {
+		s = tls_resume(port, versions[i], NULL, &reused);
+		cr_assert_not(SSL_SESSION_has_ticket(s));
+		again = tls_resume(port, versions[i], s, &reused);
+		cr_assert_not(reused, "version %x resumed", versions[i]);
+		SSL_SESSION_free(again);
+		SSL_SESSION_free(s);
+	}
+	echod_finish(&e);
+	certs_free(&c);
+}
+
+/*
+ * With a lifetime of 2 s, a TLS 1.2 ticket made halfway between two
+ * rotations still resumes after the next one (the key before still
+ * opens it), and no longer after the one after that (its key is gone).
+ */
+/* A ticket's key name: OpenSSL's format begins with it. */
+static void
+ticket_key_name(SSL_SESSION *s, unsigned char name[16])
+{
+	const unsigned char	*tick;
+	size_t			 len;
+
+	SSL_SESSION_get0_ticket(s, &tick, &len);
+	cr_assert_geq(len, 16);
+	memcpy(name, tick, 16);
+}
+
+Test(tls, ticket_keys_rotate_and_old_tickets_are_refused)
+{
+	const char	*rotated = "echod: TLS session ticket key rotated\n";
+	struct echod	 e;
+	struct certs	 c;
+	SSL_SESSION	*s, *again;
+	unsigned char	 first[16], next[16];
+	bool		 reused;
+	int		 port;
+
+	start_tls(&e, &c, "--tls-ticket-lifetime=2");
+	port = echod_port_of(&e, "tls:127.0.0.1:");
+	/* Each wait finds the next such line: one rotation after another. */
+	cr_assert(echod_wait_log(&e, rotated, 4000), "%s", e.log);
+	/* Pacing, not a synchronisation: halfway to the next rotation. */
+	(void)poll(NULL, 0, 1000);
+	s = tls_resume(port, TLS1_2_VERSION, NULL, &reused);
+	cr_assert_eq(SSL_SESSION_get_ticket_lifetime_hint(s), 2);
+	ticket_key_name(s, first);
+	again = tls_resume(port, TLS1_2_VERSION, s, &reused);
+	cr_assert(reused, "not resumed at once: %s", e.log);
+	SSL_SESSION_free(again);
+	cr_assert(echod_wait_log(&e, rotated, 4000), "%s", e.log);
+	again = tls_resume(port, TLS1_2_VERSION, s, &reused);
+	cr_assert(reused, "not resumed with the key before: %s", e.log);
+	/* Renewed, with the new key. */
+	ticket_key_name(again, next);
+	cr_assert(memcmp(first, next, 16) != 0, "the key has not changed");
+	SSL_SESSION_free(again);
+	cr_assert(echod_wait_log(&e, rotated, 4000), "%s", e.log);
+	again = tls_resume(port, TLS1_2_VERSION, s, &reused);
+	cr_assert_not(reused, "resumed two rotations later: %s", e.log);
+	SSL_SESSION_free(again);
+	SSL_SESSION_free(s);
+	echod_finish(&e);
+	certs_free(&c);
 }

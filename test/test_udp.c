@@ -12,7 +12,9 @@
 #include <linux/net_tstamp.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,6 +404,239 @@ Test(udp, a_forged_loop_between_two_servers_stops_at_once)
 	    "answer, not answered"), "%s", a.log);
 	echod_free(&a);
 	echod_free(&b);
+}
+
+/*
+ * A free port below the kernel's range for clients, as an administrator
+ * gives a server: 20000 to 29999, which that range does not reach here.
+ */
+static int
+server_port(void)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	int			 port, u, t, tries;
+	bool			 free_port;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (tries = 0; tries < 100; tries++) {
+		port = 20000 + (getpid() * 7919 + tries * 104729) % 10000;
+		sin.sin_port = htons(port);
+		u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		free_port = bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+		    bind(t, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(u);
+		close(t);
+		if (free_port)
+			return port;
+	}
+	cr_assert_fail("no free port between 20000 and 29999");
+	return -1;
+}
+
+/* echod -U with the prefix, its UDP on that port of 127.0.0.1. */
+static void
+udp_server_at(struct echod *e, int port, const char *prefix)
+{
+	char		 listen[32];
+	const char	*args[] = { "-U", "-P", prefix, "-l", listen, NULL };
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	echod_spawn(e, args);
+	cr_assert(echod_wait_log(e, "listening on", WAIT_MS), "%s", e->log);
+	e->port = port;
+}
+
+/*
+ * Two echod whose prefixes are no help (both empty: each answers the
+ * other's answer as a request), on ports an administrator would give
+ * them.  A datagram forged from one to the other: each answers the
+ * other's copy of its own reply twice more, then b's third is refused.
+ */
+Test(udp, a_forged_loop_between_two_servers_without_prefix_stops)
+{
+	struct echod		 a, b;
+	struct udp_totals	 ta, tb;
+
+	need_root();
+	udp_server_at(&a, server_port(), "");
+	udp_server_at(&b, server_port(), "");
+	udp_forge("127.0.0.1", b.port, "127.0.0.1", a.port, "hello", 5);
+	udp_wait_refused(&a, 1);
+	cr_assert_eq(echod_stop(&a), 0);
+	cr_assert_eq(echod_stop(&b), 0);
+	ta = udp_totals(&a);
+	tb = udp_totals(&b);
+	cr_assert_eq(ta.echoed, 3, "%s", a.log);
+	cr_assert_eq(ta.in, 4, "%s", a.log);
+	cr_assert_eq(ta.refused, 1, "%s", a.log);
+	cr_assert_eq(tb.in, 3, "%s", b.log);
+	cr_assert_eq(tb.echoed, 3, "%s", b.log);
+	cr_assert(echod_log_has(&a, "ends with the reply just sent there, an "
+	    "echo loop, not answered (such lines"), "%s", a.log);
+	echod_free(&a);
+	echod_free(&b);
+}
+
+/*
+ * Two prefixes, each the other's stranger: b's answer is b's prefix
+ * before a's reply, which a refuses at once.  Ports from the kernel's
+ * client range this time: with a prefix, the port is no matter.
+ */
+Test(udp, a_forged_loop_between_two_prefixes_stops_at_once)
+{
+	struct echod		 a, b;
+	struct udp_totals	 ta, tb;
+
+	need_root();
+	echod_start(&a, "-U", "-P", "A:", NULL);
+	echod_start(&b, "-U", "-P", "B:", NULL);
+	udp_forge("127.0.0.1", b.port, "127.0.0.1", a.port, "hello", 5);
+	udp_wait_refused(&a, 1);
+	cr_assert_eq(echod_stop(&a), 0);
+	cr_assert_eq(echod_stop(&b), 0);
+	ta = udp_totals(&a);
+	tb = udp_totals(&b);
+	cr_assert_eq(ta.in, 2, "%s", a.log);
+	cr_assert_eq(ta.echoed, 1, "%s", a.log);
+	cr_assert_eq(tb.in, 1, "%s", b.log);
+	cr_assert_eq(tb.echoed, 1, "%s", b.log);
+	cr_assert(echod_log_has(&a, "ends with the reply just sent there, an "
+	    "echo loop, not answered"), "%s", a.log);
+	echod_free(&a);
+	echod_free(&b);
+}
+
+/* Another RFC 862 echo: every datagram back, unchanged, counted. */
+struct plain_echo {
+	int		 fd;
+	pthread_t	 thread;
+	atomic_bool	 stop;
+	atomic_int	 echoed;
+};
+
+static void *
+plain_echo_run(void *arg)
+{
+	struct plain_echo	*pe = arg;
+	struct pollfd		 pfd = { .fd = pe->fd, .events = POLLIN };
+	struct sockaddr_storage	 from;
+	socklen_t		 fromlen;
+	char			 buf[2048];
+	ssize_t			 n;
+
+	while (!pe->stop) {
+		if (poll(&pfd, 1, 50) != 1)
+			continue;
+		fromlen = sizeof(from);
+		n = recvfrom(pe->fd, buf, sizeof(buf), MSG_DONTWAIT,
+		    (struct sockaddr *)&from, &fromlen);
+		if (n >= 0 && sendto(pe->fd, buf, n, 0,
+		    (struct sockaddr *)&from, fromlen) == n)
+			pe->echoed++;
+	}
+	return NULL;
+}
+
+/* port 0: one the kernel picks, from its range for clients. */
+static void
+plain_echo_start(struct plain_echo *pe, int port)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+
+	pe->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_neq(pe->fd, -1);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	cr_assert_eq(bind(pe->fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
+	    "bind: %s", strerror(errno));
+	pe->stop = false;
+	pe->echoed = 0;
+	cr_assert_eq(pthread_create(&pe->thread, NULL, plain_echo_run, pe),
+	    0);
+}
+
+static int
+plain_echo_stop(struct plain_echo *pe)
+{
+	pe->stop = true;
+	pthread_join(pe->thread, NULL);
+	close(pe->fd);
+	return pe->echoed;
+}
+
+/*
+ * echod without a prefix and an echo that is not echod, started by one
+ * datagram "from" that echo (sent from its socket: no forging needed).
+ */
+static void
+loop_with_plain_echo(int echo_port, unsigned int answers)
+{
+	struct echod		 e;
+	struct udp_totals	 t;
+	struct plain_echo	 pe;
+	struct sockaddr_in	 to = { .sin_family = AF_INET };
+
+	echod_start(&e, "-U", "-P", "", NULL);
+	plain_echo_start(&pe, echo_port);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to.sin_port = htons(e.port);
+	cr_assert_eq(sendto(pe.fd, "hello", 5, 0, (struct sockaddr *)&to,
+	    sizeof(to)), 5);
+	udp_wait_refused(&e, 1);
+	cr_assert_eq(echod_stop(&e), 0);
+	t = udp_totals(&e);
+	cr_assert_eq(plain_echo_stop(&pe), (int)answers);
+	cr_assert_eq(t.echoed, answers, "%s", e.log);
+	cr_assert_eq(t.in, answers + 1, "%s", e.log);
+	cr_assert_eq(t.refused, 1, "%s", e.log);
+	echod_free(&e);
+}
+
+Test(udp, a_loop_with_another_echo_on_a_server_port_stops)
+{
+	loop_with_plain_echo(server_port(), 1 + 2);
+}
+
+/*
+ * On a port from the kernel's client range, that echo cannot be told
+ * from a client repeating itself back to back: 1,000 turns, then cut.
+ */
+Test(udp, a_loop_with_another_echo_on_a_client_port_is_cut)
+{
+	loop_with_plain_echo(0, 1 + 1000);
+}
+
+/*
+ * What the loop rule must not refuse: a monitor sending one datagram
+ * every 50 ms, and one sending it again as soon as it has its answer,
+ * without a prefix, so that each datagram is the reply just sent.
+ */
+Test(udp, a_client_repeating_one_datagram_is_always_answered)
+{
+	struct echod		 e;
+	struct udp_totals	 t;
+	int			 fd, i;
+	long			 next;
+
+	echod_start(&e, "-U", "-P", "", NULL);
+	fd = udp_client(e.port, 0);
+	next = now_ms();
+	for (i = 0; i < 40; i++) {
+		/* The tick, not a synchronisation: a monitor's period. */
+		(void)poll(NULL, 0, next - now_ms() > 0 ? next - now_ms() : 0);
+		udp_expect(fd, "ping", 4, "ping", 4);
+		next += 50;
+	}
+	for (i = 0; i < 200; i++)
+		udp_expect(fd, "ping", 4, "ping", 4);
+	close(fd);
+	cr_assert_eq(echod_stop(&e), 0);
+	t = udp_totals(&e);
+	cr_assert_eq(t.in, 240);
+	cr_assert_eq(t.echoed, 240);
+	cr_assert_eq(t.unanswered, 0);
+	echod_free(&e);
 }
 
 /* Two echod on their one default port on two hosts; here 127.0.0.1/2. */

@@ -289,3 +289,87 @@ Test(udpguard, service_ports_are_listed)
 	cr_assert_not(udp_port_is_service(25000));
 	cr_assert_not(udp_port_is_service(40000));
 }
+
+/*
+ * The reply come back: with a prefix, at once; without, the third in a
+ * row from an echo server's port, the thousandth and first from a
+ * client's; never after UDP_RETURN_MSEC, nor from another port.
+ */
+Test(udpguard, a_reply_come_back_is_refused)
+{
+	struct udp_guard	*g = udp_guard_new("A:", 2, &none, &key);
+	struct sockaddr_in	 peer = v4("192.0.2.1", 20000);
+	struct sockaddr_in	 other = v4("192.0.2.1", 20001);
+	struct sockaddr_in6	 peer6 = v6("2001:db8::1", 20000);
+	size_t			 reply;
+
+	cr_assert_eq(judge(g, &peer, sizeof(peer), "x", 1, 10, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(judge(g, &peer, sizeof(peer), "B:A:x", 5, 11, &reply),
+	    UDP_RETURNED);
+	cr_assert_str_eq(udp_verdict_reason(UDP_RETURNED),
+	    "ends with the reply just sent there, an echo loop");
+	cr_assert_eq(judge(g, &other, sizeof(other), "B:A:x", 5, 12, &reply),
+	    UDP_ANSWER, "another port: not the reply sent there");
+	cr_assert_eq(judge(g, &peer, sizeof(peer), "B:A:y", 5, 13, &reply),
+	    UDP_ANSWER, "not the reply");
+	cr_assert_eq(judge(g, &peer, sizeof(peer), "B:A:B:A:y", 9,
+	    13 + UDP_RETURN_MSEC + 1, &reply), UDP_ANSWER, "too late");
+	/* A datagram that repeats itself never ends with prefix + itself. */
+	cr_assert_eq(judge(g, &peer6, sizeof(peer6), "x", 1, 20, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(judge(g, &peer6, sizeof(peer6), "x", 1, 21, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(judge(g, &peer6, sizeof(peer6), "B:A:x", 5, 22, &reply),
+	    UDP_RETURNED);
+	udp_guard_free(g);
+}
+
+static unsigned int
+answered_in_a_row(struct udp_guard *g, int port, const char *d,
+    unsigned int most)
+{
+	struct sockaddr_in	 sin = v4("192.0.2.1", port);
+	size_t			 reply;
+	unsigned int		 n;
+
+	for (n = 0; n < most; n++)
+		if (judge(g, &sin, sizeof(sin), d, strlen(d), 100 + n,
+		    &reply) != UDP_ANSWER)
+			break;
+	return n;
+}
+
+Test(udpguard, without_a_prefix_a_few_repeats_are_answered)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	size_t			 reply;
+
+	udp_guard_client_ports(g, 40000, 50000);
+	/* The first, then UDP_RETURNS_SERVER of its copies. */
+	cr_assert_eq(answered_in_a_row(g, 20000, "ping", 5000),
+	    1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(answered_in_a_row(g, 45000, "ping", 5000),
+	    1 + UDP_RETURNS_CLIENT);
+	/* Refused until UDP_RETURN_MSEC after the last answer, then anew. */
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "ping", 4,
+	    100 + UDP_RETURN_MSEC, &reply), UDP_RETURNED);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "ping", 4,
+	    103 + UDP_RETURN_MSEC, &reply), UDP_ANSWER);
+	/* Something else between two repeats starts the count again. */
+	cr_assert_eq(answered_in_a_row(g, 30000, "a", 2), 2);
+	cr_assert_eq(answered_in_a_row(g, 30000, "b", 1), 1);
+	cr_assert_eq(answered_in_a_row(g, 30000, "b", 5000),
+	    UDP_RETURNS_SERVER);
+	/* Longer, ending with the reply: a prefixed echo's answer. */
+	cr_assert_eq(answered_in_a_row(g, 30001, "x", 1), 1);
+	sin = v4("192.0.2.1", 30001);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "B:x", 3, 200, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "C:B:x", 5, 201, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(judge(g, &sin, sizeof(sin), "D:C:B:x", 7, 202, &reply),
+	    UDP_RETURNED);
+	udp_guard_free(g);
+}

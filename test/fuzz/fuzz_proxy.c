@@ -60,9 +60,17 @@ decode(const uint8_t *buf, size_t len, struct sockaddr_storage *ss,
 		}
 		return -1;
 	}
-	if ((buf[12] & 0x0f) == 0 || (buf[13] >> 4) == 0 ||
-	    (buf[13] >> 4) == 3) {
-		*local = true;	/* LOCAL, or UNSPEC / Unix: no client */
+	if ((buf[12] & 0x0f) == 0) {
+		*local = true;	/* LOCAL: whatever the family byte says */
+		return 0;
+	}
+	/* The spec's seven bytes (2.2); no other is a header. */
+	if (buf[13] != 0x00 && buf[13] != 0x11 && buf[13] != 0x12 &&
+	    buf[13] != 0x21 && buf[13] != 0x22 && buf[13] != 0x31 &&
+	    buf[13] != 0x32)
+		return -1;
+	if (buf[13] != 0x11 && buf[13] != 0x21) {
+		*local = true;	/* UNSPEC, datagrams, Unix: no TCP client */
 		return 0;
 	}
 	if (buf[13] >> 4 == 1) {

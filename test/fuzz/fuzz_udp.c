@@ -5,7 +5,8 @@
  * length, bytes), a clock step and the datagram.  Beyond ASan, every
  * answer must keep the promises of echod(1): no reply to a low,
  * reflecting or own port, nor to the prefix; never more than twice the
- * request on the wire; never more than one datagram holds.
+ * request on the wire; never more than one datagram holds; with a
+ * prefix, never the last reply come back from where it went.
  */
 #include "config.h"
 
@@ -24,7 +25,31 @@ static size_t		 prefix_len;	/* the guard's */
 static uint64_t		 now_ms = 1;
 static const char	 prefix[] = "GOT:0123456789abcdefghijklmnopqrstuvwxyz";
 
+/* The last datagram answered: to whom, what, when. */
+static struct {
+	bool			 valid;
+	struct sockaddr_storage	 to;
+	size_t			 tolen;
+	uint8_t			 payload[65536];
+	size_t			 len;
+	uint64_t		 at;
+} last;
+
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* Whether the datagram is the last reply come back, within the time. */
+static bool
+returned(const struct sockaddr_storage *from, size_t fromlen,
+    const uint8_t *data, size_t size)
+{
+	size_t	 tail = prefix_len + last.len;
+
+	return last.valid && prefix_len != 0 && fromlen == last.tolen &&
+	    memcmp(from, &last.to, fromlen) == 0 &&
+	    now_ms - last.at <= UDP_RETURN_MSEC && size >= tail &&
+	    memcmp(data + size - tail, prefix, prefix_len) == 0 &&
+	    memcmp(data + size - last.len, last.payload, last.len) == 0;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -48,6 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (data[0] & 0x40)
 			memset(&limits, 0, sizeof(limits));
 		guard = udp_guard_new(prefix, prefix_len, &limits, &key);
+		last.valid = false;
 		check(guard != NULL);
 		udp_guard_own_port(guard, OWN_PORT);
 	}
@@ -73,6 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v = udp_guard_judge(guard, (struct sockaddr *)&ss, salen, data, size,
 	    now_ms, &reply);
 	check(udp_verdict_reason(v) != NULL);
+	check(v != UDP_ANSWER || !returned(&ss, salen, data, size));
 	if (v != UDP_ANSWER) {
 		check(reply == 0 || udp_verdict_is_limit(v));
 		return 0;
@@ -96,5 +123,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(prefix_len == 0 || size < prefix_len ||
 	    memcmp(data, prefix, prefix_len) != 0);
 	check(udp_guard_sources(guard) <= UDP_GUARD_SETS * UDP_GUARD_WAYS);
+	last.valid = true;
+	memcpy(&last.to, &ss, salen);
+	last.tolen = salen;
+	memcpy(last.payload, data, reply);
+	last.len = reply;
+	last.at = now_ms;
 	return 0;
 }

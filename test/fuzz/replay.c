@@ -2,7 +2,8 @@
 /*
  * Runs a fuzz target's checks over every file of the corpora named, as
  * a plain program: `make check` replays the committed seeds and every
- * finding saved there, without libFuzzer.
+ * finding saved there, without libFuzzer.  In order of their names, so
+ * that a target that keeps state (the UDP guard) sees a sequence.
  */
 #include "config.h"
 
@@ -34,25 +35,25 @@ replay_file(const char *path)
 int
 main(int argc, char *argv[])
 {
-	struct dirent	*de;
-	DIR		*d;
+	struct dirent	**de;
 	char		 path[4096];
 	size_t		 done = 0;
-	int		 i;
+	int		 i, j, n;
 
 	for (i = 1; i < argc; i++) {
-		if ((d = opendir(argv[i])) == NULL) {
+		if ((n = scandir(argv[i], &de, NULL, alphasort)) == -1) {
 			perror(argv[i]);
 			return 2;
 		}
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", argv[i],
-			    de->d_name);
-			done += replay_file(path);
+		for (j = 0; j < n; j++) {
+			if (de[j]->d_name[0] != '.') {
+				snprintf(path, sizeof(path), "%s/%s", argv[i],
+				    de[j]->d_name);
+				done += replay_file(path);
+			}
+			free(de[j]);
 		}
-		closedir(d);
+		free(de);
 	}
 	if (done == 0) {
 		fprintf(stderr, "%s: no inputs\n", argv[0]);
