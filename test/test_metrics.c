@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -373,4 +374,124 @@ Test(metrics, bytes_over_every_transport)
 	expect_metric(&e, "\nechod_udp_datagrams_sent_total 1\n");
 	echod_finish(&e);
 	rmdir(dir);
+}
+
+/* Sends as many pipelined GETs as the socket takes within ms. */
+static size_t
+pipeline_gets(int fd, int ms)
+{
+	static const char	 get[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	char			 buf[64 * (sizeof(get) - 1)];
+	struct pollfd		 pfd = { .fd = fd, .events = POLLOUT };
+	long			 end = now_ms() + ms;
+	size_t			 i, sent = 0;
+	ssize_t			 n;
+
+	for (i = 0; i < 64; i++)
+		memcpy(buf + i * (sizeof(get) - 1), get, sizeof(get) - 1);
+	while (now_ms() < end) {
+		n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+		if (n > 0) {
+			sent += n;
+			continue;
+		}
+		cr_assert(n == -1 && errno == EAGAIN, "send: %s",
+		    strerror(errno));
+		/* Full: the server stopped reading (or is slow); wait a bit. */
+		(void)poll(&pfd, 1, 20);
+	}
+	return sent;
+}
+
+/*
+ * A client that pipelines GETs and never reads the replies: libevent
+ * 2.1's evhttp alone goes on reading its requests while a reply waits,
+ * to hundreds of MB a second.  The endpoint stops reading it instead,
+ * and serves others meanwhile.
+ */
+Test(metrics, a_pipelining_client_that_never_reads_is_bounded)
+{
+	struct echod	 e;
+	char		*body;
+	long		 rss0, rss;
+	size_t		 sent = 0;
+	int		 fd, echo, i;
+
+	echod_start(&e, "--metrics", "127.0.0.1:0", NULL);
+	free(scrape(&e, "/metrics"));
+	echo = client_connect(e.port);
+	client_echo(echo, "before");
+	rss0 = echod_rss_kb(&e);
+	fd = client_connect(metrics_port(&e));
+	client_nonblock(fd);
+	for (i = 0; i < 6; i++) {
+		sent += pipeline_gets(fd, 500);
+		/* Meanwhile: another metrics client, and an echo client. */
+		body = scrape(&e, "/metrics");
+		cr_assert_not_null(strstr(body, "# TYPE "), "%s", body);
+		free(body);
+		client_echo(echo, "meanwhile");
+	}
+	rss = echod_rss_kb(&e);
+	cr_assert_lt(rss - rss0, 16 * 1024, "RSS %ld kB -> %ld kB after %zu "
+	    "bytes of GETs", rss0, rss, sent);
+	close(fd);
+	close(echo);
+	echod_finish(&e);
+}
+
+/* Counts "HTTP/1.1 200 " status lines across reads; *at keeps a partial match. */
+static int
+count_replies(const char *buf, size_t len, size_t *at)
+{
+	static const char	 status[] = "HTTP/1.1 200 ";
+	size_t			 i;
+	int			 n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (buf[i] != status[*at])
+			*at = 0;
+		if (buf[i] == status[*at] && ++*at == sizeof(status) - 1) {
+			n++;
+			*at = 0;
+		}
+	}
+	return n;
+}
+
+/* The bound holds back a client that reads: every pipelined GET answered. */
+Test(metrics, pipelined_gets_beyond_the_bound_are_all_answered)
+{
+	static const char	 get[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct echod		 e;
+	char			*out, buf[65536];
+	size_t			 len = 1000 * (sizeof(get) - 1), off = 0, at = 0;
+	long			 deadline;
+	ssize_t			 n;
+	int			 fd, got = 0, i;
+
+	out = malloc(len);
+	cr_assert_not_null(out);
+	for (i = 0; i < 1000; i++)
+		memcpy(out + i * (sizeof(get) - 1), get, sizeof(get) - 1);
+	echod_start(&e, "--metrics", "127.0.0.1:0", NULL);
+	fd = client_connect(metrics_port(&e));
+	client_nonblock(fd);
+	deadline = now_ms() + WAIT_MS;
+	while (got < 1000) {
+		cr_assert_lt(now_ms(), deadline, "%d replies", got);
+		if (off < len && (n = send(fd, out + off, len - off,
+		    MSG_NOSIGNAL)) > 0)
+			off += n;
+		if ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+			got += count_replies(buf, n, &at);
+		else
+			cr_assert(n == -1 && errno == EAGAIN, "recv: %zd", n);
+		if (n <= 0)
+			(void)client_quiet_for(fd, 10);
+	}
+	cr_assert_eq(got, 1000);
+	close(fd);
+	free(out);
+	echod_finish(&e);
 }
