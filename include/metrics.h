@@ -8,6 +8,7 @@
 #define ECHOD_METRICS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -29,5 +30,7 @@ int	metrics_start(struct metrics **, struct event_base *,
 void	metrics_free(struct metrics *);
 void	metrics_log(const struct metrics_view *);
 void	metrics_render(const struct metrics_view *, struct evbuffer *);
+void	metrics_udp_sums(const struct metrics_view *, uint64_t *, uint64_t *,
+	    uint64_t *);
 
 #endif

@@ -12,6 +12,21 @@
 
 typedef atomic_uint_least64_t	stat_t;
 
+/* How a TLS handshake ended: a label value each in metrics.c. */
+enum stat_tls {
+	STAT_TLS_OK,
+	STAT_TLS_FAILED,
+	STAT_TLS_TIMEOUT,
+	STAT_TLS_RESULTS
+};
+
+/*
+ * Why a UDP datagram was not answered: its enum udp_verdict, and
+ * UDP_ANSWER for a reply the socket would not take.  Room for reasons
+ * not yet written; metrics.c names each one.
+ */
+#define STAT_UDP_REASONS	16
+
 struct stats {
 	stat_t	 open;		/* connections open now */
 	stat_t	 accepted;	/* connections, ever */
@@ -23,10 +38,8 @@ struct stats {
 	stat_t	 udp_in;	/* datagrams received */
 	stat_t	 udp_out;	/* replies sent */
 	stat_t	 udp_truncated;	/* replies cut to fit one datagram */
-	stat_t	 udp_dropped;	/* not answered, for any reason */
-	stat_t	 udp_refused;	/* of those: could loop or amplify */
-	stat_t	 udp_limited;	/* of those: over a rate limit */
-	stat_t	 tls_failed;	/* TLS handshakes that failed */
+	stat_t	 udp_unanswered[STAT_UDP_REASONS];
+	stat_t	 tls_handshakes[STAT_TLS_RESULTS];
 };
 
 static inline uint64_t

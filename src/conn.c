@@ -93,7 +93,7 @@ conn_handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	stat_add(&c->srv->stats.tls_failed, 1);
+	stat_add(&c->srv->stats.tls_handshakes[STAT_TLS_TIMEOUT], 1);
 	conn_close(c, "TLS handshake failed: timed out");
 }
 
@@ -509,6 +509,7 @@ conn_tls_up(struct conn *c)
 	char		 how[128];
 
 	c->tls_up = true;
+	stat_add(&c->srv->stats.tls_handshakes[STAT_TLS_OK], 1);
 	event_free(c->handshake_ev);
 	c->handshake_ev = NULL;
 	bufferevent_set_timeouts(c->bev, conn_idle_timeout(c->srv),
@@ -522,7 +523,8 @@ conn_tls_failed(struct conn *c, short what)
 {
 	char	 why[256], reason[300];
 
-	stat_add(&c->srv->stats.tls_failed, 1);
+	stat_add(&c->srv->stats.tls_handshakes[what & BEV_EVENT_TIMEOUT ?
+	    STAT_TLS_TIMEOUT : STAT_TLS_FAILED], 1);
 	if (what & BEV_EVENT_TIMEOUT)
 		snprintf(why, sizeof(why), "timed out");
 	else if (what & BEV_EVENT_EOF)

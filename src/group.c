@@ -190,8 +190,8 @@ static void
 group_log_totals(struct group *g)
 {
 	uint64_t	 accepted = 0, bytes_in = 0, bytes_out = 0;
-	uint64_t	 udp_in = 0, udp_out = 0, udp_cut = 0, udp_dropped = 0;
-	uint64_t	 udp_refused = 0, udp_limited = 0;
+	uint64_t	 udp_in = 0, udp_out = 0, udp_cut = 0, udp_dropped;
+	uint64_t	 udp_refused, udp_limited;
 	unsigned int	 i;
 
 	for (i = 0; i < g->nthreads; i++) {
@@ -207,10 +207,8 @@ group_log_totals(struct group *g)
 		udp_in += stat_get(&st->udp_in);
 		udp_out += stat_get(&st->udp_out);
 		udp_cut += stat_get(&st->udp_truncated);
-		udp_dropped += stat_get(&st->udp_dropped);
-		udp_refused += stat_get(&st->udp_refused);
-		udp_limited += stat_get(&st->udp_limited);
 	}
+	metrics_udp_sums(&g->view, &udp_dropped, &udp_refused, &udp_limited);
 	if (g->udp)
 		log_notice("UDP: %llu datagrams in, %llu echoed, %llu "
 		    "truncated, %llu not answered (%llu could loop or "

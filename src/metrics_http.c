@@ -28,6 +28,11 @@
 #include "util.h"
 
 #define METRICS_MAX_HEADERS	8192
+/*
+ * What is read of a connection before its requests are parsed: room for
+ * the longest request line, or the longest headers, evhttp takes.
+ */
+#define METRICS_MAX_INPUT	(2 * METRICS_MAX_HEADERS)
 #define METRICS_SWEEP_MSEC	250
 #define METRICS_RETRY_MSEC	500
 
@@ -87,6 +92,13 @@ metrics_bev_cb(struct event_base *base, void *arg)
 		free(mc);
 		return NULL;
 	}
+	/*
+	 * evhttp 2.1 goes on reading while a reply waits for the client,
+	 * without limit: pipelined requests piled up at the speed of
+	 * loopback.  A high watermark stops the reading whatever evhttp
+	 * enables, until it has parsed what it has.
+	 */
+	bufferevent_setwatermark(mc->bev, EV_READ, 0, METRICS_MAX_INPUT);
 	bufferevent_incref(mc->bev);
 	clock_gettime(CLOCK_MONOTONIC, &mc->started);
 	TAILQ_INSERT_TAIL(&mt->conns, mc, entry);

@@ -179,9 +179,7 @@ udp_refused(struct udp_set *set, const struct sockaddr *from,
 {
 	char	 name[ADDR_STRLEN];
 
-	stat_add(&set->stats->udp_dropped, 1);
-	stat_add(udp_verdict_is_limit(v) ? &set->stats->udp_limited :
-	    &set->stats->udp_refused, 1);
+	stat_add(&set->stats->udp_unanswered[v], 1);
 	if (log_get_level() >= LOG_LEVEL_DEBUG)
 		log_debug("udp %s: %s, not answered",
 		    addr_format(from, name, sizeof(name)),
@@ -243,7 +241,7 @@ udp_send(struct udp_set *set, evutil_socket_t fd, unsigned int n)
 			log_debug("udp %s: reply dropped: %s",
 			    addr_format(set->out[i].msg_hdr.msg_name, name,
 			    sizeof(name)), strerror(errno));
-			stat_add(&set->stats->udp_dropped, 1);
+			stat_add(&set->stats->udp_unanswered[UDP_ANSWER], 1);
 			i++;
 			continue;
 		}
