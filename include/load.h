@@ -61,7 +61,8 @@ struct load_opts {
 	bool			 insecure;
 	bool			 quiet;
 	bool			 json;
-	bool			 allow_loss;
+	double			 max_loss;	/* udp: lost %% that fails */
+	bool			 timeout_given;
 	int			 server_pid;
 };
 
@@ -75,6 +76,10 @@ struct load_stats {
 	uint64_t		 opened;	/* connections made */
 	uint64_t		 open;		/* now open */
 	uint64_t		 late;		/* UDP: after being counted lost */
+	uint64_t		 lost_near;	/* UDP: lost within 10 ms of another */
+	uint64_t		 last_lost_ns;	/* UDP: when that one was sent */
+	uint64_t		 unsent;	/* --rate: due, never sent */
+	uint64_t		 max_lag_ns;	/* --rate: sent after due, at most */
 	uint64_t		 errors[ERR_KINDS];
 	uint64_t		 last_reply_ns;
 	struct hist		 latency;	/* after the warm-up, ns */
@@ -109,6 +114,7 @@ struct load_run {
 	uint64_t		 end_ns;	/* no new requests after */
 	int			 stop;		/* SIGINT: end now */
 	uint64_t		 stop_ns;
+	uint64_t		 finish_ns;	/* every thread done */
 	bool			 tty;		/* progress on a terminal */
 	uint64_t		 last_progress_ns;
 	uint64_t		 last_replies, last_bytes;
@@ -129,6 +135,9 @@ void	 load_error(struct load_thread *, enum err_kind, const char *, ...)
 void	 load_count(uint64_t *, uint64_t);
 uint64_t load_get(const uint64_t *);
 bool	 load_ending(struct load_thread *, uint64_t);
+bool	 load_sending_over(struct load_thread *, const struct load_pace *,
+	    uint64_t);
+void	 load_pace_done(struct load_thread *, struct load_pace *);
 bool	 load_idle_ends(struct load_thread *, bool *, uint64_t);
 uint64_t load_now(void);
 struct event_base *load_event_base(const struct load_opts *);

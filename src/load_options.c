@@ -19,6 +19,8 @@
 #define DEFAULT_CONNS		10
 #define DEFAULT_DURATION_S	10
 #define DEFAULT_TIMEOUT_S	5
+#define DEFAULT_UDP_TIMEOUT_S	1	/* a datagram is lost, not slow */
+#define DEFAULT_MAX_LOSS	1.0	/* percent */
 #define DEFAULT_LENGTH		64
 #define MAX_CONNS		1000000
 #define MAX_THREADS		256
@@ -26,7 +28,7 @@
 
 enum {
 	OPT_TIMEOUT = 256, OPT_PROXY, OPT_CA, OPT_INSECURE, OPT_JSON,
-	OPT_ALLOW_LOSS, OPT_SERVER_PID
+	OPT_ALLOW_LOSS, OPT_MAX_LOSS, OPT_SERVER_PID
 };
 
 static const struct option long_options[] = {
@@ -47,6 +49,7 @@ static const struct option long_options[] = {
 	{ "insecure",		no_argument,		NULL, OPT_INSECURE },
 	{ "json",		no_argument,		NULL, OPT_JSON },
 	{ "allow-loss",		no_argument,		NULL, OPT_ALLOW_LOSS },
+	{ "max-loss",		required_argument,	NULL, OPT_MAX_LOSS },
 	{ "server-pid",		required_argument,	NULL, OPT_SERVER_PID },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -82,11 +85,13 @@ usage(FILE *out)
 "                          when each was due (default: closed loop)\n"
 "  -w, --warmup TIME       run this long first, not measured (default 0)\n"
 "      --timeout TIME      a reply, connect or handshake longer than this\n"
-"                          is an error (default %ds)\n"
+"                          is an error (default %ds; udp: 1s)\n"
 "      --proxy v1|v2       send a PROXY protocol header first\n"
 "      --ca FILE           trust these CA certificates for tls:\n"
 "      --insecure          do not verify the server's certificate\n"
-"      --allow-loss        udp: lost datagrams are counted, not errors\n"
+"      --max-loss PCT      udp: lost datagrams fail the run above PCT %%\n"
+"                          of those sent (default 1)\n"
+"      --allow-loss        udp: --max-loss 100\n"
 "      --server-pid PID    also report that process's CPU time and memory\n"
 "      --json              print the summary as JSON\n"
 "  -q, --quiet             no progress lines\n"
@@ -144,6 +149,19 @@ bad:
 	    (unsigned long long)min_ms);
 }
 
+/* A percentage from 0 to 100, decimals allowed. */
+static int
+option_percent(const char *name, const char *text, double *pct)
+{
+	char	*end;
+
+	*pct = strtod(text, &end);
+	if (text[0] < '0' || text[0] > '9' || *end != '\0' || *pct > 100)
+		return usage_error(stderr, "invalid %s '%s': must be a "
+		    "percentage from 0 to 100", name, text);
+	return 0;
+}
+
 static void
 load_defaults(struct load_opts *o)
 {
@@ -156,6 +174,7 @@ load_defaults(struct load_opts *o)
 	o->pipeline = 1;
 	o->duration_ns = DEFAULT_DURATION_S * 1000000000ULL;
 	o->timeout_ns = DEFAULT_TIMEOUT_S * 1000000000ULL;
+	o->max_loss = -1;	/* not given */
 }
 
 static int
@@ -253,8 +272,13 @@ load_check(struct load_opts *o, size_t length, const char *prefix,
 	    o->mode == MODE_STREAM || o->mode == MODE_CHURN))
 		return usage_error(stderr,
 		    "udp: takes -m pingpong or idle, and no --proxy");
-	if (o->transport != LT_UDP && o->allow_loss)
-		return usage_error(stderr, "--allow-loss needs a udp: target");
+	if (o->transport != LT_UDP && o->max_loss >= 0)
+		return usage_error(stderr,
+		    "--allow-loss and --max-loss need a udp: target");
+	if (o->max_loss < 0)
+		o->max_loss = DEFAULT_MAX_LOSS;
+	if (o->transport == LT_UDP && !o->timeout_given)
+		o->timeout_ns = DEFAULT_UDP_TIMEOUT_S * 1000000000ULL;
 	if (o->mode == MODE_IDLE && (o->rate != 0 || o->count != 0))
 		return usage_error(stderr,
 		    "-m idle takes neither --rate nor -n");
@@ -350,6 +374,7 @@ load_options(struct load_opts *o, int argc, char **argv)
 			rc = option_time("--warmup", optarg, 0, &o->warmup_ns);
 			break;
 		case OPT_TIMEOUT:
+			o->timeout_given = true;
 			rc = option_time("--timeout", optarg, 1,
 			    &o->timeout_ns);
 			break;
@@ -373,7 +398,10 @@ load_options(struct load_opts *o, int argc, char **argv)
 			o->json = true;
 			break;
 		case OPT_ALLOW_LOSS:
-			o->allow_loss = true;
+			o->max_loss = 100;
+			break;
+		case OPT_MAX_LOSS:
+			rc = option_percent("--max-loss", optarg, &o->max_loss);
 			break;
 		case OPT_SERVER_PID:
 			rc = usage_number(stderr, "--server-pid", optarg, 1,

@@ -124,7 +124,9 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(r->base);
 		return;
 	}
-	if (!run->opts->quiet && now - run->last_progress_ns >= 1000000000ULL)
+	/* After -d only replies are awaited: no more rates to show. */
+	if (!run->opts->quiet && now < run->end_ns &&
+	    now - run->last_progress_ns >= 1000000000ULL)
 		load_progress(run, now);
 }
 
@@ -139,7 +141,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		_exit(130);
 	}
 	r->run->stop_ns = load_now();
-	__atomic_store_n(&r->run->stop, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->run->stop, 1, __ATOMIC_RELEASE);
 }
 
 /*
@@ -314,6 +316,7 @@ load_run(struct load_opts *o)
 	reporter_loop(&r);
 	for (i = 0; i < o->threads; i++)
 		pthread_join(run.threads[i].thread, NULL);
+	run.finish_ns = load_now();
 	reporter_sample_end(&r);
 	if (run.tty)
 		fprintf(stderr, "\r\033[K");
@@ -322,5 +325,5 @@ load_run(struct load_opts *o)
 	free(run.threads);
 	SSL_CTX_free(run.tls);
 	pthread_mutex_destroy(&run.report_lock);
-	return load_failures(&run, &sum) != 0 ? 1 : 0;
+	return load_status(&run, &sum);
 }

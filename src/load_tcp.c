@@ -129,6 +129,7 @@ lconn_close(struct lconn *c, bool orderly)
 	if (tt->o->mode == MODE_CHURN && !load_ending(tt->t, load_now()))
 		return;
 	event_del(c->pace.timer);
+	load_pace_done(tt->t, &c->pace);
 	c->state = CS_DONE;
 	if (--tt->live == 0)
 		event_base_loopbreak(tt->base);
@@ -275,7 +276,7 @@ lconn_finished(struct lconn *c)
 		return false;
 	if (tt->o->mode == MODE_IDLE)
 		return tt->idle_final && c->pace.idle_quota == 0;
-	return load_ending(tt->t, load_now());
+	return load_sending_over(tt->t, &c->pace, load_now());
 }
 
 static void
@@ -311,6 +312,9 @@ lconn_reply(struct lconn *c, uint64_t seq, uint64_t now)
 	uint64_t		 due = c->due[seq % c->tt->o->pipeline];
 
 	c->tt->replies_pending++;
+	/* The next reply's deadline runs from here: a trickle of bytes
+	 * does not hold a reply open past --timeout. */
+	c->activity_ns = now;
 	if (due >= t->run->window_ns) {
 		t->stats.measured++;
 		hist_record(&t->stats.latency, now > due ? now - due : 0);
@@ -395,7 +399,6 @@ lconn_pump_in(struct lconn *c)
 
 	while ((n = lconn_recv(c, buf, sizeof(buf))) > 0) {
 		now = load_now();
-		c->activity_ns = now;
 		c->tt->bytes_pending += n;
 		if (!lconn_check(c, buf, n, now))
 			return;

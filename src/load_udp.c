@@ -56,6 +56,7 @@ usock_close(struct usock *s)
 		return;
 	s->done = true;
 	event_del(s->pace.timer);
+	load_pace_done(s->ut->t, &s->pace);
 	if (s->fd != -1) {
 		event_free(s->ev);
 		close(s->fd);
@@ -81,7 +82,7 @@ usock_finish_if_done(struct usock *s, uint64_t now)
 	if (s->oldest != s->next_seq)
 		return;
 	if (ut->o->mode == MODE_IDLE ? ut->idle_final && s->pace.idle_quota == 0 :
-	    load_ending(ut->t, now))
+	    load_sending_over(ut->t, &s->pace, now))
 		usock_close(s);
 }
 
@@ -202,6 +203,20 @@ usock_timer_cb(evutil_socket_t fd, short what, void *arg)
 	usock_send(arg);
 }
 
+/* Losses close together in time point at a rate limit (the summary). */
+static void
+usock_lost_near(struct usock *s, uint64_t sent)
+{
+	struct load_stats	*st = &s->ut->t->stats;
+	uint64_t		 gap;
+
+	gap = sent > st->last_lost_ns ? sent - st->last_lost_ns :
+	    st->last_lost_ns - sent;
+	if (st->last_lost_ns != 0 && gap < 10000000ULL)
+		st->lost_near++;
+	st->last_lost_ns = sent;
+}
+
 static void
 usock_sweep(struct usock *s, uint64_t now)
 {
@@ -213,6 +228,7 @@ usock_sweep(struct usock *s, uint64_t now)
 	while (s->oldest < s->next_seq && !s->answered[s->oldest % p] &&
 	    now - s->sent[s->oldest % p] > o->timeout_ns) {
 		/* The first is told (unless --allow-loss); all are counted. */
+		usock_lost_near(s, s->sent[s->oldest % p]);
 		if (lost++ == 0) {
 			snprintf(what, sizeof(what), "no reply to datagram "
 			    "%llu within %.1f s", (unsigned long long)s->oldest,

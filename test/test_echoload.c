@@ -558,7 +558,12 @@ Test(echoload, every_usage_error_is_one_line)
 		{ { "--ca", "x.pem", "127.0.0.1:7" },
 		    "--ca and --insecure need a tls: target" },
 		{ { "--allow-loss", "127.0.0.1:7" },
-		    "--allow-loss needs a udp: target" },
+		    "--allow-loss and --max-loss need a udp: target" },
+		{ { "--max-loss", "0", "127.0.0.1:7" },
+		    "--allow-loss and --max-loss need a udp: target" },
+		{ { "--max-loss", "101", "udp:127.0.0.1:7" },
+		    "invalid --max-loss '101': must be a percentage from 0 to "
+		    "100" },
 		{ { "-m", "stream", "udp:127.0.0.1:7" },
 		    "udp: takes -m pingpong or idle, and no --proxy" },
 		{ { "-m", "idle", "-n", "5", "127.0.0.1:7" },
@@ -652,7 +657,7 @@ Test(echoload, a_hanging_handshake_or_connect_times_out)
 	queued = client_connect(ntohs(sin.sin_port));
 	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-q", "-c", "1",
 	    "-n", "1", "--timeout", "1s", target(t, sizeof(t), "",
-	    ntohs(sin.sin_port)), NULL }), 1, "%s", err);
+	    ntohs(sin.sin_port)), NULL }), 2, "%s", err);
 	cr_assert_str_eq(err, "echoload: connect: connection 0: connect: "
 	    "timed out\n");
 	free(out);
@@ -775,7 +780,9 @@ Test(echoload, connection_refused_is_an_error)
 	broken_stop(&b);
 	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
 	    "-n", "10", target(t, sizeof(t), "", port), NULL });
-	cr_assert_eq(rc, 1);
+	/* Nothing answered, nothing connected: the target is unusable, as
+	 * when no address of a name takes a connection. */
+	cr_assert_eq(rc, 2);
 	cr_assert_eq(json_number(out, "errors.connect"), 2, "%s", out);
 	cr_assert_not_null(strstr(err, "connect: Connection refused"), "%s",
 	    err);
@@ -913,4 +920,223 @@ Test(echoload, a_second_signal_stops_at_once)
 	    load.log);
 	echod_free(&load);
 	echod_finish(&e);
+}
+
+/* ---- numbers true at the edges (issue 23) ---- */
+
+static int
+broken_load(const char *fault, const char *n, const char *ms, char **out,
+    char **err, const char *const *args, long *took)
+{
+	const char	*argv[24];
+	struct echod	 b;
+	char		 t[64];
+	long		 start;
+	size_t		 i;
+	int		 rc;
+
+	broken_start(&b, fault, n, ms);
+	for (i = 0; args[i] != NULL && i < 22; i++)
+		argv[i] = args[i];
+	argv[i++] = target(t, sizeof(t), "", b.port);
+	argv[i] = NULL;
+	start = now_ms();
+	rc = echoload(out, err, argv);
+	if (took != NULL)
+		*took = now_ms() - start;
+	kill(b.pid, SIGKILL);
+	echod_wait_exit(&b, WAIT_MS);
+	echod_free(&b);
+	return rc;
+}
+
+/*
+ * Open loop, a stall over the end of -d: the requests that fell due in
+ * it are still sent once the server answers again, each measured from
+ * when it was due, so the stall shows as one in the middle does.
+ */
+Test(echoload, open_loop_stall_at_the_end_is_counted)
+{
+	char	*out, *err;
+	int	 rc;
+
+	/* 200/s for 2 s; from 1.5 s the server holds its answers 1 s. */
+	rc = broken_load("stall", "300", "1000", &out, &err, (const char *[]){
+	    "-q", "--json", "-c", "1", "-r", "200", "-d", "2s", NULL }, NULL);
+	expect_clean(out, err, rc, json_number(out, "requests_sent"));
+	cr_assert_geq(json_number(out, "requests_sent"), 395, "%s", out);
+	cr_assert_leq(json_number(out, "requests_sent"), 405, "%s", out);
+	cr_assert_eq(json_number(out, "schedule.unsent"), 0, "%s", out);
+	/* A quarter waited 0.5 to 1 s. */
+	cr_assert_geq(json_number(out, "latency_us.p90"), 300000, "%s", out);
+	free(out);
+	free(err);
+}
+
+/* The measured time is the time spent, when connections die early. */
+Test(echoload, duration_is_the_time_spent)
+{
+	struct echod	 b;
+	char		*out, *err, t[64];
+	long		 took;
+	int		 rc, port;
+
+	/* Closed after 100 replies. */
+	rc = broken_load("close", "6800", NULL, &out, &err, (const char *[]){
+	    "-q", "--json", "-c", "1", "-d", "5s", NULL }, &took);
+	cr_assert_eq(rc, 1, "%s", err);
+	cr_assert_eq(json_number(out, "measured"), 100, "%s", out);
+	cr_assert_lt(json_number(out, "duration_s"), 2.0, "%s", out);
+	cr_assert_lt(took, 3000);
+	free(out);
+	free(err);
+
+	/* Refused: nothing to measure, and no time either. */
+	broken_start(&b, "ok", NULL, NULL);
+	port = b.port;
+	broken_stop(&b);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "1",
+	    "-d", "5s", target(t, sizeof(t), "", port), NULL });
+	cr_assert_eq(rc, 2, "%s", err);
+	cr_assert_lt(json_number(out, "duration_s"), 2.0, "%s", out);
+	free(out);
+	free(err);
+}
+
+/*
+ * A rate the connections cannot carry: two connections, one request in
+ * flight each, 20 ms a reply, cannot send 1000 a second.  It says so,
+ * counts what was due and never sent, and fails the run.
+ */
+Test(echoload, a_schedule_that_falls_behind_says_so)
+{
+	char	*out, *err;
+	int	 rc;
+
+	rc = broken_load("delay", "20", NULL, &out, &err, (const char *[]){
+	    "-q", "--json", "-c", "2", "-r", "1000", "-d", "1s",
+	    "--timeout", "1s", NULL }, NULL);
+	cr_assert_eq(rc, 1, "%s %s", out, err);
+	cr_assert_eq(json_number(out, "errors.total"), 0, "%s", out);
+	cr_assert_eq(json_number(out, "schedule.due"), 1000, "%s", out);
+	cr_assert_geq(json_number(out, "schedule.unsent"), 500, "%s", out);
+	cr_assert_eq(json_number(out, "schedule.unsent") +
+	    json_number(out, "schedule.sent"), 1000, "%s", out);
+	cr_assert_gt(json_number(out, "schedule.max_lag_ms"), 100, "%s", out);
+	free(out);
+	free(err);
+
+	rc = broken_load("delay", "20", NULL, &out, &err, (const char *[]){
+	    "-q", "-c", "2", "-r", "1000", "-d", "1s", "--timeout", "1s",
+	    NULL }, NULL);
+	cr_assert_eq(rc, 1, "%s %s", out, err);
+	cr_assert_not_null(strstr(out, "\nschedule     behind: sent "), "%s",
+	    out);
+	cr_assert_not_null(strstr(out, " due, never sent), max lag "), "%s",
+	    out);
+	free(out);
+	free(err);
+}
+
+/* A reply that trickles in is cut at --timeout, whole. */
+Test(echoload, a_trickled_reply_has_a_deadline)
+{
+	char	*out, *err;
+	long	 took;
+	int	 rc;
+
+	/* A byte every 0.4 s: a 68-byte reply would take 27 s. */
+	rc = broken_load("trickle", "400", NULL, &out, &err, (const char *[]){
+	    "-q", "--json", "-c", "1", "-d", "1s", "--timeout", "1s", NULL },
+	    &took);
+	cr_assert_eq(rc, 1, "%s %s", out, err);
+	cr_assert_eq(json_number(out, "errors.timeout"), 1, "%s", out);
+	cr_assert_lt(took, 4000);
+	cr_assert_not_null(strstr(err, "echoload: timeout: connection 0 from "
+	    "127.0.0.1:"), "%s", err);
+	free(out);
+	free(err);
+}
+
+/*
+ * UDP against echod's rate limit, with echoload's defaults: the losses
+ * are counted, given as a percentage, blamed on the rate limit, and
+ * within the default --max-loss; --max-loss 0 makes them fatal.
+ */
+Test(echoload, udp_loss_against_a_rate_limit)
+{
+	struct echod	 e;
+	char		*out, *err, t[64];
+	long		 start;
+	int		 rc;
+
+	echod_start(&e, "-U", "--udp-source-rate", "1000", NULL);
+	target(t, sizeof(t), "udp:", e.port);
+	start = now_ms();
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "4",
+	    "-d", "2s", t, NULL });
+	cr_assert_lt(now_ms() - start, 4500);
+	cr_assert_eq(rc, 0, "%s %s", out, err);
+	cr_assert_gt(json_number(out, "loss.lost"), 0, "%s", out);
+	cr_assert_gt(json_number(out, "loss.percent"), 0, "%s", out);
+	cr_assert_leq(json_number(out, "loss.percent"), 1, "%s", out);
+	cr_assert_eq(json_number(out, "errors.total"), 0, "%s", out);
+	cr_assert_not_null(strstr(err, " datagrams were lost in bursts: a "
+	    "server's rate limit is the likely cause"), "%s", err);
+	free(out);
+	free(err);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "-c", "4", "-d",
+	    "1s", "--max-loss", "0", t, NULL });
+	cr_assert_eq(rc, 1, "%s %s", out, err);
+	cr_assert_not_null(strstr(out, "\nlost         "), "%s", out);
+	cr_assert_not_null(strstr(out, " %), over --max-loss 0 %\n"), "%s",
+	    out);
+	cr_assert_null(strstr(out, "framing"), "%s", out);
+	free(out);
+	free(err);
+	echod_finish(&e);
+}
+
+/* What the summary says of each mode is true of it. */
+Test(echoload, summary_lines_fit_the_mode)
+{
+	struct echod	 e;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	echod_start(&e, NULL);
+	target(t, sizeof(t), "", e.port);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "-m", "stream",
+	    "-c", "1", "-d", "200ms", t, NULL });
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_not_null(strstr(out, ", up to 1024 KiB in flight, "), "%s",
+	    out);
+	free(out);
+	free(err);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "-m", "idle",
+	    "-c", "2", "-d", "200ms", t, NULL });
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_not_null(strstr(out, "\nrequests     4 sent, 4 answered, "
+	    "4 measured in "), "%s", out);
+	cr_assert_null(strstr(out, "/s\n"), "%s", out);
+	free(out);
+	free(err);
+	echod_finish(&e);
+}
+
+/* After -d, while replies are awaited, no progress line counts on. */
+Test(echoload, progress_stops_at_the_end)
+{
+	char	*out, *err;
+	int	 rc;
+
+	/* From 1.2 s the server holds its answers 2 s. */
+	rc = broken_load("stall", "240", "2000", &out, &err, (const char *[]){
+	    "-c", "1", "-r", "200", "-d", "1500ms", NULL }, NULL);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_not_null(strstr(err, "echoload: 1 s: "), "%s", err);
+	cr_assert_null(strstr(err, "echoload: 2 s: "), "%s", err);
+	cr_assert_null(strstr(err, "echoload: 3 s: "), "%s", err);
+	free(out);
+	free(err);
 }
