@@ -33,12 +33,13 @@ enum {
 
 static const struct option long_options[] = {
 	{ "connections",	required_argument,	NULL, 'c' },
-	{ "threads",		required_argument,	NULL, 't' },
+	{ "threads",		required_argument,	NULL, 'T' },
 	{ "duration",		required_argument,	NULL, 'd' },
 	{ "requests",		required_argument,	NULL, 'n' },
 	{ "mode",		required_argument,	NULL, 'm' },
-	{ "pipeline",		required_argument,	NULL, 'p' },
-	{ "length",		required_argument,	NULL, 'l' },
+	{ "pipeline",		required_argument,	NULL, 'D' },
+	{ "size",		required_argument,	NULL, 's' },
+	{ "length",		required_argument,	NULL, 's' },
 	{ "prefix",		required_argument,	NULL, 'P' },
 	{ "framing",		required_argument,	NULL, 'f' },
 	{ "rate",		required_argument,	NULL, 'r' },
@@ -68,14 +69,15 @@ usage(FILE *out)
 "unix:PATH; HOST may be [IPV6ADDR].  PORT defaults to 25000.\n"
 "\n"
 "  -c, --connections N     connections (sockets for udp:) (default %d)\n"
-"  -t, --threads N         threads (default: CPUs, at most N connections)\n"
+"  -T, --threads N         threads (default: CPUs, at most N connections)\n"
 "  -d, --duration TIME     how long to send (default %ds); TIME is a number\n"
 "                          with ms, s, m or h (plain: seconds)\n"
 "  -n, --requests N        send N requests in all instead of for a time\n"
 "  -m, --mode MODE         pingpong, stream, churn or idle (default pingpong)\n"
-"  -p, --pipeline N        requests in flight per connection (default 1)\n"
-"  -l, --length BYTES      bytes per request, LF included, %d-%d\n"
-"                          (default %d)\n"
+"  -D, --pipeline N        requests in flight per connection, the depth\n"
+"                          (default 1)\n"
+"  -s, --size BYTES        bytes per request, LF included, %d-%d\n"
+"                          (default %d; k: 1024; --length is the same)\n"
 "  -P, --prefix TEXT       what the server puts before each reply\n"
 "                          (default \"GOT:\"; '' for RFC 862 servers)\n"
 "  -f, --framing KIND      line: the prefix before each request's echo;\n"
@@ -83,6 +85,7 @@ usage(FILE *out)
 "                          (default line)\n"
 "  -r, --rate N            N requests/s in all, open loop, latency from\n"
 "                          when each was due (default: closed loop)\n"
+"Counts and rates take k (1000) and M (1000000): -r 10k.\n"
 "  -w, --warmup TIME       run this long first, not measured (default 0)\n"
 "      --timeout TIME      a reply, connect or handshake longer than this\n"
 "                          is an error (default %ds; udp: 1s)\n"
@@ -104,15 +107,69 @@ usage(FILE *out)
 	    DEFAULT_LENGTH, DEFAULT_TIMEOUT_S);
 }
 
+/* A count or a rate: a whole number, k for 1000 and M for 1000000. */
+static int
+option_count(const char *name, const char *text, uint64_t min, uint64_t max,
+    uint64_t *result)
+{
+	char		 digits[32];
+	size_t		 n = strspn(text, "0123456789");
+	uint64_t	 scale = 1, v;
+
+	if (n > 0 && n < sizeof(digits) && text[n] != '\0' &&
+	    text[n + 1] == '\0') {
+		if (text[n] == 'k' || text[n] == 'K')
+			scale = 1000;
+		else if (text[n] == 'M')
+			scale = 1000000;
+	}
+	if (scale == 1 || n >= sizeof(digits))
+		return usage_number(stderr, name, text, min, max, false,
+		    result);
+	memcpy(digits, text, n);
+	digits[n] = '\0';
+	if (parse_number(digits, 0, max / scale, false, &v) == -1 ||
+	    v * scale < min)
+		return usage_error(stderr, "invalid %s '%s': must be a whole "
+		    "number from %llu to %llu", name, text,
+		    (unsigned long long)min, (unsigned long long)max);
+	*result = v * scale;
+	return 0;
+}
+
 static int
 option_uint(const char *name, const char *text, uint64_t min, uint64_t max,
     unsigned int *result)
 {
 	uint64_t	 v;
 
-	if (usage_number(stderr, name, text, min, max, false, &v) == -1)
+	if (option_count(name, text, min, max, &v) == -1)
 		return -1;
 	*result = v;
+	return 0;
+}
+
+/*
+ * echod's short options that echoload once gave another meaning: a
+ * clear no, not a silent other option (echoload -p 13000 once ran
+ * 13000 requests in flight where the port was meant).
+ */
+static int
+option_gone(int ch)
+{
+	static const struct { int ch; const char *why; } gone[] = {
+		{ 'p', "-p is echod's port: the pipeline is -D (--pipeline), "
+		    "and the port goes in the target" },
+		{ 'l', "-l is echod's listen: the request size is -s "
+		    "(--size)" },
+		{ 't', "-t is echod's idle timeout: the threads are -T "
+		    "(--threads)" },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		if (gone[i].ch == ch)
+			return usage_error(stderr, "%s", gone[i].why);
 	return 0;
 }
 
@@ -291,11 +348,11 @@ load_check(struct load_opts *o, size_t length, const char *prefix,
 	    o->transport == LT_UDP, &why) == -1)
 		return usage_error(stderr,
 		    "invalid %s: %s", length < PAYLOAD_MIN ||
-		    length > PAYLOAD_MAX ? "--length" : "--prefix", why);
+		    length > PAYLOAD_MAX ? "--size" : "--prefix", why);
 	if (o->threads > o->conns) {
 		if (threads_given)
 			return usage_error(stderr,
-			    "-t %u is more threads than the %u "
+			    "-T %u is more threads than the %u "
 			    "connections", o->threads, o->conns);
 		o->threads = o->conns;
 	}
@@ -319,7 +376,7 @@ load_options(struct load_opts *o, int argc, char **argv)
 
 	load_defaults(o);
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:t:d:n:m:p:l:P:f:r:w:qhV",
+	while ((ch = getopt_long(argc, argv, ":c:T:d:n:m:D:s:P:f:r:w:qhVp:l:t:",
 	    long_options, NULL)) != -1) {
 		rc = 0;
 		switch (ch) {
@@ -327,7 +384,11 @@ load_options(struct load_opts *o, int argc, char **argv)
 			rc = option_uint("--connections", optarg, 1,
 			    MAX_CONNS, &o->conns);
 			break;
+		case 'p':
+		case 'l':
 		case 't':
+			return option_gone(ch);
+		case 'T':
 			rc = option_uint("--threads", optarg, 1, MAX_THREADS,
 			    &o->threads);
 			threads_given = true;
@@ -337,20 +398,20 @@ load_options(struct load_opts *o, int argc, char **argv)
 			    &o->duration_ns);
 			break;
 		case 'n':
-			rc = usage_number(stderr, "--requests", optarg, 1,
-			    UINT64_MAX / 2, false, &o->count);
+			rc = option_count("--requests", optarg, 1,
+			    UINT64_MAX / 2, &o->count);
 			break;
 		case 'm':
 			rc = option_mode(o, optarg);
 			break;
-		case 'p':
+		case 'D':
 			rc = option_uint("--pipeline", optarg, 1, MAX_PIPELINE,
 			    &o->pipeline);
 			break;
-		case 'l':
+		case 's':
 			rc = usage_number(stderr,
-			    "--length", optarg, PAYLOAD_MIN,
-			    PAYLOAD_MAX, false, &length);
+			    "--size", optarg, PAYLOAD_MIN,
+			    PAYLOAD_MAX, true, &length);
 			break;
 		case 'P':
 			prefix = optarg;
@@ -366,8 +427,7 @@ load_options(struct load_opts *o, int argc, char **argv)
 				    "be line or chunk", optarg);
 			break;
 		case 'r':
-			rc = usage_number(stderr,
-			    "--rate", optarg, 1, 100000000, false,
+			rc = option_count("--rate", optarg, 1, 100000000,
 			    &o->rate);
 			break;
 		case 'w':

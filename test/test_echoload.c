@@ -187,7 +187,7 @@ Test(echoload, tcp_pipelined_count_over_threads)
 
 	echod_start(&e, NULL);
 	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "20",
-	    "-t", "2", "-p", "4", "-n", "20000", target(t, sizeof(t), "",
+	    "-T", "2", "-D", "4", "-n", "20000", target(t, sizeof(t), "",
 	    e.port), NULL });
 	expect_clean(out, err, rc, 20000);
 	cr_assert_eq(json_number(out, "connections_opened"), 20);
@@ -221,7 +221,7 @@ Test(echoload, tls_verified_insecure_and_refused)
 	    "--tls-key", key, NULL);
 	target(t, sizeof(t), "tls:", echod_port_of(&e, "tls:127.0.0.1:"));
 	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "4",
-	    "-p", "2", "-n", "2000", "--ca", cert, t, NULL });
+	    "-D", "2", "-n", "2000", "--ca", cert, t, NULL });
 	expect_clean(out, err, rc, 2000);
 	free(out);
 	free(err);
@@ -258,13 +258,13 @@ Test(echoload, unix_and_udp)
 	snprintf(t, sizeof(t), "unix:%s", path);
 	echod_start(&e, "-l", t, "-U", NULL);
 	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "3",
-	    "-n", "3000", "-p", "3", t, NULL });
+	    "-n", "3000", "-D", "3", t, NULL });
 	expect_clean(out, err, rc, 3000);
 	free(out);
 	free(err);
 	/* echod's per-address limit (10000/s) is far above this. */
 	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
-	    "-p", "4", "-r", "2000", "-n", "2000", target(t, sizeof(t), "udp:",
+	    "-D", "4", "-r", "2000", "-n", "2000", target(t, sizeof(t), "udp:",
 	    e.port), NULL });
 	expect_clean(out, err, rc, 2000);
 	cr_assert_eq(json_number(out, "bytes_received"), 2000 * 68);
@@ -302,7 +302,7 @@ Test(echoload, proxy_headers_framings_and_prefixes)
 
 	echod_start(&chunk, "-f", "chunk", "-P", "[echo] ", NULL);
 	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
-	    "-p", "8", "-n", "4000", "-f", "chunk", "-P", "[echo] ",
+	    "-D", "8", "-n", "4000", "-f", "chunk", "-P", "[echo] ",
 	    target(t, sizeof(t), "", chunk.port), NULL });
 	expect_clean(out, err, rc, 4000);
 	free(out);
@@ -355,7 +355,7 @@ Test(echoload, churn_and_idle)
 	/* A server that closes idle connections fails the idle check. */
 	echod_start(&timeout, "-t", "1", NULL);
 	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-m",
-	    "idle", "-c", "3", "-t", "1", "-d", "3s",
+	    "idle", "-c", "3", "-T", "1", "-d", "3s",
 	    target(t, sizeof(t), "", timeout.port), NULL });
 	cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
 	cr_assert_eq(json_number(out, "errors.closed"), 3, "%s", out);
@@ -377,7 +377,7 @@ expect_fault(const char *fault, const char *n, const char *kind,
 
 	broken_start(&b, fault, n, NULL);
 	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "1",
-	    "-p", "4", "-n", "5000", target(t, sizeof(t), "", b.port), NULL });
+	    "-D", "4", "-n", "5000", target(t, sizeof(t), "", b.port), NULL });
 	cr_assert_eq(rc, 1, "%s: exit %d: %s", fault, rc, err);
 	snprintf(key, sizeof(key), "errors.%s", kind);
 	cr_assert_eq(json_number(out, key), 1, "%s: %s", fault, out);
@@ -411,7 +411,7 @@ Test(echoload, broken_server_without_fault_passes)
 
 	broken_start(&b, "ok", NULL, NULL);
 	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "1",
-	    "-p", "4", "-n", "5000", target(t, sizeof(t), "", b.port), NULL });
+	    "-D", "4", "-n", "5000", target(t, sizeof(t), "", b.port), NULL });
 	expect_clean(out, err, rc, 5000);
 	free(out);
 	free(err);
@@ -514,10 +514,10 @@ Test(echoload, usage_errors_and_statuses)
 	    "whole number from 1 to 1000000 (see echoload --help)\n");
 	free(out);
 	free(err);
-	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-l", "10", "x",
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-s", "10", "x",
 	    NULL }), 64);
-	cr_assert_str_eq(err, "echoload: invalid --length '10': must be a "
-	    "whole number from 24 to 65536 (see echoload --help)\n");
+	cr_assert_str_eq(err, "echoload: invalid --size '10': must be a "
+	    "size from 24 to 65536 (see echoload --help)\n");
 	free(out);
 	free(err);
 	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-d", "1x", "x",
@@ -539,7 +539,7 @@ Test(echoload, usage_errors_and_statuses)
 	    0);
 	for (const char *const *o = (const char *[]){ "--connections",
 	    "--threads", "--duration", "--requests", "--mode", "--pipeline",
-	    "--length", "--prefix", "--framing", "--rate", "--warmup",
+	    "--size", "--length", "--prefix", "--max-loss", "--framing", "--rate", "--warmup",
 	    "--timeout", "--proxy", "--ca", "--insecure", "--allow-loss",
 	    "--server-pid", "--json", "--quiet", "--help", "--version",
 	    NULL }; *o != NULL; o++)
@@ -570,8 +570,19 @@ Test(echoload, every_usage_error_is_one_line)
 		    "-m idle takes neither --rate nor -n" },
 		{ { "-c", "10", "-r", "5", "127.0.0.1:7" }, "--rate 5 is below "
 		    "one request per second for each of the 10 connections" },
-		{ { "-c", "2", "-t", "4", "127.0.0.1:7" },
-		    "-t 4 is more threads than the 2 connections" },
+		{ { "-c", "2", "-T", "4", "127.0.0.1:7" },
+		    "-T 4 is more threads than the 2 connections" },
+		{ { "-p", "13000", "127.0.0.1:13000" }, "-p is echod's port: "
+		    "the pipeline is -D (--pipeline), and the port goes in the "
+		    "target" },
+		{ { "-l", "64", "127.0.0.1:7" }, "-l is echod's listen: the "
+		    "request size is -s (--size)" },
+		{ { "-t", "2", "127.0.0.1:7" }, "-t is echod's idle timeout: the "
+		    "threads are -T (--threads)" },
+		{ { "-r", "2k5", "127.0.0.1:7" }, "invalid --rate '2k5': must be "
+		    "a whole number from 1 to 100000000" },
+		{ { "-c", "2M", "127.0.0.1:7" }, "invalid --connections '2M': "
+		    "must be a whole number from 1 to 1000000" },
 		{ { "127.0.0.1:0" }, "invalid target '127.0.0.1:0': port 0" },
 		{ { "unix:" }, "invalid target 'unix:': a Unix socket path of 1 "
 		    "to 107 bytes" },
@@ -738,7 +749,7 @@ bad_udp_run(int mode)
 	/* Four in flight and four in all: no slot of the ring is reused,
 	 * so a duplicate is always known for one. */
 	cr_assert_eq(echoload(&out, &err, (const char *[]){ "-q", "-c", "1",
-	    "-p", "4", "-n", "4", "--timeout", "1s", target(t, sizeof(t), "udp:",
+	    "-D", "4", "-n", "4", "--timeout", "1s", target(t, sizeof(t), "udp:",
 	    ntohs(sin.sin_port)), NULL }), 1, "%s", err);
 	shutdown(u.fd, SHUT_RDWR);
 	pthread_join(u.thread, NULL);
@@ -1139,4 +1150,24 @@ Test(echoload, progress_stops_at_the_end)
 	cr_assert_null(strstr(err, "echoload: 3 s: "), "%s", err);
 	free(out);
 	free(err);
+}
+
+/* Counts and rates take k and M (1000s); sizes take k (1024s). */
+Test(echoload, suffixes_on_counts_rates_and_sizes)
+{
+	struct echod	 e;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	echod_start(&e, NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-D", "4", "-n", "2k", "-s", "1k", "-r", "1K", target(t, sizeof(t),
+	    "", e.port), NULL });
+	expect_clean(out, err, rc, 2000);
+	cr_assert_eq(json_number(out, "length"), 1024, "%s", out);
+	cr_assert_eq(json_number(out, "rate"), 1000, "%s", out);
+	cr_assert_eq(json_number(out, "bytes_sent"), 2000 * 1024, "%s", out);
+	free(out);
+	free(err);
+	echod_finish(&e);
 }
