@@ -61,6 +61,7 @@ struct load_opts {
 	bool			 insecure;
 	bool			 quiet;
 	bool			 json;
+	bool			 latency_detail;	/* --latency */
 	double			 max_loss;	/* udp: lost %% that fails */
 	bool			 timeout_given;
 	int			 server_pid;
@@ -83,6 +84,7 @@ struct load_stats {
 	uint64_t		 errors[ERR_KINDS];
 	uint64_t		 last_reply_ns;
 	struct hist		 latency;	/* after the warm-up, ns */
+	struct hist		 service;	/* --rate: from sending, not due */
 };
 
 struct load_run;

@@ -28,7 +28,7 @@
 
 enum {
 	OPT_TIMEOUT = 256, OPT_PROXY, OPT_CA, OPT_INSECURE, OPT_JSON,
-	OPT_ALLOW_LOSS, OPT_MAX_LOSS, OPT_SERVER_PID
+	OPT_ALLOW_LOSS, OPT_MAX_LOSS, OPT_SERVER_PID, OPT_LATENCY
 };
 
 static const struct option long_options[] = {
@@ -49,6 +49,7 @@ static const struct option long_options[] = {
 	{ "ca",			required_argument,	NULL, OPT_CA },
 	{ "insecure",		no_argument,		NULL, OPT_INSECURE },
 	{ "json",		no_argument,		NULL, OPT_JSON },
+	{ "latency",		no_argument,		NULL, OPT_LATENCY },
 	{ "allow-loss",		no_argument,		NULL, OPT_ALLOW_LOSS },
 	{ "max-loss",		required_argument,	NULL, OPT_MAX_LOSS },
 	{ "server-pid",		required_argument,	NULL, OPT_SERVER_PID },
@@ -97,6 +98,7 @@ usage(FILE *out)
 "      --allow-loss        udp: --max-loss 100\n"
 "      --server-pid PID    also report that process's CPU time and memory\n"
 "      --json              print the summary as JSON\n"
+"      --latency           the full latency distribution and spectrum\n"
 "  -q, --quiet             no progress lines\n"
 "  -h, --help              show this help and exit\n"
 "  -V, --version           show the version and exit\n"
@@ -456,6 +458,9 @@ load_options(struct load_opts *o, int argc, char **argv)
 			break;
 		case OPT_JSON:
 			o->json = true;
+			break;
+		case OPT_LATENCY:
+			o->latency_detail = true;
 			break;
 		case OPT_ALLOW_LOSS:
 			o->max_loss = 100;

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "load.h"
+#include "load_latency.h"
 #include "load_report.h"
 
 const char *const err_kind_names[ERR_KINDS] = {
@@ -245,6 +246,7 @@ load_totals(const struct load_run *run, struct load_stats *sum, bool final)
 
 	memset(sum, 0, sizeof(*sum));
 	hist_init(&sum->latency);
+	hist_init(&sum->service);
 	for (i = 0; i < run->opts->threads; i++) {
 		s = &run->threads[i].stats;
 		sum->sent += load_get(&s->sent);
@@ -266,6 +268,7 @@ load_totals(const struct load_run *run, struct load_stats *sum, bool final)
 		if (s->last_reply_ns > sum->last_reply_ns)
 			sum->last_reply_ns = s->last_reply_ns;
 		hist_add(&sum->latency, &s->latency);
+		hist_add(&sum->service, &s->service);
 	}
 }
 
@@ -449,10 +452,6 @@ print_summary(FILE *out, const struct load_run *run,
 {
 	const struct load_opts	*o = run->opts;
 	double			 span = load_span(run, sum);
-	static const double	 pcts[] = { 50, 90, 99, 99.9 };
-	static const char *const pct_names[] = { "p50", "p90", "p99",
-	    "p99.9" };
-	int			 i;
 
 	fprintf(out, "target       %s (%s), ", o->target,
 	    transport_names[o->transport]);
@@ -487,12 +486,13 @@ print_summary(FILE *out, const struct load_run *run,
 	    0, sum->bytes_sent / 1e6, sum->bytes_received / 1e6);
 	fprintf(out, "connections  %llu opened\n",
 	    (unsigned long long)sum->opened);
-	fprintf(out, "latency      min %.3f ms", sum->latency.count ?
-	    sum->latency.min / 1e6 : 0);
-	for (i = 0; i < 4; i++)
-		fprintf(out, ", %s %.3f ms", pct_names[i],
-		    hist_percentile(&sum->latency, pcts[i]) / 1e6);
-	fprintf(out, ", max %.3f ms\n", sum->latency.max / 1e6);
+	latency_line(out, "latency", &sum->latency);
+	/* Beside the corrected view, what the server took from sending:
+	 * the figure wrk2 -U gives, low when requests queued behind. */
+	if (o->rate != 0)
+		latency_line(out, "service", &sum->service);
+	if (o->latency_detail)
+		latency_distribution(out, &sum->latency);
 	print_loss(out, run, sum);
 	if (sum->late != 0)
 		fprintf(out, "late         %llu replies after their datagram "
@@ -551,16 +551,12 @@ print_json(FILE *out, const struct load_run *run, const struct load_stats *sum,
 	    (unsigned long long)sum->bytes_sent,
 	    (unsigned long long)sum->bytes_received,
 	    (unsigned long long)sum->opened, (unsigned long long)sum->late);
-	fprintf(out, "\"latency_us\":{\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,"
-	    "\"p90\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f},",
-	    sum->latency.count ? sum->latency.min / 1e3 : 0,
-	    sum->latency.count ? (double)sum->latency.sum /
-	    sum->latency.count / 1e3 : 0,
-	    hist_percentile(&sum->latency, 50) / 1e3,
-	    hist_percentile(&sum->latency, 90) / 1e3,
-	    hist_percentile(&sum->latency, 99) / 1e3,
-	    hist_percentile(&sum->latency, 99.9) / 1e3,
-	    sum->latency.max / 1e3);
+	latency_json(out, "latency_us", &sum->latency, o->latency_detail);
+	fprintf(out, ",");
+	if (o->rate != 0) {
+		latency_json(out, "service_us", &sum->service, false);
+		fprintf(out, ",");
+	}
 	if (o->rate != 0)
 		fprintf(out, "\"schedule\":{\"due\":%llu,\"sent\":%llu,"
 		    "\"unsent\":%llu,\"max_lag_ms\":%.3f},",

@@ -225,6 +225,7 @@ threads_plan(struct load_run *run)
 		t->nconns = o->conns / o->threads + (i < o->conns % o->threads);
 		first += t->nconns;
 		hist_init(&t->stats.latency);
+		hist_init(&t->stats.service);
 		/* -n shared as the connections are. */
 		t->budget = o->count * first / o->conns - given;
 		given += t->budget;

@@ -55,6 +55,7 @@ struct lconn {
 	uint64_t		 next_seq;	/* the next request to send */
 	uint64_t		 conn_first;	/* first request on this socket */
 	uint64_t		*due;		/* ring: when each was due */
+	uint64_t		*sent;		/* --rate: when each went */
 	uint64_t		 state_ns;	/* entered the state */
 	uint64_t		 connect_ns;	/* churn: the latency's start */
 	uint64_t		 activity_ns;	/* last progress, for --timeout */
@@ -256,6 +257,8 @@ lconn_fill(struct lconn *c)
 		if (in_flight(c) == 0)
 			c->activity_ns = now;
 		c->due[c->next_seq % o->pipeline] = due;
+		if (c->sent != NULL)
+			c->sent[c->next_seq % o->pipeline] = now;
 		payload_request(&o->payload, c->id, c->next_seq++,
 		    c->obuf + c->olen);
 		c->olen += len;
@@ -318,6 +321,9 @@ lconn_reply(struct lconn *c, uint64_t seq, uint64_t now)
 	if (due >= t->run->window_ns) {
 		t->stats.measured++;
 		hist_record(&t->stats.latency, now > due ? now - due : 0);
+		if (c->sent != NULL)
+			hist_record(&t->stats.service, now -
+			    c->sent[seq % c->tt->o->pipeline]);
 		t->stats.last_reply_ns = now;
 	}
 }
@@ -674,6 +680,9 @@ lconn_init(struct tcp_thread *tt, struct lconn *c, uint32_t id)
 	c->id = id;
 	c->fd = -1;
 	c->due = xcalloc(o->pipeline, sizeof(*c->due), "the pipeline");
+	if (o->rate != 0)
+		c->sent = xcalloc(o->pipeline, sizeof(*c->sent),
+		    "the pipeline");
 	c->obuf = xcalloc(1, OBUF_SIZE, "a buffer");
 	if (verify_init(&c->v, &o->payload, id) == -1)
 		fatalx("out of memory: a reply buffer");
@@ -688,6 +697,7 @@ lconn_free(struct lconn *c)
 	event_free(c->pace.timer);
 	verify_free(&c->v);
 	free(c->due);
+	free(c->sent);
 	free(c->obuf);
 }
 

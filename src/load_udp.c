@@ -164,6 +164,8 @@ usock_reply(struct usock *s, size_t len, uint64_t now)
 	if (due >= t->run->window_ns) {
 		t->stats.measured++;
 		hist_record(&t->stats.latency, now > due ? now - due : 0);
+		if (ut->o->rate != 0)
+			hist_record(&t->stats.service, now - s->sent[seq % p]);
 		t->stats.last_reply_ns = now;
 	}
 	usock_advance(s);

@@ -1171,3 +1171,54 @@ Test(echoload, suffixes_on_counts_rates_and_sizes)
 	free(err);
 	echod_finish(&e);
 }
+
+/*
+ * The full distribution: the percentiles in order, mean and stdev, the
+ * spectrum ending at 100 %; under -r the service time beside it, which
+ * leaves out the queueing a stall causes (wrk2 -U).
+ */
+Test(echoload, latency_distribution_and_service_time)
+{
+	static const char *const keys[] = { "latency_us.p50",
+	    "latency_us.p75", "latency_us.p90", "latency_us.p99",
+	    "latency_us.p99_9", "latency_us.p99_99", "latency_us.p99_999",
+	    "latency_us.p100" };
+	char	*out, *err;
+	size_t	 i;
+	int	 rc;
+
+	/* 200/s for 2 s; from 0.5 s the server holds its answers 1 s. */
+	rc = broken_load("stall", "100", "1000", &out, &err, (const char *[]){
+	    "-q", "--json", "--latency", "-c", "1", "-r", "200", "-d", "2s",
+	    NULL }, NULL);
+	expect_clean(out, err, rc, 400);
+	for (i = 1; i < sizeof(keys) / sizeof(keys[0]); i++)
+		cr_assert_leq(json_number(out, keys[i - 1]),
+		    json_number(out, keys[i]), "%s", out);
+	cr_assert_eq(json_number(out, "latency_us.p100"),
+	    json_number(out, "latency_us.max"), "%s", out);
+	/* Half the requests waited for the stall; one was in it. */
+	cr_assert_gt(json_number(out, "latency_us.mean"), 100000, "%s", out);
+	cr_assert_gt(json_number(out, "latency_us.stdev"), 100000, "%s", out);
+	cr_assert_geq(json_number(out, "latency_us.p75"), 100000, "%s", out);
+	cr_assert_lt(json_number(out, "service_us.p75"), 100000, "%s", out);
+	cr_assert_geq(json_number(out, "service_us.max"), 900000, "%s", out);
+	cr_assert_not_null(strstr(out, "\"spectrum\":[[0.0"), "%s", out);
+	cr_assert_not_null(strstr(out, ",[1.0,"), "%s", out);
+	free(out);
+	free(err);
+
+	rc = broken_load("ok", NULL, NULL, &out, &err, (const char *[]){
+	    "-q", "--latency", "-c", "1", "-n", "1000", NULL }, NULL);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_not_null(strstr(out, "\n             mean "), "%s", out);
+	cr_assert_not_null(strstr(out, "\ndistribution\n    50.000%  "), "%s",
+	    out);
+	cr_assert_not_null(strstr(out, "\n   100.000%  "), "%s", out);
+	cr_assert_not_null(strstr(out, "\nspectrum\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "  1.000000000000          1000  "
+	    "       inf\n"), "%s", out);
+	cr_assert_null(strstr(out, "\nservice "), "%s", out);
+	free(out);
+	free(err);
+}
