@@ -62,6 +62,10 @@ struct load_opts {
 	bool			 quiet;
 	bool			 json;
 	bool			 latency_detail;	/* --latency */
+	uint64_t		 interval_ns;	/* -i; 0: no records */
+	bool			 interval_given;
+	const char		*timeline;	/* --timeline FILE */
+	const char		*hdr_log;	/* --hdr-log FILE */
 	double			 max_loss;	/* udp: lost %% that fails */
 	bool			 timeout_given;
 	int			 server_pid;
@@ -118,6 +122,7 @@ struct load_run {
 	uint64_t		 stop_ns;
 	uint64_t		 finish_ns;	/* every thread done */
 	bool			 tty;		/* progress on a terminal */
+	bool			 records_stderr;	/* -i: no progress line */
 	uint64_t		 last_progress_ns;
 	uint64_t		 last_replies, last_bytes;
 	pthread_mutex_t		 report_lock;

@@ -28,7 +28,8 @@
 
 enum {
 	OPT_TIMEOUT = 256, OPT_PROXY, OPT_CA, OPT_INSECURE, OPT_JSON,
-	OPT_ALLOW_LOSS, OPT_MAX_LOSS, OPT_SERVER_PID, OPT_LATENCY
+	OPT_ALLOW_LOSS, OPT_MAX_LOSS, OPT_SERVER_PID, OPT_LATENCY,
+	OPT_TIMELINE, OPT_HDR_LOG
 };
 
 static const struct option long_options[] = {
@@ -50,6 +51,9 @@ static const struct option long_options[] = {
 	{ "insecure",		no_argument,		NULL, OPT_INSECURE },
 	{ "json",		no_argument,		NULL, OPT_JSON },
 	{ "latency",		no_argument,		NULL, OPT_LATENCY },
+	{ "interval",		required_argument,	NULL, 'i' },
+	{ "timeline",		required_argument,	NULL, OPT_TIMELINE },
+	{ "hdr-log",		required_argument,	NULL, OPT_HDR_LOG },
 	{ "allow-loss",		no_argument,		NULL, OPT_ALLOW_LOSS },
 	{ "max-loss",		required_argument,	NULL, OPT_MAX_LOSS },
 	{ "server-pid",		required_argument,	NULL, OPT_SERVER_PID },
@@ -88,6 +92,12 @@ usage(FILE *out)
 "                          when each was due (default: closed loop)\n"
 "Counts and rates take k (1000) and M (1000000): -r 10k.\n"
 "  -w, --warmup TIME       run this long first, not measured (default 0)\n"
+"  -i, --interval TIME     a record of each interval: rate, latency, errors\n"
+"                          (to standard error unless --timeline)\n"
+"      --timeline FILE     the records to FILE: JSON lines, or CSV if FILE\n"
+"                          ends in .csv (every -i, default 1s)\n"
+"      --hdr-log FILE      an HdrHistogram interval log of the latency\n"
+"                          (every -i, default 1s)\n"
 "      --timeout TIME      a reply, connect or handshake longer than this\n"
 "                          is an error (default %ds; udp: 1s)\n"
 "      --proxy v1|v2       send a PROXY protocol header first\n"
@@ -338,6 +348,8 @@ load_check(struct load_opts *o, size_t length, const char *prefix,
 		o->max_loss = DEFAULT_MAX_LOSS;
 	if (o->transport == LT_UDP && !o->timeout_given)
 		o->timeout_ns = DEFAULT_UDP_TIMEOUT_S * 1000000000ULL;
+	if (o->interval_ns == 0 && (o->timeline != NULL || o->hdr_log != NULL))
+		o->interval_ns = 1000000000ULL;
 	if (o->mode == MODE_IDLE && (o->rate != 0 || o->count != 0))
 		return usage_error(stderr,
 		    "-m idle takes neither --rate nor -n");
@@ -378,7 +390,7 @@ load_options(struct load_opts *o, int argc, char **argv)
 
 	load_defaults(o);
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:T:d:n:m:D:s:P:f:r:w:qhVp:l:t:",
+	while ((ch = getopt_long(argc, argv, ":c:T:d:n:m:D:s:P:f:r:w:i:qhVp:l:t:",
 	    long_options, NULL)) != -1) {
 		rc = 0;
 		switch (ch) {
@@ -461,6 +473,17 @@ load_options(struct load_opts *o, int argc, char **argv)
 			break;
 		case OPT_LATENCY:
 			o->latency_detail = true;
+			break;
+		case 'i':
+			o->interval_given = true;
+			rc = option_time("--interval", optarg, 10,
+			    &o->interval_ns);
+			break;
+		case OPT_TIMELINE:
+			o->timeline = optarg;
+			break;
+		case OPT_HDR_LOG:
+			o->hdr_log = optarg;
 			break;
 		case OPT_ALLOW_LOSS:
 			o->max_loss = 100;

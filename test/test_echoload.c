@@ -626,6 +626,19 @@ Test(echoload, start_failures_exit_2)
 	free(out);
 	free(err);
 
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "--timeline",
+	    "/nonexistent/t.csv", "127.0.0.1:7", NULL }), 2);
+	cr_assert_str_eq(err, "echoload: cannot write the timeline "
+	    "/nonexistent/t.csv: No such file or directory\n");
+	free(out);
+	free(err);
+	cr_assert_eq(echoload(&out, &err, (const char *[]){ "--hdr-log",
+	    "/nonexistent/run.hlog", "127.0.0.1:7", NULL }), 2);
+	cr_assert_str_eq(err, "echoload: cannot write the HdrHistogram log "
+	    "/nonexistent/run.hlog: No such file or directory\n");
+	free(out);
+	free(err);
+
 	echod_set_nofile(64);
 	program_spawn(&b, "ECHOLOAD", (const char *[]){ "-c", "100",
 	    "127.0.0.1:7", NULL });
@@ -1221,4 +1234,215 @@ Test(echoload, latency_distribution_and_service_time)
 	cr_assert_null(strstr(out, "\nservice "), "%s", out);
 	free(out);
 	free(err);
+}
+
+/* ---- the timeline and the HdrHistogram log ---- */
+
+static char *
+read_file(const char *path)
+{
+	FILE	*f;
+	char	*buf;
+	long	 n;
+
+	cr_assert_not_null(f = fopen(path, "r"), "%s: %s", path,
+	    strerror(errno));
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, n + 1);
+	cr_assert_eq(fread(buf, 1, n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+/* Per interval: the records add up to the summary's counts. */
+Test(echoload, timeline_records_add_up)
+{
+	struct echod	 e;
+	char		*out, *err, *csv, *line, *save, dir[64], path[128];
+	char		 t[64];
+	double		 replies = 0, rows = 0;
+	int		 rc;
+
+	echod_start(&e, NULL);
+	target(t, sizeof(t), "", e.port);
+	rc = echoload(&out, &err, (const char *[]){ "--json", "-c", "2",
+	    "-d", "1200ms", "-i", "250ms", t, NULL });
+	cr_assert_eq(rc, 0, "%s", err);
+	/* JSON lines on standard error, instead of the progress lines. */
+	cr_assert_null(strstr(err, " replies/s, "), "%s", err);
+	for (line = strtok_r(err, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		replies += json_number(line, "replies");
+		cr_assert_leq(json_number(line, "p50_us"),
+		    json_number(line, "max_us"), "%s", line);
+		cr_assert_eq(json_number(line, "errors"), 0, "%s", line);
+		rows++;
+	}
+	cr_assert_geq(rows, 4);
+	cr_assert_leq(rows, 6);
+	cr_assert_eq(replies, json_number(out, "replies"), "%s", out);
+	free(out);
+	free(err);
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/timeline.csv", dir);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "-c", "2", "-d",
+	    "1s", "-r", "400", "--timeline", path, t, NULL });
+	cr_assert_eq(rc, 0, "%s", err);
+	csv = read_file(path);
+	cr_assert(strncmp(csv, "t_s,interval_s,sent,replies,replies_per_s,"
+	    "mb_in_per_s,open,errors,lost,unsent,mean_us,p50_us,p90_us,p99_us,"
+	    "p99_9_us,max_us\n1.000,1.000,", 131) == 0, "%s", csv);
+	free(csv);
+	free(out);
+	free(err);
+	unlink(path);
+	rmdir(dir);
+	echod_finish(&e);
+}
+
+static size_t
+base64_decode(const char *in, uint8_t *out)
+{
+	static const char	 digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t		 v = 0;
+	size_t			 n = 0, bits = 0;
+	const char		*d;
+
+	for (; *in != '\0' && *in != '=' && *in != '\n'; in++) {
+		cr_assert_not_null(d = strchr(digits, *in), "base64: %c", *in);
+		v = v << 6 | (uint32_t)(d - digits);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			out[n++] = v >> bits;
+		}
+	}
+	return n;
+}
+
+static uint64_t
+get_be(const uint8_t *p, int bytes)
+{
+	uint64_t	 v = 0;
+
+	while (bytes-- > 0)
+		v = v << 8 | *p++;
+	return v;
+}
+
+/*
+ * One interval's histogram, decoded as HdrHistogram's spec has it: the
+ * V2 compression cookie and length, a zlib stream (stored blocks: any
+ * other block type would need an inflater, and fails here), the V2
+ * encoding header, ZigZag LEB128 counts with zero runs.  Returns the
+ * total count, *top the largest value with a count.
+ */
+static uint64_t
+hdr_decode(const char *b64, uint64_t *top)
+{
+	static uint8_t	 raw[1 << 20], inner[1 << 20];
+	size_t		 n = base64_decode(b64, raw), off, in = 0, len;
+	uint64_t	 total = 0, z, idx = 0;
+	int64_t		 count;
+	uint32_t	 a = 1, b = 0;
+	unsigned int	 shift, bucket, sub;
+	bool		 last = false;
+
+	cr_assert_eq(get_be(raw, 4), 0x1c849314, "compression cookie");
+	cr_assert_eq(get_be(raw + 4, 4), n - 8, "compressed length");
+	cr_assert_eq((raw[8] * 256 + raw[9]) % 31, 0, "zlib header");
+	cr_assert_eq(raw[8] & 0x0f, 8, "deflate");
+	for (off = 10; !last;) {
+		last = raw[off] & 1;
+		cr_assert_eq((raw[off] >> 1) & 3, 0, "a stored block");
+		len = raw[off + 1] | raw[off + 2] << 8;
+		cr_assert_eq(len ^ (raw[off + 3] | raw[off + 4] << 8), 0xffff);
+		memcpy(inner + in, raw + off + 5, len);
+		in += len;
+		off += 5 + len;
+	}
+	for (z = 0; z < in; z++) {
+		a = (a + inner[z]) % 65521;
+		b = (b + a) % 65521;
+	}
+	cr_assert_eq(get_be(raw + off, 4), (uint64_t)b << 16 | a, "adler32");
+	cr_assert_eq(off + 4, n);
+	cr_assert_eq(get_be(inner, 4), 0x1c849313, "encoding cookie");
+	cr_assert_eq(get_be(inner + 4, 4), in - 40, "payload length");
+	cr_assert_eq(get_be(inner + 8, 4), 0, "normalizing offset");
+	cr_assert_eq(get_be(inner + 12, 4), 2, "significant digits");
+	cr_assert_eq(get_be(inner + 16, 8), 1, "lowest");
+	cr_assert_eq(get_be(inner + 24, 8), 1ULL << 48, "highest");
+	cr_assert_eq(get_be(inner + 32, 8), 0x3ff0000000000000ULL, "ratio");
+	*top = 0;
+	for (off = 40; off < in;) {
+		for (z = 0, shift = 0; inner[off] & 0x80; shift += 7)
+			z |= (uint64_t)(inner[off++] & 0x7f) << shift;
+		z |= (uint64_t)inner[off++] << shift;
+		count = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+		if (count < 0) {
+			idx += -count;
+			continue;
+		}
+		total += count;
+		/* Index to value: 128 sub-buckets to each bucket above. */
+		bucket = idx < 256 ? 0 : idx / 128 - 1;
+		sub = idx < 256 ? idx : idx % 128 + 128;
+		*top = (uint64_t)sub << bucket;
+		idx++;
+	}
+	return total;
+}
+
+Test(echoload, hdr_log_decodes_to_the_counts)
+{
+	char		*out, *err, *log, *line, *save, *comma, dir[64];
+	char		 path[128];
+	double		 start = -1, prev_end = 0, max_ms;
+	uint64_t	 total = 0, n, top;
+	int		 rc, lines = 0;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/run.hlog", dir);
+	rc = broken_load("stall", "150", "300", &out, &err, (const char *[]){
+	    "-q", "--json", "-c", "1", "-r", "200", "-d", "2s", "--hdr-log",
+	    path, NULL }, NULL);
+	expect_clean(out, err, rc, 400);
+	log = read_file(path);
+	cr_assert(strncmp(log, "#[Logged with echoload ", 23) == 0, "%s", log);
+	cr_assert_not_null(strstr(log, "\n#[Histogram log format version "
+	    "1.3]\n#[StartTime: "), "%s", log);
+	cr_assert_not_null(strstr(log, " (seconds since epoch), "), "%s", log);
+	cr_assert_not_null(strstr(log, "\n\"StartTimestamp\",\"Interval_Length"
+	    "\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n"), "%s",
+	    log);
+	for (line = strtok_r(log, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#' || line[0] == '"')
+			continue;
+		start = strtod(line, &comma);
+		cr_assert_eq(*comma, ',');
+		cr_assert_lt(start - prev_end, 0.0005, "%s", line);
+		prev_end = start + strtod(comma + 1, &comma);
+		max_ms = strtod(comma + 1, &comma);
+		cr_assert_eq(*comma, ',', "%s", line);
+		n = hdr_decode(comma + 1, &top);
+		total += n;
+		if (n != 0) {
+			/* Within the 1 % of two significant digits. */
+			cr_assert_geq(top, max_ms * 1e6 * 0.99 - 1, "%s", line);
+			cr_assert_leq(top, max_ms * 1e6 * 1.01 + 1, "%s", line);
+		}
+		lines++;
+	}
+	cr_assert_geq(lines, 2);
+	cr_assert_eq(total, json_number(out, "measured"), "%s", out);
+	free(log);
+	free(out);
+	free(err);
+	unlink(path);
+	rmdir(dir);
 }
