@@ -62,6 +62,7 @@ struct load_opts {
 	bool			 quiet;
 	bool			 json;
 	bool			 latency_detail;	/* --latency */
+	bool			 reconnect;	/* a failed connection reopens */
 	uint64_t		 interval_ns;	/* -i; 0: no records */
 	bool			 interval_given;
 	const char		*timeline;	/* --timeline FILE */

@@ -29,7 +29,7 @@
 enum {
 	OPT_TIMEOUT = 256, OPT_PROXY, OPT_CA, OPT_INSECURE, OPT_JSON,
 	OPT_ALLOW_LOSS, OPT_MAX_LOSS, OPT_SERVER_PID, OPT_LATENCY,
-	OPT_TIMELINE, OPT_HDR_LOG
+	OPT_TIMELINE, OPT_HDR_LOG, OPT_RECONNECT
 };
 
 static const struct option long_options[] = {
@@ -53,6 +53,7 @@ static const struct option long_options[] = {
 	{ "latency",		no_argument,		NULL, OPT_LATENCY },
 	{ "interval",		required_argument,	NULL, 'i' },
 	{ "timeline",		required_argument,	NULL, OPT_TIMELINE },
+	{ "reconnect",		no_argument,		NULL, OPT_RECONNECT },
 	{ "hdr-log",		required_argument,	NULL, OPT_HDR_LOG },
 	{ "allow-loss",		no_argument,		NULL, OPT_ALLOW_LOSS },
 	{ "max-loss",		required_argument,	NULL, OPT_MAX_LOSS },
@@ -101,6 +102,7 @@ usage(FILE *out)
 "      --timeout TIME      a reply, connect or handshake longer than this\n"
 "                          is an error (default %ds; udp: 1s)\n"
 "      --proxy v1|v2       send a PROXY protocol header first\n"
+"      --reconnect         open a connection again when it fails\n"
 "      --ca FILE           trust these CA certificates for tls:\n"
 "      --insecure          do not verify the server's certificate\n"
 "      --max-loss PCT      udp: lost datagrams fail the run above PCT %%\n"
@@ -337,6 +339,9 @@ load_check(struct load_opts *o, size_t length, const char *prefix,
 	if (o->transport != LT_TLS && (o->ca != NULL || o->insecure))
 		return usage_error(stderr,
 		    "--ca and --insecure need a tls: target");
+	if (o->transport == LT_UDP && o->reconnect)
+		return usage_error(stderr, "--reconnect needs a stream target: "
+		    "udp: sockets stay open");
 	if (o->transport == LT_UDP && (o->proxy_version != 0 ||
 	    o->mode == MODE_STREAM || o->mode == MODE_CHURN))
 		return usage_error(stderr,
@@ -478,6 +483,9 @@ load_options(struct load_opts *o, int argc, char **argv)
 			o->interval_given = true;
 			rc = option_time("--interval", optarg, 10,
 			    &o->interval_ns);
+			break;
+		case OPT_RECONNECT:
+			o->reconnect = true;
 			break;
 		case OPT_TIMELINE:
 			o->timeline = optarg;

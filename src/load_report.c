@@ -443,7 +443,12 @@ print_errors(FILE *out, const struct load_run *run,
 			    (unsigned long long)sum->errors[k]);
 			sep = ", ";
 		}
-	fprintf(out, "%s\n", sep[0] == ',' ? ")" : "");
+	fprintf(out, "%s", sep[0] == ',' ? ")" : "");
+	/* With --reconnect errors go on; as a rate they compare. */
+	if (total != 0 && sum->sent != 0)
+		fprintf(out, ", %.4f %% of %llu requests", 100.0 * total /
+		    sum->sent, (unsigned long long)sum->sent);
+	fprintf(out, "\n");
 }
 
 static void
@@ -568,8 +573,9 @@ print_json(FILE *out, const struct load_run *run, const struct load_stats *sum,
 		    "\"max_percent\":%g,\"fails\":%d},",
 		    (unsigned long long)sum->errors[ERR_LOST],
 		    loss_percent(sum), o->max_loss, loss_fails(run, sum));
-	fprintf(out, "\"errors\":{\"total\":%llu",
-	    (unsigned long long)load_failures(run, sum));
+	fprintf(out, "\"errors\":{\"total\":%llu,\"percent\":%.4f",
+	    (unsigned long long)load_failures(run, sum), sum->sent != 0 ?
+	    100.0 * load_failures(run, sum) / sum->sent : 0);
 	for (k = 0; k < ERR_KINDS; k++)
 		fprintf(out, ",\"%s\":%llu", err_kind_names[k],
 		    (unsigned long long)sum->errors[k]);

@@ -129,6 +129,10 @@ lconn_close(struct lconn *c, bool orderly)
 	c->state = CS_WAIT;
 	if (tt->o->mode == MODE_CHURN && !load_ending(tt->t, load_now()))
 		return;
+	/* --reconnect: a connection that failed opens again (lconn_fail). */
+	if (!orderly && tt->o->reconnect &&
+	    !load_sending_over(tt->t, &c->pace, load_now()))
+		return;
 	event_del(c->pace.timer);
 	load_pace_done(tt->t, &c->pace);
 	c->state = CS_DONE;

@@ -579,6 +579,8 @@ Test(echoload, every_usage_error_is_one_line)
 		    "request size is -s (--size)" },
 		{ { "-t", "2", "127.0.0.1:7" }, "-t is echod's idle timeout: the "
 		    "threads are -T (--threads)" },
+		{ { "--reconnect", "udp:127.0.0.1:7" }, "--reconnect needs a "
+		    "stream target: udp: sockets stay open" },
 		{ { "-r", "2k5", "127.0.0.1:7" }, "invalid --rate '2k5': must be "
 		    "a whole number from 1 to 100000000" },
 		{ { "-c", "2M", "127.0.0.1:7" }, "invalid --connections '2M': "
@@ -1445,4 +1447,36 @@ Test(echoload, hdr_log_decodes_to_the_counts)
 	free(err);
 	unlink(path);
 	rmdir(dir);
+}
+
+/*
+ * --reconnect: each connection the server closes is counted and opened
+ * again, so the run goes on and the errors are a rate over requests.
+ */
+Test(echoload, reconnect_keeps_the_run_going)
+{
+	char	*out, *err;
+	double	 opened, closed, pct;
+	int	 rc;
+
+	/* Every connection closed after 100 replies. */
+	rc = broken_load("close", "6800", NULL, &out, &err, (const char *[]){
+	    "-q", "--json", "-c", "2", "-d", "1s", "--reconnect", NULL },
+	    NULL);
+	cr_assert_eq(rc, 1, "%s", err);
+	opened = json_number(out, "connections_opened");
+	closed = json_number(out, "errors.closed");
+	cr_assert_geq(closed, 4, "%s", out);
+	/* Each failure opened one more, but the last of each connection's. */
+	cr_assert_geq(opened, closed, "%s", out);
+	cr_assert_leq(opened, closed + 2, "%s", out);
+	cr_assert_geq(json_number(out, "replies"), 100 * closed, "%s", out);
+	cr_assert_gt(json_number(out, "duration_s"), 0.9, "%s", out);
+	pct = 100 * closed / json_number(out, "requests_sent");
+	cr_assert_geq(json_number(out, "errors.percent"), pct - 0.0001, "%s",
+	    out);
+	cr_assert_leq(json_number(out, "errors.percent"), pct + 0.0001, "%s",
+	    out);
+	free(out);
+	free(err);
 }
