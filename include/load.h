@@ -55,6 +55,8 @@ struct load_opts {
 	uint64_t		 warmup_ns;
 	uint64_t		 timeout_ns;
 	uint64_t		 rate;		/* requests/s in all; 0: closed */
+	uint64_t		 rate_end;	/* --rate A:B: B; 0: steady */
+	uint64_t		 connect_rate;	/* connections/s in all; 0: any */
 	struct payload		 payload;
 	int			 proxy_version;	/* 0: no PROXY header */
 	const char		*ca;

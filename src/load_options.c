@@ -29,7 +29,7 @@
 enum {
 	OPT_TIMEOUT = 256, OPT_PROXY, OPT_CA, OPT_INSECURE, OPT_JSON,
 	OPT_ALLOW_LOSS, OPT_MAX_LOSS, OPT_SERVER_PID, OPT_LATENCY,
-	OPT_TIMELINE, OPT_HDR_LOG, OPT_RECONNECT
+	OPT_TIMELINE, OPT_HDR_LOG, OPT_RECONNECT, OPT_CONNECT_RATE
 };
 
 static const struct option long_options[] = {
@@ -54,6 +54,7 @@ static const struct option long_options[] = {
 	{ "interval",		required_argument,	NULL, 'i' },
 	{ "timeline",		required_argument,	NULL, OPT_TIMELINE },
 	{ "reconnect",		no_argument,		NULL, OPT_RECONNECT },
+	{ "connect-rate",	required_argument,	NULL, OPT_CONNECT_RATE },
 	{ "hdr-log",		required_argument,	NULL, OPT_HDR_LOG },
 	{ "allow-loss",		no_argument,		NULL, OPT_ALLOW_LOSS },
 	{ "max-loss",		required_argument,	NULL, OPT_MAX_LOSS },
@@ -82,15 +83,18 @@ usage(FILE *out)
 "  -m, --mode MODE         pingpong, stream, churn or idle (default pingpong)\n"
 "  -D, --pipeline N        requests in flight per connection, the depth\n"
 "                          (default 1)\n"
-"  -s, --size BYTES        bytes per request, LF included, %d-%d\n"
-"                          (default %d; k: 1024; --length is the same)\n"
+"  -s, --size BYTES[-MAX]  bytes per request, LF included, %d-%d\n"
+"                          (default %d; k: 1024; --length is the same);\n"
+"                          MIN-MAX: each drawn from the range\n"
 "  -P, --prefix TEXT       what the server puts before each reply\n"
 "                          (default \"GOT:\"; '' for RFC 862 servers)\n"
 "  -f, --framing KIND      line: the prefix before each request's echo;\n"
 "                          chunk: before whatever the server read\n"
 "                          (default line)\n"
-"  -r, --rate N            N requests/s in all, open loop, latency from\n"
-"                          when each was due (default: closed loop)\n"
+"  -r, --rate N[:M]        N requests/s in all, open loop, latency from\n"
+"                          when each was due (default: closed loop);\n"
+"                          N:M goes from N to M over -d\n"
+"      --connect-rate N    open at most N connections a second\n"
 "Counts and rates take k (1000) and M (1000000): -r 10k.\n"
 "  -w, --warmup TIME       run this long first, not measured (default 0)\n"
 "  -i, --interval TIME     a record of each interval: rate, latency, errors\n"
@@ -218,6 +222,52 @@ bad:
 	    "invalid %s '%s': must be a time from %llums to 24h "
 	    "(such as 500ms, 10s, 2m)", name, text,
 	    (unsigned long long)min_ms);
+}
+
+/* -s BYTES or -s MIN-MAX: sizes, k for 1024. */
+static int
+option_size(const char *text, uint64_t *min, uint64_t *max)
+{
+	char		 first[32];
+	const char	*dash = strchr(text, '-');
+
+	if (dash == NULL) {
+		*max = 0;
+		return usage_number(stderr, "--size", text, PAYLOAD_MIN,
+		    PAYLOAD_MAX, true, min);
+	}
+	if ((size_t)(dash - text) < sizeof(first)) {
+		memcpy(first, text, dash - text);
+		first[dash - text] = '\0';
+	} else
+		first[0] = '\0';
+	if (parse_number(first, PAYLOAD_MIN, PAYLOAD_MAX, true, min) == -1 ||
+	    parse_number(dash + 1, PAYLOAD_MIN, PAYLOAD_MAX, true, max) == -1 ||
+	    *max < *min)
+		return usage_error(stderr, "invalid --size '%s': must be a "
+		    "size or a range MIN-MAX of sizes from %d to %d", text,
+		    PAYLOAD_MIN, PAYLOAD_MAX);
+	return 0;
+}
+
+/* -r N, or -r N:M for a ramp. */
+static int
+option_rate(struct load_opts *o, const char *text)
+{
+	char		 first[32];
+	const char	*colon = strchr(text, ':');
+
+	if (colon == NULL)
+		return option_count("--rate", text, 1, 100000000, &o->rate);
+	if ((size_t)(colon - text) >= sizeof(first))
+		return usage_error(stderr, "invalid --rate '%s'", text);
+	memcpy(first, text, colon - text);
+	first[colon - text] = '\0';
+	if (option_count("--rate", first, 1, 100000000, &o->rate) == -1 ||
+	    option_count("--rate", colon + 1, 1, 100000000,
+	    &o->rate_end) == -1)
+		return -1;
+	return 0;
 }
 
 /* A percentage from 0 to 100, decimals allowed. */
@@ -363,6 +413,17 @@ load_check(struct load_opts *o, size_t length, const char *prefix,
 		    "--rate %llu is below one request per "
 		    "second for each of the %u connections",
 		    (unsigned long long)o->rate, o->conns);
+	if (o->rate_end != 0 && o->rate_end < o->conns)
+		return usage_error(stderr,
+		    "--rate ...:%llu is below one request per "
+		    "second for each of the %u connections",
+		    (unsigned long long)o->rate_end, o->conns);
+	if (o->rate_end != 0 && (o->count != 0 || o->mode == MODE_CHURN))
+		return usage_error(stderr, "--rate N:M ramps over -d: not "
+		    "with -n or -m churn");
+	if (o->connect_rate != 0 && o->transport == LT_UDP)
+		return usage_error(stderr, "--connect-rate needs a stream "
+		    "target");
 	if (payload_init(&o->payload, prefix, length, framing,
 	    o->transport == LT_UDP, &why) == -1)
 		return usage_error(stderr,
@@ -390,6 +451,7 @@ load_options(struct load_opts *o, int argc, char **argv)
 	const char		*prefix = "GOT:";
 	enum reply_framing	 framing = REPLY_LINE;
 	uint64_t		 length = DEFAULT_LENGTH, v;
+	uint64_t		 length_max = 0;
 	bool			 threads_given = false;
 	int			 ch, rc;
 
@@ -428,9 +490,7 @@ load_options(struct load_opts *o, int argc, char **argv)
 			    &o->pipeline);
 			break;
 		case 's':
-			rc = usage_number(stderr,
-			    "--size", optarg, PAYLOAD_MIN,
-			    PAYLOAD_MAX, true, &length);
+			rc = option_size(optarg, &length, &length_max);
 			break;
 		case 'P':
 			prefix = optarg;
@@ -446,8 +506,7 @@ load_options(struct load_opts *o, int argc, char **argv)
 				    "be line or chunk", optarg);
 			break;
 		case 'r':
-			rc = option_count("--rate", optarg, 1, 100000000,
-			    &o->rate);
+			rc = option_rate(o, optarg);
 			break;
 		case 'w':
 			rc = option_time("--warmup", optarg, 0, &o->warmup_ns);
@@ -483,6 +542,10 @@ load_options(struct load_opts *o, int argc, char **argv)
 			o->interval_given = true;
 			rc = option_time("--interval", optarg, 10,
 			    &o->interval_ns);
+			break;
+		case OPT_CONNECT_RATE:
+			rc = option_count("--connect-rate", optarg, 1,
+			    100000000, &o->connect_rate);
 			break;
 		case OPT_RECONNECT:
 			o->reconnect = true;
@@ -527,5 +590,8 @@ load_options(struct load_opts *o, int argc, char **argv)
 		    argv[optind + 1]);
 	if ((rc = load_target(o, argv[optind])) != 0)
 		return rc;
-	return load_check(o, length, prefix, framing, threads_given);
+	if ((rc = load_check(o, length, prefix, framing, threads_given)) != 0)
+		return rc;
+	payload_set_range(&o->payload, length_max != 0 ? length_max : length);
+	return 0;
 }

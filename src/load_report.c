@@ -113,6 +113,28 @@ load_pace_init(struct load_pace *p, struct load_thread *t, uint32_t id,
 }
 
 /*
+ * The time from a connection's request due at t to its next: with
+ * --rate A:B the rate goes from A to B in a straight line over -d (A in
+ * the warm-up).
+ */
+static uint64_t
+pace_interval(const struct load_run *run, const struct load_pace *p,
+    uint64_t t)
+{
+	const struct load_opts	*o = run->opts;
+	double			 r = o->rate;
+
+	if (o->rate_end == 0)
+		return p->interval_ns;
+	if (t >= run->end_ns)
+		r = o->rate_end;
+	else if (t > run->window_ns)
+		r += ((double)o->rate_end - o->rate) * (t - run->window_ns) /
+		    o->duration_ns;
+	return 1e9 * o->conns / r;
+}
+
+/*
  * Whether a connection may send a request now (all modes but churn);
  * *due: when it was due.  One not due yet, under --rate, arms the timer.
  */
@@ -142,7 +164,7 @@ load_may_send(struct load_thread *t, struct load_pace *p, uint64_t now,
 	}
 	if (o->rate != 0) {
 		*due = p->next_due;
-		p->next_due += p->interval_ns;
+		p->next_due += pace_interval(t->run, p, p->next_due);
 		if (now - *due > t->stats.max_lag_ns)
 			t->stats.max_lag_ns = now - *due;
 	}
@@ -194,9 +216,14 @@ load_pace_done(struct load_thread *t, struct load_pace *p)
 		limit = run->stop_ns;
 	if (p->next_due >= limit)
 		return;
-	n = (limit - p->next_due + p->interval_ns - 1) / p->interval_ns;
+	if (run->opts->rate_end == 0) {
+		n = (limit - p->next_due + p->interval_ns - 1) /
+		    p->interval_ns;
+		p->next_due += n * p->interval_ns;
+	} else
+		for (n = 0; p->next_due < limit; n++)
+			p->next_due += pace_interval(run, p, p->next_due);
 	load_count(&t->stats.unsent, n);
-	p->next_due += n * p->interval_ns;
 }
 
 /*
@@ -368,7 +395,9 @@ load_span(const struct load_run *run, const struct load_stats *sum)
 static size_t
 reply_len(const struct load_opts *o)
 {
-	return o->payload.len + (o->payload.framing == REPLY_LINE ?
+	/* With -s MIN-MAX, the mean length: near enough over many. */
+	return (o->payload.len + o->payload.len_max) / 2 +
+	    (o->payload.framing == REPLY_LINE ?
 	    o->payload.prefix_len : 0);
 }
 
@@ -472,8 +501,16 @@ print_summary(FILE *out, const struct load_run *run,
 		    STREAM_INFLIGHT_BYTES / 1024);
 	else
 		fprintf(out, "%u in flight, ", o->pipeline);
-	fprintf(out, "%zu-byte requests, ", o->payload.len);
-	if (o->rate != 0)
+	if (o->payload.len_max != o->payload.len)
+		fprintf(out, "%zu-%zu-byte requests, ", o->payload.len,
+		    o->payload.len_max);
+	else
+		fprintf(out, "%zu-byte requests, ", o->payload.len);
+	if (o->rate_end != 0)
+		fprintf(out, "%llu/s to %llu/s open loop\n",
+		    (unsigned long long)o->rate,
+		    (unsigned long long)o->rate_end);
+	else if (o->rate != 0)
 		fprintf(out, "%llu/s open loop\n", (unsigned long long)o->rate);
 	else
 		fprintf(out, "closed loop\n");
@@ -542,13 +579,15 @@ print_json(FILE *out, const struct load_run *run, const struct load_stats *sum,
 	    o->payload.framing == REPLY_LINE ? "line" : "chunk");
 	json_string(out, o->payload.prefix);
 	fprintf(out, ",\"mode\":\"%s\",\"connections\":%u,\"threads\":%u,"
-	    "\"pipeline\":%u,\"length\":%zu,\"rate\":%llu,"
+	    "\"pipeline\":%u,\"length\":%zu,\"length_max\":%zu,"
+	    "\"rate\":%llu,\"rate_end\":%llu,"
 	    "\"duration_s\":%.3f,\"requests_sent\":%llu,\"replies\":%llu,"
 	    "\"measured\":%llu,\"requests_per_s\":%.1f,\"mb_per_s\":%.3f,"
 	    "\"bytes_sent\":%llu,\"bytes_received\":%llu,"
 	    "\"connections_opened\":%llu,\"late\":%llu,",
 	    mode_names[o->mode], o->conns, o->threads, o->pipeline,
-	    o->payload.len, (unsigned long long)o->rate, span,
+	    o->payload.len, o->payload.len_max, (unsigned long long)o->rate,
+	    (unsigned long long)(o->rate_end ? o->rate_end : o->rate), span,
 	    (unsigned long long)sum->sent, (unsigned long long)sum->replies,
 	    (unsigned long long)sum->measured,
 	    span > 0 ? sum->measured / span : 0,

@@ -58,6 +58,7 @@ struct lconn {
 	uint64_t		*sent;		/* --rate: when each went */
 	uint64_t		 state_ns;	/* entered the state */
 	uint64_t		 connect_ns;	/* churn: the latency's start */
+	uint64_t		 next_connect_ns;	/* --connect-rate */
 	uint64_t		 activity_ns;	/* last progress, for --timeout */
 	char			*obuf;
 	size_t			 olen, ooff;
@@ -252,11 +253,12 @@ static bool
 lconn_fill(struct lconn *c)
 {
 	const struct load_opts	*o = c->tt->o;
-	size_t			 len = o->payload.len;
+	size_t			 len;
 	uint64_t		 now = load_now(), due, sent = 0;
 
 	c->olen = c->ooff = 0;
-	while (in_flight(c) < o->pipeline && c->olen + len <= OBUF_SIZE &&
+	while (in_flight(c) < o->pipeline && c->olen + (len = payload_len(
+	    &o->payload, c->id, c->next_seq)) <= OBUF_SIZE &&
 	    lconn_may_issue(c, now, &due)) {
 		if (in_flight(c) == 0)
 			c->activity_ns = now;
@@ -565,6 +567,16 @@ lconn_connect(struct lconn *c)
 		load_timer_in(c->pace.timer, c->pace.next_due - now);
 		return;
 	}
+	/* --connect-rate: each connection its turn, the turns even. */
+	if (o->connect_rate != 0) {
+		if (c->next_connect_ns > now) {
+			load_timer_in(c->pace.timer, c->next_connect_ns - now);
+			return;
+		}
+		c->next_connect_ns = (c->next_connect_ns != 0 ?
+		    c->next_connect_ns : now) + 1000000000ULL * o->conns /
+		    o->connect_rate;
+	}
 	if (o->mode == MODE_CHURN && o->count != 0 && !c->reserved) {
 		if (c->tt->t->budget == 0) {
 			lconn_close(c, true);	/* the end: it is done */
@@ -693,6 +705,9 @@ lconn_init(struct tcp_thread *tt, struct lconn *c, uint32_t id)
 	if ((timer = evtimer_new(tt->base, conn_timer_cb, c)) == NULL)
 		fatalx("out of memory: a timer");
 	load_pace_init(&c->pace, tt->t, id, timer);
+	if (o->connect_rate != 0)
+		c->next_connect_ns = tt->t->run->start_ns + 1000000000ULL *
+		    id / o->connect_rate;
 }
 
 static void

@@ -91,13 +91,14 @@ usock_send(struct usock *s)
 {
 	const struct load_opts	*o = s->ut->o;
 	uint64_t		 now = load_now(), due, sent = 0;
-	size_t			 i;
+	size_t			 i, len;
 	char			 buf[PAYLOAD_MAX];
 
 	while (!s->done && s->next_seq - s->oldest < o->pipeline &&
 	    load_may_send(s->ut->t, &s->pace, now, &due)) {
 		payload_request(&o->payload, s->id, s->next_seq, buf);
-		if (send(s->fd, buf, o->payload.len, 0) == -1) {
+		len = payload_len(&o->payload, s->id, s->next_seq);
+		if (send(s->fd, buf, len, 0) == -1) {
 			if (errno == EAGAIN || errno == ENOBUFS) {
 				if (o->count != 0)
 					s->ut->t->budget++;
@@ -114,7 +115,7 @@ usock_send(struct usock *s)
 		s->answered[i] = 0;
 		s->next_seq++;
 		sent++;
-		load_count(&s->ut->t->stats.bytes_sent, o->payload.len);
+		load_count(&s->ut->t->stats.bytes_sent, len);
 	}
 	if (sent != 0)
 		load_count(&s->ut->t->stats.sent, sent);

@@ -581,6 +581,15 @@ Test(echoload, every_usage_error_is_one_line)
 		    "threads are -T (--threads)" },
 		{ { "--reconnect", "udp:127.0.0.1:7" }, "--reconnect needs a "
 		    "stream target: udp: sockets stay open" },
+		{ { "-s", "100-50", "127.0.0.1:7" }, "invalid --size '100-50': "
+		    "must be a size or a range MIN-MAX of sizes from 24 to "
+		    "65536" },
+		{ { "-n", "5", "-r", "10:20", "127.0.0.1:7" }, "--rate N:M ramps "
+		    "over -d: not with -n or -m churn" },
+		{ { "-r", "100:5", "127.0.0.1:7" }, "--rate ...:5 is below one "
+		    "request per second for each of the 10 connections" },
+		{ { "--connect-rate", "5", "udp:127.0.0.1:7" }, "--connect-rate "
+		    "needs a stream target" },
 		{ { "-r", "2k5", "127.0.0.1:7" }, "invalid --rate '2k5': must be "
 		    "a whole number from 1 to 100000000" },
 		{ { "-c", "2M", "127.0.0.1:7" }, "invalid --connections '2M': "
@@ -1479,4 +1488,91 @@ Test(echoload, reconnect_keeps_the_run_going)
 	    out);
 	free(out);
 	free(err);
+}
+
+/* ---- load shapes ---- */
+
+/* -s MIN-MAX: each request's length drawn from the range, all checked. */
+Test(echoload, sizes_from_a_range)
+{
+	struct echod	 e;
+	char		*out, *err, t[64];
+	double		 sent;
+	int		 rc;
+
+	echod_start(&e, "-U", NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-D", "4", "-n", "2000", "-s", "64-1k", target(t, sizeof(t), "",
+	    e.port), NULL });
+	expect_clean(out, err, rc, 2000);
+	cr_assert_eq(json_number(out, "length"), 64, "%s", out);
+	cr_assert_eq(json_number(out, "length_max"), 1024, "%s", out);
+	sent = json_number(out, "bytes_sent");
+	/* A mean near 544: far from either end. */
+	cr_assert_gt(sent, 2000 * 400, "%s", out);
+	cr_assert_lt(sent, 2000 * 700, "%s", out);
+	cr_assert_eq(json_number(out, "bytes_received"), sent + 2000 * 4);
+	free(out);
+	free(err);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "2",
+	    "-n", "500", "-r", "1000", "-s", "24-200", target(t, sizeof(t),
+	    "udp:", e.port), NULL });
+	expect_clean(out, err, rc, 500);
+	cr_assert_eq(json_number(out, "bytes_received"),
+	    json_number(out, "bytes_sent") + 500 * 4);
+	free(out);
+	free(err);
+	echod_finish(&e);
+}
+
+/* -r N:M: the rate goes from N to M over -d. */
+Test(echoload, rate_ramp)
+{
+	struct echod	 e;
+	char		*out, *err, *line, *save, t[64];
+	double		 first = 0, last = 0;
+	int		 rc;
+
+	echod_start(&e, NULL);
+	rc = echoload(&out, &err, (const char *[]){ "--json", "-c", "2", "-r",
+	    "200:1k", "-d", "2s", "-i", "500ms", target(t, sizeof(t), "",
+	    e.port), NULL });
+	cr_assert_eq(rc, 0, "%s", err);
+	/* 200 to 1000 a second, in a line: 1200 in 2 s. */
+	cr_assert_geq(json_number(out, "requests_sent"), 1140, "%s", out);
+	cr_assert_leq(json_number(out, "requests_sent"), 1260, "%s", out);
+	cr_assert_eq(json_number(out, "rate_end"), 1000, "%s", out);
+	for (line = strtok_r(err, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (json_number(line, "interval_s") < 0.4)
+			continue;
+		if (first == 0)
+			first = json_number(line, "sent");
+		last = json_number(line, "sent");
+	}
+	/* The first half second near 300/s, the last near 900/s. */
+	cr_assert_lt(first, 200, "%f", first);
+	cr_assert_gt(last, 400, "%f", last);
+	free(out);
+	free(err);
+	echod_finish(&e);
+}
+
+/* --connect-rate: connections opened no faster than asked. */
+Test(echoload, connect_rate)
+{
+	struct echod	 e;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	echod_start(&e, NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-m",
+	    "churn", "-c", "2", "--connect-rate", "20", "-d", "1s",
+	    target(t, sizeof(t), "", e.port), NULL });
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_geq(json_number(out, "connections_opened"), 15, "%s", out);
+	cr_assert_leq(json_number(out, "connections_opened"), 23, "%s", out);
+	free(out);
+	free(err);
+	echod_finish(&e);
 }
