@@ -60,7 +60,7 @@ struct lconn {
 	uint64_t		 connect_ns;	/* churn: the latency's start */
 	uint64_t		 next_connect_ns;	/* --connect-rate */
 	uint64_t		 activity_ns;	/* last progress, for --timeout */
-	char			*obuf;
+	char			*obuf;		/* a send's rest; else NULL */
 	size_t			 olen, ooff;
 	struct verify		 v;
 };
@@ -71,6 +71,7 @@ struct tcp_thread {
 	struct event_base	*base;
 	struct event		*sweep;
 	struct lconn		*conns;
+	char			*obuf;		/* requests made, for any one */
 	unsigned int		 live;		/* not CS_DONE */
 	bool			 idle_final;	/* -m idle: the end came */
 	/* Counted here, added to the shared counters once per wakeup. */
@@ -126,6 +127,8 @@ lconn_close(struct lconn *c, bool orderly)
 		load_count(&tt->t->stats.open, (uint64_t)-1);
 		c->counted = false;
 	}
+	free(c->obuf);
+	c->obuf = NULL;
 	c->olen = c->ooff = 0;
 	c->state = CS_WAIT;
 	if (tt->o->mode == MODE_CHURN && !load_ending(tt->t, load_now()))
@@ -266,7 +269,7 @@ lconn_fill(struct lconn *c)
 		if (c->sent != NULL)
 			c->sent[c->next_seq % o->pipeline] = now;
 		payload_request(&o->payload, c->id, c->next_seq++,
-		    c->obuf + c->olen);
+		    c->tt->obuf + c->olen);
 		c->olen += len;
 		sent++;
 	}
@@ -288,20 +291,42 @@ lconn_finished(struct lconn *c)
 	return load_sending_over(tt->t, &c->pace, load_now());
 }
 
+/*
+ * What the socket did not take stays with the connection; the rest of
+ * the time requests are made in the thread's buffer, and an idle
+ * connection holds no buffer at all.
+ */
+static void
+lconn_keep_rest(struct lconn *c)
+{
+	if (c->obuf != NULL)
+		return;
+	c->olen -= c->ooff;
+	c->obuf = xcalloc(1, c->olen, "a buffer");
+	memcpy(c->obuf, c->tt->obuf + c->ooff, c->olen);
+	c->ooff = 0;
+}
+
 static void
 lconn_pump_out(struct lconn *c)
 {
 	ssize_t	 n;
 
 	for (;;) {
-		if (c->ooff == c->olen && !lconn_fill(c)) {
-			lconn_writing(c, false);
-			if (lconn_finished(c))
-				lconn_close(c, true);
-			return;
+		if (c->ooff == c->olen) {
+			free(c->obuf);
+			c->obuf = NULL;
+			if (!lconn_fill(c)) {
+				lconn_writing(c, false);
+				if (lconn_finished(c))
+					lconn_close(c, true);
+				return;
+			}
 		}
-		n = lconn_send(c, c->obuf + c->ooff, c->olen - c->ooff);
+		n = lconn_send(c, (c->obuf != NULL ? c->obuf : c->tt->obuf) +
+		    c->ooff, c->olen - c->ooff);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+			lconn_keep_rest(c);
 			lconn_writing(c, true);
 			return;
 		}
@@ -699,7 +724,6 @@ lconn_init(struct tcp_thread *tt, struct lconn *c, uint32_t id)
 	if (o->rate != 0)
 		c->sent = xcalloc(o->pipeline, sizeof(*c->sent),
 		    "the pipeline");
-	c->obuf = xcalloc(1, OBUF_SIZE, "a buffer");
 	if (verify_init(&c->v, &o->payload, id) == -1)
 		fatalx("out of memory: a reply buffer");
 	if ((timer = evtimer_new(tt->base, conn_timer_cb, c)) == NULL)
@@ -736,6 +760,7 @@ load_tcp_thread(void *arg)
 	if (tt.o->timeout_ns < 200000000ULL)
 		tick.tv_usec = tt.o->timeout_ns / 2000;
 	tt.conns = xcalloc(t->nconns, sizeof(*tt.conns), "connections");
+	tt.obuf = xcalloc(1, OBUF_SIZE, "a buffer");
 	tt.live = t->nconns;
 	for (i = 0; i < t->nconns; i++)
 		lconn_init(&tt, &tt.conns[i], t->first_conn + i);
@@ -749,6 +774,7 @@ load_tcp_thread(void *arg)
 	for (i = 0; i < t->nconns; i++)
 		lconn_free(&tt.conns[i]);
 	free(tt.conns);
+	free(tt.obuf);
 	event_free(tt.sweep);
 	event_base_free(tt.base);
 	__atomic_store_n(&t->finished, true, __ATOMIC_RELEASE);

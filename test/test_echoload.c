@@ -1576,3 +1576,42 @@ Test(echoload, connect_rate)
 	free(err);
 	echod_finish(&e);
 }
+
+/* echoload's RSS holding n idle connections, once all are open. */
+static long
+idle_rss_kb(int port, const char *n)
+{
+	struct echod	 load;
+	char		 t[64];
+	long		 kb;
+
+	program_spawn(&load, "ECHOLOAD", (const char *[]){ "-m", "idle",
+	    "-c", n, "-T", "1", "-d", "3s", target(t, sizeof(t), "", port),
+	    NULL });
+	cr_assert(echod_wait_log(&load, "echoload: 2 s: ", WAIT_MS), "%s",
+	    load.log ? load.log : "");
+	cr_assert_not_null(strstr(strstr(load.log, "echoload: 2 s: "),
+	    strcmp(n, "1") == 0 ? " 1 open, 0 errors" : " 2000 open, 0 errors"),
+	    "%s", load.log);
+	kb = echod_rss_kb(&load);
+	cr_assert_eq(echod_wait_exit(&load, WAIT_MS), 0, "%s", load.log);
+	echod_free(&load);
+	return kb;
+}
+
+/*
+ * An idle connection costs echoload about what it costs echod (about a
+ * kilobyte), not a 64 KiB output buffer of its own (9 KB resident).
+ */
+Test(echoload, an_idle_connection_costs_little)
+{
+	struct echod	 e;
+	long		 one, many;
+
+	echod_start(&e, "-c", "5000", NULL);
+	one = idle_rss_kb(e.port, "1");
+	many = idle_rss_kb(e.port, "2000");
+	cr_assert_lt((many - one) * 1024 / 1999, 3000, "%ld kB, %ld kB", one,
+	    many);
+	echod_finish(&e);
+}
