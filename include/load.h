@@ -46,6 +46,8 @@ struct load_opts {
 	socklen_t		 addrlens[16];
 	int			 naddrs;
 	char			 host[256];	/* for TLS names */
+	struct sockaddr_storage	*sources;	/* --source; connection i: */
+	unsigned int		 nsources;	/* sources[i % nsources] */
 	enum load_mode		 mode;
 	unsigned int		 conns;
 	unsigned int		 threads;
@@ -156,5 +158,6 @@ void	 load_pace_init(struct load_pace *, struct load_thread *, uint32_t,
 bool	 load_may_send(struct load_thread *, struct load_pace *, uint64_t,
 	    uint64_t *);
 void	 load_timer_in(struct event *, uint64_t);
+int	 load_bind_source(const struct load_opts *, int, uint32_t);
 
 #endif

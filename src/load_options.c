@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <sys/un.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@
 enum {
 	OPT_TIMEOUT = 256, OPT_PROXY, OPT_CA, OPT_INSECURE, OPT_JSON,
 	OPT_ALLOW_LOSS, OPT_MAX_LOSS, OPT_SERVER_PID, OPT_LATENCY,
-	OPT_TIMELINE, OPT_HDR_LOG, OPT_RECONNECT, OPT_CONNECT_RATE
+	OPT_TIMELINE, OPT_HDR_LOG, OPT_RECONNECT, OPT_CONNECT_RATE, OPT_SOURCE
 };
 
 static const struct option long_options[] = {
@@ -55,6 +56,7 @@ static const struct option long_options[] = {
 	{ "timeline",		required_argument,	NULL, OPT_TIMELINE },
 	{ "reconnect",		no_argument,		NULL, OPT_RECONNECT },
 	{ "connect-rate",	required_argument,	NULL, OPT_CONNECT_RATE },
+	{ "source",		required_argument,	NULL, OPT_SOURCE },
 	{ "hdr-log",		required_argument,	NULL, OPT_HDR_LOG },
 	{ "allow-loss",		no_argument,		NULL, OPT_ALLOW_LOSS },
 	{ "max-loss",		required_argument,	NULL, OPT_MAX_LOSS },
@@ -95,6 +97,8 @@ usage(FILE *out)
 "                          when each was due (default: closed loop);\n"
 "                          N:M goes from N to M over -d\n"
 "      --connect-rate N    open at most N connections a second\n"
+"      --source LIST       local addresses, in turn for each connection:\n"
+"                          ADDR[,ADDR...], IPv4 ranges as A-B\n"
 "Counts and rates take k (1000) and M (1000000): -r 10k.\n"
 "  -w, --warmup TIME       run this long first, not measured (default 0)\n"
 "  -i, --interval TIME     a record of each interval: rate, latency, errors\n"
@@ -248,6 +252,88 @@ option_size(const char *text, uint64_t *min, uint64_t *max)
 		    "size or a range MIN-MAX of sizes from %d to %d", text,
 		    PAYLOAD_MIN, PAYLOAD_MAX);
 	return 0;
+}
+
+#define MAX_SOURCES	65536
+
+static int
+source_add(struct load_opts *o, const struct sockaddr_storage *ss)
+{
+	if (o->nsources == MAX_SOURCES)
+		return -1;
+	o->sources = xreallocarray(o->sources, o->nsources + 1,
+	    sizeof(*o->sources), "--source");
+	o->sources[o->nsources++] = *ss;
+	return 0;
+}
+
+/* One address, IPv4 or IPv6, into ss (port 0). */
+static int
+source_parse(const char *text, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+/* --source A[,B...], where an IPv4 item may be a range A-B. */
+static int
+option_source(struct load_opts *o, const char *text)
+{
+	struct sockaddr_storage	 lo, hi;
+	char			 item[128], *dash;
+	const char		*p = text;
+	size_t			 n;
+	uint32_t		 a, b;
+
+	o->nsources = 0;
+	while (*p != '\0') {
+		n = strcspn(p, ",");
+		if (n == 0 || n >= sizeof(item))
+			goto bad;
+		memcpy(item, p, n);
+		item[n] = '\0';
+		p += n + (p[n] == ',');
+		if ((dash = strchr(item, '-')) != NULL)
+			*dash++ = '\0';
+		if (source_parse(item, &lo) == -1)
+			goto bad;
+		if (dash == NULL) {
+			if (source_add(o, &lo) == -1)
+				goto bad;
+			continue;
+		}
+		if (source_parse(dash, &hi) == -1 || lo.ss_family != AF_INET ||
+		    hi.ss_family != AF_INET)
+			goto bad;
+		a = ntohl(((struct sockaddr_in *)&lo)->sin_addr.s_addr);
+		b = ntohl(((struct sockaddr_in *)&hi)->sin_addr.s_addr);
+		if (b < a || b - a >= MAX_SOURCES)
+			goto bad;
+		for (;; a++) {
+			((struct sockaddr_in *)&lo)->sin_addr.s_addr = htonl(a);
+			if (source_add(o, &lo) == -1)
+				goto bad;
+			if (a == b)
+				break;
+		}
+	}
+	if (o->nsources != 0)
+		return 0;
+bad:
+	return usage_error(stderr, "invalid --source '%s': must be addresses "
+	    "separated by commas, IPv4 ranges as A-B, %d at most", text,
+	    MAX_SOURCES);
 }
 
 /* -r N, or -r N:M for a ramp. */
@@ -421,6 +507,10 @@ load_check(struct load_opts *o, size_t length, const char *prefix,
 	if (o->rate_end != 0 && (o->count != 0 || o->mode == MODE_CHURN))
 		return usage_error(stderr, "--rate N:M ramps over -d: not "
 		    "with -n or -m churn");
+	if (o->nsources != 0 && (o->transport == LT_UNIX ||
+	    o->sources[0].ss_family != o->addrs[0].ss_family))
+		return usage_error(stderr, "--source addresses must be of the "
+		    "target's family (IPv4 or IPv6)");
 	if (o->connect_rate != 0 && o->transport == LT_UDP)
 		return usage_error(stderr, "--connect-rate needs a stream "
 		    "target");
@@ -542,6 +632,9 @@ load_options(struct load_opts *o, int argc, char **argv)
 			o->interval_given = true;
 			rc = option_time("--interval", optarg, 10,
 			    &o->interval_ns);
+			break;
+		case OPT_SOURCE:
+			rc = option_source(o, optarg);
 			break;
 		case OPT_CONNECT_RATE:
 			rc = option_count("--connect-rate", optarg, 1,

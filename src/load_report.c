@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -237,6 +239,27 @@ load_idle_ends(struct load_thread *t, bool *final, uint64_t now)
 		return false;
 	*final = true;
 	return true;
+}
+
+/*
+ * --source: connection id's socket bound to its source address, the port
+ * left to connect(2) (IP_BIND_ADDRESS_NO_PORT), so that each address has
+ * the whole ephemeral range to each target.  0, or -1 with errno.
+ */
+int
+load_bind_source(const struct load_opts *o, int fd, uint32_t id)
+{
+	const struct sockaddr_storage	*ss;
+	int				 one = 1;
+
+	if (o->nsources == 0)
+		return 0;
+	ss = &o->sources[id % o->nsources];
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	    sizeof(one));
+	return bind(fd, (const struct sockaddr *)ss, ss->ss_family ==
+	    AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6));
 }
 
 /* Counts an error; the first few are shown whole, as they happen. */

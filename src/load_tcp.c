@@ -619,6 +619,10 @@ lconn_connect(struct lconn *c)
 	}
 	if (o->addrs[0].ss_family != AF_UNIX)
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (load_bind_source(o, c->fd, c->id) == -1) {
+		lconn_fail_errno(c, ERR_CONNECT, "bind");
+		return;
+	}
 	c->rev = event_new(c->tt->base, c->fd, EV_READ | EV_PERSIST,
 	    conn_read_cb, c);
 	c->wev = event_new(c->tt->base, c->fd, EV_WRITE | EV_PERSIST,

@@ -282,7 +282,8 @@ usock_open(struct udp_thread *ut, struct usock *s, uint32_t id)
 	s->answered = xcalloc(o->pipeline, 1, "the pipeline");
 	s->fd = socket(o->addrs[0].ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
-	if (s->fd == -1 || connect(s->fd, (struct sockaddr *)&o->addrs[0],
+	if (s->fd == -1 || load_bind_source(o, s->fd, id) == -1 ||
+	    connect(s->fd, (struct sockaddr *)&o->addrs[0],
 	    o->addrlens[0]) == -1) {
 		usock_error(s, ERR_CONNECT, strerror(errno));
 		if (s->fd != -1)

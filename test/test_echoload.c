@@ -590,6 +590,11 @@ Test(echoload, every_usage_error_is_one_line)
 		    "request per second for each of the 10 connections" },
 		{ { "--connect-rate", "5", "udp:127.0.0.1:7" }, "--connect-rate "
 		    "needs a stream target" },
+		{ { "--source", "::1", "127.0.0.1:7" }, "--source addresses must "
+		    "be of the target's family (IPv4 or IPv6)" },
+		{ { "--source", "127.0.0.9-127.0.0.2", "127.0.0.1:7" }, "invalid "
+		    "--source '127.0.0.9-127.0.0.2': must be addresses separated "
+		    "by commas, IPv4 ranges as A-B, 65536 at most" },
 		{ { "-r", "2k5", "127.0.0.1:7" }, "invalid --rate '2k5': must be "
 		    "a whole number from 1 to 100000000" },
 		{ { "-c", "2M", "127.0.0.1:7" }, "invalid --connections '2M': "
@@ -1614,4 +1619,36 @@ Test(echoload, an_idle_connection_costs_little)
 	cr_assert_lt((many - one) * 1024 / 1999, 3000, "%ld kB, %ld kB", one,
 	    many);
 	echod_finish(&e);
+}
+
+/* --source: connections spread over local addresses, in turn. */
+Test(echoload, source_addresses_in_turn)
+{
+	struct echod	 e;
+	char		*out, *err, t[64];
+	int		 rc;
+
+	echod_start(&e, "-v", NULL);
+	rc = echoload(&out, &err, (const char *[]){ "-q", "--json", "-c", "6",
+	    "-n", "600", "--source", "127.0.0.2-127.0.0.3,127.0.0.5",
+	    target(t, sizeof(t), "", e.port), NULL });
+	expect_clean(out, err, rc, 600);
+	free(out);
+	free(err);
+	cr_assert_eq(echod_stop(&e), 0, "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, "Connection from 127.0.0.2:"), 2,
+	    "%s", e.log);
+	cr_assert_eq(echod_log_count(&e, "Connection from 127.0.0.3:"), 2);
+	cr_assert_eq(echod_log_count(&e, "Connection from 127.0.0.5:"), 2);
+	cr_assert_eq(echod_log_count(&e, "Connection from 127.0.0.1:"), 0);
+	echod_free(&e);
+
+	/* An address not on this machine: no socket can have it. */
+	rc = echoload(&out, &err, (const char *[]){ "-q", "-c", "1", "-n",
+	    "1", "--source", "192.0.2.1", "127.0.0.1:7", NULL });
+	cr_assert_eq(rc, 2, "%s", err);
+	cr_assert_str_eq(err, "echoload: connect: connection 0: bind: Cannot "
+	    "assign requested address\n");
+	free(out);
+	free(err);
 }
