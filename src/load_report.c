@@ -471,7 +471,8 @@ print_loss(FILE *out, const struct load_run *run, const struct load_stats *sum)
 static void
 loss_hint(const struct load_run *run, const struct load_stats *sum)
 {
-	if (run->opts->transport != LT_UDP || sum->lost_near == 0 ||
+	if (run->opts->transport != LT_UDP || run->opts->max_loss >= 100 ||
+	    sum->lost_near == 0 ||
 	    sum->lost_near * 2 < sum->errors[ERR_LOST] || sum->replies == 0)
 		return;
 	fprintf(stderr, "echoload: %llu datagrams were lost in bursts: a "

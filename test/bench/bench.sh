@@ -5,9 +5,10 @@
 # echod/reference; then UDP against a naive loop.  The load is echoload,
 # which checks every byte and reports JSON.
 # Usage: bench.sh ECHOD REFSERVER ECHOLOAD [ROUNDS] [SECONDS] [UDPREF]
+#     [BARECLIENT]
 set -euo pipefail
 echod=$1 ref=$2 echoload=$3 rounds=${4:-3} secs=${5:-3}
-udpref=${6:-}
+udpref=${6:-} bare=${7:-}
 scheme=
 
 pid=
@@ -136,3 +137,18 @@ udp16="-T 1 -c 16 -D 8 -s 64 --timeout 200ms --allow-loss"
 compare "16 sockets x 8 in flight, no limits" requests_per_s "$UDPREF" "$udp16" "$ECHOD -U $NOLIMIT" "$udp16"
 compare "16 sockets x 8 in flight, no limits" cpu_us_per_request "$UDPREF" "$udp16" "$ECHOD -U $NOLIMIT" "$udp16"
 compare "16 sockets x 8 in flight, default limits" requests_per_s "$UDPREF" "$udp16" "$ECHOD -U" "$udp16"
+
+# echoload's own CPU per request, against the least a client can do: one
+# connection, one request at a time, against echod, the same requests.
+if [ -n "$bare" ]; then
+	n=$((secs * 30000))
+	start_server echod "$echod" -q -l 127.0.0.1:0
+	b=$("$bare" "$port" "$n" | cut -d' ' -f1)
+	TIMEFORMAT='%U %S'
+	t=$( { time "$echoload" -q -c 1 -T 1 -n "$n" "127.0.0.1:$port" >/dev/null; } 2>&1)
+	kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+	echo
+	awk -v b="$b" -v t="$t" -v n="$n" 'BEGIN { split(t, u, " ");
+	    e = (u[1] + u[2]) * 1e6 / n;
+	    printf "echoload CPU per request, 1 connection, 1 in flight: %.2f us; a bare blocking client: %.2f us (%.2fx)\n", e, b, e / b }'
+fi
