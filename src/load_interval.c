@@ -151,10 +151,13 @@ interval_timeline(struct load_interval *iv, const struct load_run *run,
 	fflush(iv->timeline);
 }
 
-/* The record of the interval that ends at end. */
+/*
+ * The record of the interval that ends at end; the last, shorter one
+ * only if something happened in it.
+ */
 static void
 interval_emit(struct load_interval *iv, const struct load_run *run,
-    uint64_t end)
+    uint64_t end, bool last)
 {
 	struct load_stats	 now;
 	unsigned int		 i;
@@ -166,6 +169,10 @@ interval_emit(struct load_interval *iv, const struct load_run *run,
 		hist_add(&iv->now_hist, &iv->one);
 	}
 	hist_sub(&iv->one, &iv->now_hist, &iv->prev_hist);
+	if (last && now.sent == iv->prev.sent && now.replies ==
+	    iv->prev.replies && errors_of(&now) == errors_of(&iv->prev) &&
+	    now.unsent == iv->prev.unsent)
+		return;
 	if (iv->timeline != NULL)
 		interval_timeline(iv, run, &now, end);
 	if (iv->hdr != NULL) {
@@ -184,7 +191,7 @@ interval_tick(struct load_interval *iv, const struct load_run *run,
     uint64_t now)
 {
 	if (iv != NULL && now - iv->last_ns >= iv->every_ns)
-		interval_emit(iv, run, iv->last_ns + iv->every_ns);
+		interval_emit(iv, run, iv->last_ns + iv->every_ns, false);
 }
 
 /* At the end: the last, shorter interval, if any time is left in it. */
@@ -193,7 +200,7 @@ interval_finish(struct load_interval *iv, const struct load_run *run,
     uint64_t now)
 {
 	if (iv != NULL && now > iv->last_ns)
-		interval_emit(iv, run, now);
+		interval_emit(iv, run, now, true);
 }
 
 void
