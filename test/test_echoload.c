@@ -1606,7 +1606,9 @@ idle_rss_kb(int port, const char *n)
 
 /*
  * An idle connection costs echoload about what it costs echod (about a
- * kilobyte), not a 64 KiB output buffer of its own (9 KB resident).
+ * kilobyte), not a 64 KiB output buffer of its own (9 KB resident).  The
+ * bound leaves room for the sanitizer builds CI also runs this against:
+ * 0.8 KB plain, 1.3 KB under ASan, 4.8 KB under TSan's shadow memory.
  */
 Test(echoload, an_idle_connection_costs_little)
 {
@@ -1616,7 +1618,7 @@ Test(echoload, an_idle_connection_costs_little)
 	echod_start(&e, "-c", "5000", NULL);
 	one = idle_rss_kb(e.port, "1");
 	many = idle_rss_kb(e.port, "2000");
-	cr_assert_lt((many - one) * 1024 / 1999, 3000, "%ld kB, %ld kB", one,
+	cr_assert_lt((many - one) * 1024 / 1999, 6000, "%ld kB, %ld kB", one,
 	    many);
 	echod_finish(&e);
 }
