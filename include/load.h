@@ -86,8 +86,8 @@ struct load_stats {
 	uint64_t		 opened;	/* connections made */
 	uint64_t		 open;		/* now open */
 	uint64_t		 late;		/* UDP: after being counted lost */
-	uint64_t		 lost_near;	/* UDP: lost within 10 ms of another */
-	uint64_t		 last_lost_ns;	/* UDP: when that one was sent */
+	uint64_t		 loss_slots;	/* UDP: 100 ms slots with a loss */
+	uint64_t		 last_loss_slot;	/* UDP: the latest, + 1 */
 	uint64_t		 unsent;	/* --rate: due, never sent */
 	uint64_t		 max_lag_ns;	/* --rate: sent after due, at most */
 	uint64_t		 errors[ERR_KINDS];

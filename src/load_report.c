@@ -312,7 +312,7 @@ load_totals(const struct load_run *run, struct load_stats *sum, bool final)
 		if (!final)
 			continue;
 		sum->measured += s->measured;
-		sum->lost_near += s->lost_near;
+		sum->loss_slots += s->loss_slots;
 		if (s->max_lag_ns > sum->max_lag_ns)
 			sum->max_lag_ns = s->max_lag_ns;
 		if (s->last_reply_ns > sum->last_reply_ns)
@@ -465,15 +465,20 @@ print_loss(FILE *out, const struct load_run *run, const struct load_stats *sum)
 }
 
 /*
- * Most losses came within 10 ms of another, from a server that answers
- * otherwise: the mark of a rate limit, not of a lossy path.
+ * Losses crowded into few moments (100 ms slots with more than one loss
+ * each, in at most half the run's slots), from a server that answers
+ * otherwise: the mark of a rate limit, not of a lossy path, whose losses
+ * come one at a time or all the time.
  */
 static void
 loss_hint(const struct load_run *run, const struct load_stats *sum)
 {
+	double	 slots = (run->finish_ns - run->start_ns) / 1e8;
+
 	if (run->opts->transport != LT_UDP || run->opts->max_loss >= 100 ||
-	    sum->lost_near == 0 ||
-	    sum->lost_near * 2 < sum->errors[ERR_LOST] || sum->replies == 0)
+	    sum->replies == 0 || sum->errors[ERR_LOST] < 2 ||
+	    sum->errors[ERR_LOST] <= sum->loss_slots ||
+	    sum->loss_slots * 2 > slots)
 		return;
 	fprintf(stderr, "echoload: %llu datagrams were lost in bursts: a "
 	    "server's rate limit is the likely cause (echod answers at most "
