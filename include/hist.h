@@ -25,6 +25,10 @@ struct hist {
 void		 hist_init(struct hist *);
 void		 hist_record(struct hist *, uint64_t);
 void		 hist_add(struct hist *, const struct hist *);
+void		 hist_snapshot(struct hist *, const struct hist *);
+void		 hist_sub(struct hist *, const struct hist *, const struct hist *);
+double		 hist_mean(const struct hist *);
+double		 hist_stddev(const struct hist *);
 uint64_t	 hist_percentile(const struct hist *, double);
 unsigned int	 hist_bucket(uint64_t);
 uint64_t	 hist_bucket_high(unsigned int);

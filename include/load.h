@@ -46,6 +46,8 @@ struct load_opts {
 	socklen_t		 addrlens[16];
 	int			 naddrs;
 	char			 host[256];	/* for TLS names */
+	struct sockaddr_storage	*sources;	/* --source; connection i: */
+	unsigned int		 nsources;	/* sources[i % nsources] */
 	enum load_mode		 mode;
 	unsigned int		 conns;
 	unsigned int		 threads;
@@ -55,13 +57,22 @@ struct load_opts {
 	uint64_t		 warmup_ns;
 	uint64_t		 timeout_ns;
 	uint64_t		 rate;		/* requests/s in all; 0: closed */
+	uint64_t		 rate_end;	/* --rate A:B: B; 0: steady */
+	uint64_t		 connect_rate;	/* connections/s in all; 0: any */
 	struct payload		 payload;
 	int			 proxy_version;	/* 0: no PROXY header */
 	const char		*ca;
 	bool			 insecure;
 	bool			 quiet;
 	bool			 json;
-	bool			 allow_loss;
+	bool			 latency_detail;	/* --latency */
+	bool			 reconnect;	/* a failed connection reopens */
+	uint64_t		 interval_ns;	/* -i; 0: no records */
+	bool			 interval_given;
+	const char		*timeline;	/* --timeline FILE */
+	const char		*hdr_log;	/* --hdr-log FILE */
+	double			 max_loss;	/* udp: lost %% that fails */
+	bool			 timeout_given;
 	int			 server_pid;
 };
 
@@ -75,9 +86,14 @@ struct load_stats {
 	uint64_t		 opened;	/* connections made */
 	uint64_t		 open;		/* now open */
 	uint64_t		 late;		/* UDP: after being counted lost */
+	uint64_t		 loss_slots;	/* UDP: 100 ms slots with a loss */
+	uint64_t		 last_loss_slot;	/* UDP: the latest, + 1 */
+	uint64_t		 unsent;	/* --rate: due, never sent */
+	uint64_t		 max_lag_ns;	/* --rate: sent after due, at most */
 	uint64_t		 errors[ERR_KINDS];
 	uint64_t		 last_reply_ns;
 	struct hist		 latency;	/* after the warm-up, ns */
+	struct hist		 service;	/* --rate: from sending, not due */
 };
 
 struct load_run;
@@ -109,7 +125,9 @@ struct load_run {
 	uint64_t		 end_ns;	/* no new requests after */
 	int			 stop;		/* SIGINT: end now */
 	uint64_t		 stop_ns;
+	uint64_t		 finish_ns;	/* every thread done */
 	bool			 tty;		/* progress on a terminal */
+	bool			 records_stderr;	/* -i: no progress line */
 	uint64_t		 last_progress_ns;
 	uint64_t		 last_replies, last_bytes;
 	pthread_mutex_t		 report_lock;
@@ -129,6 +147,9 @@ void	 load_error(struct load_thread *, enum err_kind, const char *, ...)
 void	 load_count(uint64_t *, uint64_t);
 uint64_t load_get(const uint64_t *);
 bool	 load_ending(struct load_thread *, uint64_t);
+bool	 load_sending_over(struct load_thread *, const struct load_pace *,
+	    uint64_t);
+void	 load_pace_done(struct load_thread *, struct load_pace *);
 bool	 load_idle_ends(struct load_thread *, bool *, uint64_t);
 uint64_t load_now(void);
 struct event_base *load_event_base(const struct load_opts *);
@@ -137,5 +158,6 @@ void	 load_pace_init(struct load_pace *, struct load_thread *, uint32_t,
 bool	 load_may_send(struct load_thread *, struct load_pace *, uint64_t,
 	    uint64_t *);
 void	 load_timer_in(struct event *, uint64_t);
+int	 load_bind_source(const struct load_opts *, int, uint32_t);
 
 #endif

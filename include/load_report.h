@@ -17,6 +17,7 @@ struct server_usage {
 
 void	 load_totals(const struct load_run *, struct load_stats *, bool);
 uint64_t load_failures(const struct load_run *, const struct load_stats *);
+int	 load_status(const struct load_run *, const struct load_stats *);
 void	 load_progress(struct load_run *, uint64_t);
 void	 load_report(const struct load_run *, const struct load_stats *,
 	    const struct server_usage *);

@@ -32,7 +32,8 @@ struct payload {
 	enum reply_framing	 framing;
 	char			 prefix[PAYLOAD_PREFIX_MAX];
 	size_t			 prefix_len;
-	size_t			 len;		/* of a request */
+	size_t			 len;		/* of a request: the least */
+	size_t			 len_max;	/* the most (-s MIN-MAX) */
 };
 
 /* Where one connection's reply stream stands. */
@@ -56,6 +57,8 @@ struct mismatch {
 
 int	payload_init(struct payload *, const char *, size_t, enum reply_framing,
 	    bool, const char **);
+void	payload_set_range(struct payload *, size_t);
+size_t	payload_len(const struct payload *, uint32_t, uint64_t);
 void	payload_request(const struct payload *, uint32_t, uint64_t, char *);
 int	payload_parse(const struct payload *, const char *, size_t, uint32_t *,
 	    uint64_t *);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <sys/un.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@
 #define DEFAULT_CONNS		10
 #define DEFAULT_DURATION_S	10
 #define DEFAULT_TIMEOUT_S	5
+#define DEFAULT_UDP_TIMEOUT_S	1	/* a datagram is lost, not slow */
+#define DEFAULT_MAX_LOSS	1.0	/* percent */
 #define DEFAULT_LENGTH		64
 #define MAX_CONNS		1000000
 #define MAX_THREADS		256
@@ -26,17 +29,19 @@
 
 enum {
 	OPT_TIMEOUT = 256, OPT_PROXY, OPT_CA, OPT_INSECURE, OPT_JSON,
-	OPT_ALLOW_LOSS, OPT_SERVER_PID
+	OPT_ALLOW_LOSS, OPT_MAX_LOSS, OPT_SERVER_PID, OPT_LATENCY,
+	OPT_TIMELINE, OPT_HDR_LOG, OPT_RECONNECT, OPT_CONNECT_RATE, OPT_SOURCE
 };
 
 static const struct option long_options[] = {
 	{ "connections",	required_argument,	NULL, 'c' },
-	{ "threads",		required_argument,	NULL, 't' },
+	{ "threads",		required_argument,	NULL, 'T' },
 	{ "duration",		required_argument,	NULL, 'd' },
 	{ "requests",		required_argument,	NULL, 'n' },
 	{ "mode",		required_argument,	NULL, 'm' },
-	{ "pipeline",		required_argument,	NULL, 'p' },
-	{ "length",		required_argument,	NULL, 'l' },
+	{ "pipeline",		required_argument,	NULL, 'D' },
+	{ "size",		required_argument,	NULL, 's' },
+	{ "length",		required_argument,	NULL, 's' },
 	{ "prefix",		required_argument,	NULL, 'P' },
 	{ "framing",		required_argument,	NULL, 'f' },
 	{ "rate",		required_argument,	NULL, 'r' },
@@ -46,7 +51,15 @@ static const struct option long_options[] = {
 	{ "ca",			required_argument,	NULL, OPT_CA },
 	{ "insecure",		no_argument,		NULL, OPT_INSECURE },
 	{ "json",		no_argument,		NULL, OPT_JSON },
+	{ "latency",		no_argument,		NULL, OPT_LATENCY },
+	{ "interval",		required_argument,	NULL, 'i' },
+	{ "timeline",		required_argument,	NULL, OPT_TIMELINE },
+	{ "reconnect",		no_argument,		NULL, OPT_RECONNECT },
+	{ "connect-rate",	required_argument,	NULL, OPT_CONNECT_RATE },
+	{ "source",		required_argument,	NULL, OPT_SOURCE },
+	{ "hdr-log",		required_argument,	NULL, OPT_HDR_LOG },
 	{ "allow-loss",		no_argument,		NULL, OPT_ALLOW_LOSS },
+	{ "max-loss",		required_argument,	NULL, OPT_MAX_LOSS },
 	{ "server-pid",		required_argument,	NULL, OPT_SERVER_PID },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -65,30 +78,47 @@ usage(FILE *out)
 "unix:PATH; HOST may be [IPV6ADDR].  PORT defaults to 25000.\n"
 "\n"
 "  -c, --connections N     connections (sockets for udp:) (default %d)\n"
-"  -t, --threads N         threads (default: CPUs, at most N connections)\n"
+"  -T, --threads N         threads (default: CPUs, at most N connections)\n"
 "  -d, --duration TIME     how long to send (default %ds); TIME is a number\n"
 "                          with ms, s, m or h (plain: seconds)\n"
 "  -n, --requests N        send N requests in all instead of for a time\n"
 "  -m, --mode MODE         pingpong, stream, churn or idle (default pingpong)\n"
-"  -p, --pipeline N        requests in flight per connection (default 1)\n"
-"  -l, --length BYTES      bytes per request, LF included, %d-%d\n"
-"                          (default %d)\n"
+"  -D, --pipeline N        requests in flight per connection, the depth\n"
+"                          (default 1)\n"
+"  -s, --size BYTES[-MAX]  bytes per request, LF included, %d-%d\n"
+"                          (default %d; k: 1024; --length is the same);\n"
+"                          MIN-MAX: each drawn from the range\n"
 "  -P, --prefix TEXT       what the server puts before each reply\n"
 "                          (default \"GOT:\"; '' for RFC 862 servers)\n"
 "  -f, --framing KIND      line: the prefix before each request's echo;\n"
 "                          chunk: before whatever the server read\n"
 "                          (default line)\n"
-"  -r, --rate N            N requests/s in all, open loop, latency from\n"
-"                          when each was due (default: closed loop)\n"
+"  -r, --rate N[:M]        N requests/s in all, open loop, latency from\n"
+"                          when each was due (default: closed loop);\n"
+"                          N:M goes from N to M over -d\n"
+"      --connect-rate N    open at most N connections a second\n"
+"      --source LIST       local addresses, in turn for each connection:\n"
+"                          ADDR[,ADDR...], IPv4 ranges as A-B\n"
+"Counts and rates take k (1000) and M (1000000): -r 10k.\n"
 "  -w, --warmup TIME       run this long first, not measured (default 0)\n"
+"  -i, --interval TIME     a record of each interval: rate, latency, errors\n"
+"                          (to standard error unless --timeline)\n"
+"      --timeline FILE     the records to FILE: JSON lines, or CSV if FILE\n"
+"                          ends in .csv (every -i, default 1s)\n"
+"      --hdr-log FILE      an HdrHistogram interval log of the latency\n"
+"                          (every -i, default 1s)\n"
 "      --timeout TIME      a reply, connect or handshake longer than this\n"
-"                          is an error (default %ds)\n"
+"                          is an error (default %ds; udp: 1s)\n"
 "      --proxy v1|v2       send a PROXY protocol header first\n"
+"      --reconnect         open a connection again when it fails\n"
 "      --ca FILE           trust these CA certificates for tls:\n"
 "      --insecure          do not verify the server's certificate\n"
-"      --allow-loss        udp: lost datagrams are counted, not errors\n"
+"      --max-loss PCT      udp: lost datagrams fail the run above PCT %%\n"
+"                          of those sent (default 1)\n"
+"      --allow-loss        udp: --max-loss 100\n"
 "      --server-pid PID    also report that process's CPU time and memory\n"
 "      --json              print the summary as JSON\n"
+"      --latency           the full latency distribution and spectrum\n"
 "  -q, --quiet             no progress lines\n"
 "  -h, --help              show this help and exit\n"
 "  -V, --version           show the version and exit\n"
@@ -99,15 +129,69 @@ usage(FILE *out)
 	    DEFAULT_LENGTH, DEFAULT_TIMEOUT_S);
 }
 
+/* A count or a rate: a whole number, k for 1000 and M for 1000000. */
+static int
+option_count(const char *name, const char *text, uint64_t min, uint64_t max,
+    uint64_t *result)
+{
+	char		 digits[32];
+	size_t		 n = strspn(text, "0123456789");
+	uint64_t	 scale = 1, v;
+
+	if (n > 0 && n < sizeof(digits) && text[n] != '\0' &&
+	    text[n + 1] == '\0') {
+		if (text[n] == 'k' || text[n] == 'K')
+			scale = 1000;
+		else if (text[n] == 'M')
+			scale = 1000000;
+	}
+	if (scale == 1 || n >= sizeof(digits))
+		return usage_number(stderr, name, text, min, max, false,
+		    result);
+	memcpy(digits, text, n);
+	digits[n] = '\0';
+	if (parse_number(digits, 0, max / scale, false, &v) == -1 ||
+	    v * scale < min)
+		return usage_error(stderr, "invalid %s '%s': must be a whole "
+		    "number from %llu to %llu", name, text,
+		    (unsigned long long)min, (unsigned long long)max);
+	*result = v * scale;
+	return 0;
+}
+
 static int
 option_uint(const char *name, const char *text, uint64_t min, uint64_t max,
     unsigned int *result)
 {
 	uint64_t	 v;
 
-	if (usage_number(stderr, name, text, min, max, false, &v) == -1)
+	if (option_count(name, text, min, max, &v) == -1)
 		return -1;
 	*result = v;
+	return 0;
+}
+
+/*
+ * echod's short options that echoload once gave another meaning: a
+ * clear no, not a silent other option (echoload -p 13000 once ran
+ * 13000 requests in flight where the port was meant).
+ */
+static int
+option_gone(int ch)
+{
+	static const struct { int ch; const char *why; } gone[] = {
+		{ 'p', "-p is echod's port: the pipeline is -D (--pipeline), "
+		    "and the port goes in the target" },
+		{ 'l', "-l is echod's listen: the request size is -s "
+		    "(--size)" },
+		{ 't', "-t is echod's idle timeout: the threads are -T "
+		    "(--threads)" },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		if (gone[i].ch == ch)
+			return usage_error(stderr, "%s", gone[i].why);
 	return 0;
 }
 
@@ -144,6 +228,147 @@ bad:
 	    (unsigned long long)min_ms);
 }
 
+/* -s BYTES or -s MIN-MAX: sizes, k for 1024. */
+static int
+option_size(const char *text, uint64_t *min, uint64_t *max)
+{
+	char		 first[32];
+	const char	*dash = strchr(text, '-');
+
+	if (dash == NULL) {
+		*max = 0;
+		return usage_number(stderr, "--size", text, PAYLOAD_MIN,
+		    PAYLOAD_MAX, true, min);
+	}
+	if ((size_t)(dash - text) < sizeof(first)) {
+		memcpy(first, text, dash - text);
+		first[dash - text] = '\0';
+	} else
+		first[0] = '\0';
+	if (parse_number(first, PAYLOAD_MIN, PAYLOAD_MAX, true, min) == -1 ||
+	    parse_number(dash + 1, PAYLOAD_MIN, PAYLOAD_MAX, true, max) == -1 ||
+	    *max < *min)
+		return usage_error(stderr, "invalid --size '%s': must be a "
+		    "size or a range MIN-MAX of sizes from %d to %d", text,
+		    PAYLOAD_MIN, PAYLOAD_MAX);
+	return 0;
+}
+
+#define MAX_SOURCES	65536
+
+static int
+source_add(struct load_opts *o, const struct sockaddr_storage *ss)
+{
+	if (o->nsources == MAX_SOURCES)
+		return -1;
+	o->sources = xreallocarray(o->sources, o->nsources + 1,
+	    sizeof(*o->sources), "--source");
+	o->sources[o->nsources++] = *ss;
+	return 0;
+}
+
+/* One address, IPv4 or IPv6, into ss (port 0). */
+static int
+source_parse(const char *text, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+/* --source A[,B...], where an IPv4 item may be a range A-B. */
+static int
+option_source(struct load_opts *o, const char *text)
+{
+	struct sockaddr_storage	 lo, hi;
+	char			 item[128], *dash;
+	const char		*p = text;
+	size_t			 n;
+	uint32_t		 a, b;
+
+	o->nsources = 0;
+	while (*p != '\0') {
+		n = strcspn(p, ",");
+		if (n == 0 || n >= sizeof(item))
+			goto bad;
+		memcpy(item, p, n);
+		item[n] = '\0';
+		p += n + (p[n] == ',');
+		if ((dash = strchr(item, '-')) != NULL)
+			*dash++ = '\0';
+		if (source_parse(item, &lo) == -1)
+			goto bad;
+		if (dash == NULL) {
+			if (source_add(o, &lo) == -1)
+				goto bad;
+			continue;
+		}
+		if (source_parse(dash, &hi) == -1 || lo.ss_family != AF_INET ||
+		    hi.ss_family != AF_INET)
+			goto bad;
+		a = ntohl(((struct sockaddr_in *)&lo)->sin_addr.s_addr);
+		b = ntohl(((struct sockaddr_in *)&hi)->sin_addr.s_addr);
+		if (b < a || b - a >= MAX_SOURCES)
+			goto bad;
+		for (;; a++) {
+			((struct sockaddr_in *)&lo)->sin_addr.s_addr = htonl(a);
+			if (source_add(o, &lo) == -1)
+				goto bad;
+			if (a == b)
+				break;
+		}
+	}
+	if (o->nsources != 0)
+		return 0;
+bad:
+	return usage_error(stderr, "invalid --source '%s': must be addresses "
+	    "separated by commas, IPv4 ranges as A-B, %d at most", text,
+	    MAX_SOURCES);
+}
+
+/* -r N, or -r N:M for a ramp. */
+static int
+option_rate(struct load_opts *o, const char *text)
+{
+	char		 first[32];
+	const char	*colon = strchr(text, ':');
+
+	if (colon == NULL)
+		return option_count("--rate", text, 1, 100000000, &o->rate);
+	if ((size_t)(colon - text) >= sizeof(first))
+		return usage_error(stderr, "invalid --rate '%s'", text);
+	memcpy(first, text, colon - text);
+	first[colon - text] = '\0';
+	if (option_count("--rate", first, 1, 100000000, &o->rate) == -1 ||
+	    option_count("--rate", colon + 1, 1, 100000000,
+	    &o->rate_end) == -1)
+		return -1;
+	return 0;
+}
+
+/* A percentage from 0 to 100, decimals allowed. */
+static int
+option_percent(const char *name, const char *text, double *pct)
+{
+	char	*end;
+
+	*pct = strtod(text, &end);
+	if (text[0] < '0' || text[0] > '9' || *end != '\0' || *pct > 100)
+		return usage_error(stderr, "invalid %s '%s': must be a "
+		    "percentage from 0 to 100", name, text);
+	return 0;
+}
+
 static void
 load_defaults(struct load_opts *o)
 {
@@ -156,6 +381,7 @@ load_defaults(struct load_opts *o)
 	o->pipeline = 1;
 	o->duration_ns = DEFAULT_DURATION_S * 1000000000ULL;
 	o->timeout_ns = DEFAULT_TIMEOUT_S * 1000000000ULL;
+	o->max_loss = -1;	/* not given */
 }
 
 static int
@@ -249,12 +475,22 @@ load_check(struct load_opts *o, size_t length, const char *prefix,
 	if (o->transport != LT_TLS && (o->ca != NULL || o->insecure))
 		return usage_error(stderr,
 		    "--ca and --insecure need a tls: target");
+	if (o->transport == LT_UDP && o->reconnect)
+		return usage_error(stderr, "--reconnect needs a stream target: "
+		    "udp: sockets stay open");
 	if (o->transport == LT_UDP && (o->proxy_version != 0 ||
 	    o->mode == MODE_STREAM || o->mode == MODE_CHURN))
 		return usage_error(stderr,
 		    "udp: takes -m pingpong or idle, and no --proxy");
-	if (o->transport != LT_UDP && o->allow_loss)
-		return usage_error(stderr, "--allow-loss needs a udp: target");
+	if (o->transport != LT_UDP && o->max_loss >= 0)
+		return usage_error(stderr,
+		    "--allow-loss and --max-loss need a udp: target");
+	if (o->max_loss < 0)
+		o->max_loss = DEFAULT_MAX_LOSS;
+	if (o->transport == LT_UDP && !o->timeout_given)
+		o->timeout_ns = DEFAULT_UDP_TIMEOUT_S * 1000000000ULL;
+	if (o->interval_ns == 0 && (o->timeline != NULL || o->hdr_log != NULL))
+		o->interval_ns = 1000000000ULL;
 	if (o->mode == MODE_IDLE && (o->rate != 0 || o->count != 0))
 		return usage_error(stderr,
 		    "-m idle takes neither --rate nor -n");
@@ -263,15 +499,30 @@ load_check(struct load_opts *o, size_t length, const char *prefix,
 		    "--rate %llu is below one request per "
 		    "second for each of the %u connections",
 		    (unsigned long long)o->rate, o->conns);
+	if (o->rate_end != 0 && o->rate_end < o->conns)
+		return usage_error(stderr,
+		    "--rate ...:%llu is below one request per "
+		    "second for each of the %u connections",
+		    (unsigned long long)o->rate_end, o->conns);
+	if (o->rate_end != 0 && (o->count != 0 || o->mode == MODE_CHURN))
+		return usage_error(stderr, "--rate N:M ramps over -d: not "
+		    "with -n or -m churn");
+	if (o->nsources != 0 && (o->transport == LT_UNIX ||
+	    o->sources[0].ss_family != o->addrs[0].ss_family))
+		return usage_error(stderr, "--source addresses must be of the "
+		    "target's family (IPv4 or IPv6)");
+	if (o->connect_rate != 0 && o->transport == LT_UDP)
+		return usage_error(stderr, "--connect-rate needs a stream "
+		    "target");
 	if (payload_init(&o->payload, prefix, length, framing,
 	    o->transport == LT_UDP, &why) == -1)
 		return usage_error(stderr,
 		    "invalid %s: %s", length < PAYLOAD_MIN ||
-		    length > PAYLOAD_MAX ? "--length" : "--prefix", why);
+		    length > PAYLOAD_MAX ? "--size" : "--prefix", why);
 	if (o->threads > o->conns) {
 		if (threads_given)
 			return usage_error(stderr,
-			    "-t %u is more threads than the %u "
+			    "-T %u is more threads than the %u "
 			    "connections", o->threads, o->conns);
 		o->threads = o->conns;
 	}
@@ -290,12 +541,13 @@ load_options(struct load_opts *o, int argc, char **argv)
 	const char		*prefix = "GOT:";
 	enum reply_framing	 framing = REPLY_LINE;
 	uint64_t		 length = DEFAULT_LENGTH, v;
+	uint64_t		 length_max = 0;
 	bool			 threads_given = false;
 	int			 ch, rc;
 
 	load_defaults(o);
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:t:d:n:m:p:l:P:f:r:w:qhV",
+	while ((ch = getopt_long(argc, argv, ":c:T:d:n:m:D:s:P:f:r:w:i:qhVp:l:t:",
 	    long_options, NULL)) != -1) {
 		rc = 0;
 		switch (ch) {
@@ -303,7 +555,11 @@ load_options(struct load_opts *o, int argc, char **argv)
 			rc = option_uint("--connections", optarg, 1,
 			    MAX_CONNS, &o->conns);
 			break;
+		case 'p':
+		case 'l':
 		case 't':
+			return option_gone(ch);
+		case 'T':
 			rc = option_uint("--threads", optarg, 1, MAX_THREADS,
 			    &o->threads);
 			threads_given = true;
@@ -313,20 +569,18 @@ load_options(struct load_opts *o, int argc, char **argv)
 			    &o->duration_ns);
 			break;
 		case 'n':
-			rc = usage_number(stderr, "--requests", optarg, 1,
-			    UINT64_MAX / 2, false, &o->count);
+			rc = option_count("--requests", optarg, 1,
+			    UINT64_MAX / 2, &o->count);
 			break;
 		case 'm':
 			rc = option_mode(o, optarg);
 			break;
-		case 'p':
+		case 'D':
 			rc = option_uint("--pipeline", optarg, 1, MAX_PIPELINE,
 			    &o->pipeline);
 			break;
-		case 'l':
-			rc = usage_number(stderr,
-			    "--length", optarg, PAYLOAD_MIN,
-			    PAYLOAD_MAX, false, &length);
+		case 's':
+			rc = option_size(optarg, &length, &length_max);
 			break;
 		case 'P':
 			prefix = optarg;
@@ -342,14 +596,13 @@ load_options(struct load_opts *o, int argc, char **argv)
 				    "be line or chunk", optarg);
 			break;
 		case 'r':
-			rc = usage_number(stderr,
-			    "--rate", optarg, 1, 100000000, false,
-			    &o->rate);
+			rc = option_rate(o, optarg);
 			break;
 		case 'w':
 			rc = option_time("--warmup", optarg, 0, &o->warmup_ns);
 			break;
 		case OPT_TIMEOUT:
+			o->timeout_given = true;
 			rc = option_time("--timeout", optarg, 1,
 			    &o->timeout_ns);
 			break;
@@ -372,8 +625,35 @@ load_options(struct load_opts *o, int argc, char **argv)
 		case OPT_JSON:
 			o->json = true;
 			break;
+		case OPT_LATENCY:
+			o->latency_detail = true;
+			break;
+		case 'i':
+			o->interval_given = true;
+			rc = option_time("--interval", optarg, 10,
+			    &o->interval_ns);
+			break;
+		case OPT_SOURCE:
+			rc = option_source(o, optarg);
+			break;
+		case OPT_CONNECT_RATE:
+			rc = option_count("--connect-rate", optarg, 1,
+			    100000000, &o->connect_rate);
+			break;
+		case OPT_RECONNECT:
+			o->reconnect = true;
+			break;
+		case OPT_TIMELINE:
+			o->timeline = optarg;
+			break;
+		case OPT_HDR_LOG:
+			o->hdr_log = optarg;
+			break;
 		case OPT_ALLOW_LOSS:
-			o->allow_loss = true;
+			o->max_loss = 100;
+			break;
+		case OPT_MAX_LOSS:
+			rc = option_percent("--max-loss", optarg, &o->max_loss);
 			break;
 		case OPT_SERVER_PID:
 			rc = usage_number(stderr, "--server-pid", optarg, 1,
@@ -403,5 +683,8 @@ load_options(struct load_opts *o, int argc, char **argv)
 		    argv[optind + 1]);
 	if ((rc = load_target(o, argv[optind])) != 0)
 		return rc;
-	return load_check(o, length, prefix, framing, threads_given);
+	if ((rc = load_check(o, length, prefix, framing, threads_given)) != 0)
+		return rc;
+	payload_set_range(&o->payload, length_max != 0 ? length_max : length);
+	return 0;
 }

@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include <event2/event.h>
 
 #include "load.h"
+#include "load_latency.h"
 #include "load_report.h"
 
 const char *const err_kind_names[ERR_KINDS] = {
@@ -112,6 +115,28 @@ load_pace_init(struct load_pace *p, struct load_thread *t, uint32_t id,
 }
 
 /*
+ * The time from a connection's request due at t to its next: with
+ * --rate A:B the rate goes from A to B in a straight line over -d (A in
+ * the warm-up).
+ */
+static uint64_t
+pace_interval(const struct load_run *run, const struct load_pace *p,
+    uint64_t t)
+{
+	const struct load_opts	*o = run->opts;
+	double			 r = o->rate;
+
+	if (o->rate_end == 0)
+		return p->interval_ns;
+	if (t >= run->end_ns)
+		r = o->rate_end;
+	else if (t > run->window_ns)
+		r += ((double)o->rate_end - o->rate) * (t - run->window_ns) /
+		    o->duration_ns;
+	return 1e9 * o->conns / r;
+}
+
+/*
  * Whether a connection may send a request now (all modes but churn);
  * *due: when it was due.  One not due yet, under --rate, arms the timer.
  */
@@ -128,7 +153,7 @@ load_may_send(struct load_thread *t, struct load_pace *p, uint64_t now,
 		p->idle_quota--;
 		return true;
 	}
-	if (load_ending(t, now))
+	if (load_sending_over(t, p, now))
 		return false;
 	if (o->rate != 0 && p->next_due > now) {
 		load_timer_in(p->timer, p->next_due - now);
@@ -141,9 +166,66 @@ load_may_send(struct load_thread *t, struct load_pace *p, uint64_t now,
 	}
 	if (o->rate != 0) {
 		*due = p->next_due;
-		p->next_due += p->interval_ns;
+		p->next_due += pace_interval(t->run, p, p->next_due);
+		if (now - *due > t->stats.max_lag_ns)
+			t->stats.max_lag_ns = now - *due;
 	}
 	return true;
+}
+
+/* The open loop's schedule: no -n, and a connection's own pace. */
+static bool
+load_scheduled(const struct load_opts *o)
+{
+	return o->rate != 0 && o->count == 0 && o->mode != MODE_CHURN &&
+	    o->mode != MODE_IDLE;
+}
+
+/*
+ * Whether a connection is done sending.  Under --rate a request that
+ * fell due before the end is still sent after it, as soon as the
+ * connection can carry it, for up to --timeout: a stall at the end
+ * shows in the latency as one in the middle does.
+ */
+bool
+load_sending_over(struct load_thread *t, const struct load_pace *p,
+    uint64_t now)
+{
+	const struct load_run	*run = t->run;
+
+	if (!load_scheduled(run->opts))
+		return load_ending(t, now);
+	if (__atomic_load_n(&run->stop, __ATOMIC_ACQUIRE))
+		return true;
+	return p->next_due >= run->end_ns ||
+	    now >= run->end_ns + run->opts->timeout_ns;
+}
+
+/*
+ * A connection is done: the requests of its schedule due before the end
+ * (or SIGINT) that it never sent are counted, once.
+ */
+void
+load_pace_done(struct load_thread *t, struct load_pace *p)
+{
+	const struct load_run	*run = t->run;
+	uint64_t		 limit = run->end_ns, n;
+
+	if (!load_scheduled(run->opts) || p->interval_ns == 0)
+		return;
+	if (__atomic_load_n(&run->stop, __ATOMIC_ACQUIRE) &&
+	    run->stop_ns < limit)
+		limit = run->stop_ns;
+	if (p->next_due >= limit)
+		return;
+	if (run->opts->rate_end == 0) {
+		n = (limit - p->next_due + p->interval_ns - 1) /
+		    p->interval_ns;
+		p->next_due += n * p->interval_ns;
+	} else
+		for (n = 0; p->next_due < limit; n++)
+			p->next_due += pace_interval(run, p, p->next_due);
+	load_count(&t->stats.unsent, n);
 }
 
 /*
@@ -159,6 +241,27 @@ load_idle_ends(struct load_thread *t, bool *final, uint64_t now)
 	return true;
 }
 
+/*
+ * --source: connection id's socket bound to its source address, the port
+ * left to connect(2) (IP_BIND_ADDRESS_NO_PORT), so that each address has
+ * the whole ephemeral range to each target.  0, or -1 with errno.
+ */
+int
+load_bind_source(const struct load_opts *o, int fd, uint32_t id)
+{
+	const struct sockaddr_storage	*ss;
+	int				 one = 1;
+
+	if (o->nsources == 0)
+		return 0;
+	ss = &o->sources[id % o->nsources];
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	    sizeof(one));
+	return bind(fd, (const struct sockaddr *)ss, ss->ss_family ==
+	    AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6));
+}
+
 /* Counts an error; the first few are shown whole, as they happen. */
 void
 load_error(struct load_thread *t, enum err_kind kind, const char *fmt, ...)
@@ -168,7 +271,7 @@ load_error(struct load_thread *t, enum err_kind kind, const char *fmt, ...)
 	char		 line[512];
 
 	load_count(&t->stats.errors[kind], 1);
-	if (kind == ERR_LOST && run->opts->allow_loss)
+	if (kind == ERR_LOST && run->opts->max_loss >= 100)
 		return;
 	pthread_mutex_lock(&run->report_lock);
 	if (run->reported < ERRORS_SHOWN) {
@@ -193,6 +296,7 @@ load_totals(const struct load_run *run, struct load_stats *sum, bool final)
 
 	memset(sum, 0, sizeof(*sum));
 	hist_init(&sum->latency);
+	hist_init(&sum->service);
 	for (i = 0; i < run->opts->threads; i++) {
 		s = &run->threads[i].stats;
 		sum->sent += load_get(&s->sent);
@@ -202,18 +306,38 @@ load_totals(const struct load_run *run, struct load_stats *sum, bool final)
 		sum->opened += load_get(&s->opened);
 		sum->open += load_get(&s->open);
 		sum->late += load_get(&s->late);
+		sum->unsent += load_get(&s->unsent);
 		for (k = 0; k < ERR_KINDS; k++)
 			sum->errors[k] += load_get(&s->errors[k]);
 		if (!final)
 			continue;
 		sum->measured += s->measured;
+		sum->loss_slots += s->loss_slots;
+		if (s->max_lag_ns > sum->max_lag_ns)
+			sum->max_lag_ns = s->max_lag_ns;
 		if (s->last_reply_ns > sum->last_reply_ns)
 			sum->last_reply_ns = s->last_reply_ns;
 		hist_add(&sum->latency, &s->latency);
+		hist_add(&sum->service, &s->service);
 	}
 }
 
-/* Errors that fail the run: all, less lost datagrams with --allow-loss. */
+/* Lost datagrams as a percentage of those sent. */
+static double
+loss_percent(const struct load_stats *sum)
+{
+	return sum->sent != 0 ? 100.0 * sum->errors[ERR_LOST] / sum->sent : 0;
+}
+
+/* Lost datagrams fail the run only above --max-loss. */
+static bool
+loss_fails(const struct load_run *run, const struct load_stats *sum)
+{
+	return sum->errors[ERR_LOST] != 0 &&
+	    loss_percent(sum) > run->opts->max_loss;
+}
+
+/* Errors that fail the run: all, less lost datagrams within --max-loss. */
 uint64_t
 load_failures(const struct load_run *run, const struct load_stats *sum)
 {
@@ -221,9 +345,25 @@ load_failures(const struct load_run *run, const struct load_stats *sum)
 	int		 k;
 
 	for (k = 0; k < ERR_KINDS; k++)
-		if (k != ERR_LOST || !run->opts->allow_loss)
+		if (k != ERR_LOST || loss_fails(run, sum))
 			n += sum->errors[k];
 	return n;
+}
+
+/*
+ * The exit status: 2 when nothing was ever answered and the target
+ * would not take a connection (or, for udp:, answered with ICMP port
+ * unreachable), whatever the name resolved to; 1 for errors or requests
+ * due and never sent; else 0.
+ */
+int
+load_status(const struct load_run *run, const struct load_stats *sum)
+{
+	if (sum->replies == 0 && sum->errors[ERR_CONNECT] != 0)
+		return 2;
+	if (load_failures(run, sum) != 0 || sum->unsent != 0)
+		return 1;
+	return 0;
 }
 
 void
@@ -251,40 +391,122 @@ load_progress(struct load_run *run, uint64_t now)
 	run->last_progress_ns = now;
 }
 
-/* The measured time: the window, or up to the last reply if it ended early. */
+/*
+ * The measured time: from the end of the warm-up to the end of sending
+ * (-d, SIGINT, or when the last connection gave up, if sooner), or to
+ * the last measured reply if that came later; with -n, to the last
+ * reply.  Never time that was not spent.
+ */
 static double
 load_span(const struct load_run *run, const struct load_stats *sum)
 {
-	uint64_t	 end = run->end_ns;
+	uint64_t	 end = run->finish_ns;
 
-	if (run->opts->count != 0 || run->stop_ns != 0)
-		end = sum->last_reply_ns;
-	if (run->stop_ns != 0 && run->stop_ns < end)
-		end = run->stop_ns;
+	if (run->opts->count != 0)
+		end = sum->last_reply_ns != 0 ? sum->last_reply_ns : end;
+	else {
+		if (run->end_ns < end)
+			end = run->end_ns;
+		if (run->stop_ns != 0 && run->stop_ns < end)
+			end = run->stop_ns;
+		if (sum->last_reply_ns > end)
+			end = sum->last_reply_ns;
+	}
 	return end > run->window_ns ? (end - run->window_ns) / 1e9 : 0;
 }
 
 static size_t
 reply_len(const struct load_opts *o)
 {
-	return o->payload.len + (o->payload.framing == REPLY_LINE ?
+	/* With -s MIN-MAX, the mean length: near enough over many. */
+	return (o->payload.len + o->payload.len_max) / 2 +
+	    (o->payload.framing == REPLY_LINE ?
 	    o->payload.prefix_len : 0);
 }
 
+/*
+ * --rate: whether every request went out when due.  Behind: some were
+ * never sent, or one went out over a millisecond late (its latency
+ * counts the wait, from when it was due).
+ */
+static bool
+schedule_behind(const struct load_stats *sum)
+{
+	return sum->unsent != 0 || sum->max_lag_ns > 1000000;
+}
+
 static void
-print_errors(FILE *out, const struct load_stats *sum, uint64_t total)
+print_schedule(FILE *out, const struct load_run *run,
+    const struct load_stats *sum)
+{
+	if (run->opts->rate == 0)
+		return;
+	fprintf(out, "schedule     %s: sent %llu of %llu due",
+	    schedule_behind(sum) ? "behind" : "on time",
+	    (unsigned long long)sum->sent,
+	    (unsigned long long)(sum->sent + sum->unsent));
+	if (sum->unsent != 0)
+		fprintf(out, " (%llu due, never sent)",
+		    (unsigned long long)sum->unsent);
+	fprintf(out, ", max lag %.3f ms\n", sum->max_lag_ns / 1e6);
+}
+
+static void
+print_loss(FILE *out, const struct load_run *run, const struct load_stats *sum)
+{
+	const struct load_opts	*o = run->opts;
+
+	if (o->transport != LT_UDP)
+		return;
+	fprintf(out, "lost         %llu of %llu datagrams (%.3f %%), %s "
+	    "--max-loss %g %%\n", (unsigned long long)sum->errors[ERR_LOST],
+	    (unsigned long long)sum->sent, loss_percent(sum),
+	    loss_fails(run, sum) ? "over" : "within", o->max_loss);
+}
+
+/*
+ * Losses crowded into few moments (100 ms slots with more than one loss
+ * each, in at most half the run's slots), from a server that answers
+ * otherwise: the mark of a rate limit, not of a lossy path, whose losses
+ * come one at a time or all the time.
+ */
+static void
+loss_hint(const struct load_run *run, const struct load_stats *sum)
+{
+	double	 slots = (run->finish_ns - run->start_ns) / 1e8;
+
+	if (run->opts->transport != LT_UDP || run->opts->max_loss >= 100 ||
+	    sum->replies == 0 || sum->errors[ERR_LOST] < 2 ||
+	    sum->errors[ERR_LOST] <= sum->loss_slots ||
+	    sum->loss_slots * 2 > slots)
+		return;
+	fprintf(stderr, "echoload: %llu datagrams were lost in bursts: a "
+	    "server's rate limit is the likely cause (echod answers at most "
+	    "10000 a second from one address: see its --udp-source-rate)\n",
+	    (unsigned long long)sum->errors[ERR_LOST]);
+}
+
+static void
+print_errors(FILE *out, const struct load_run *run,
+    const struct load_stats *sum, uint64_t total)
 {
 	const char	*sep = " (";
 	int		 k;
 
 	fprintf(out, "errors       %llu", (unsigned long long)total);
 	for (k = 0; k < ERR_KINDS; k++)
-		if (sum->errors[k] != 0) {
+		if (sum->errors[k] != 0 && (k != ERR_LOST ||
+		    loss_fails(run, sum))) {
 			fprintf(out, "%s%s %llu", sep, err_kind_names[k],
 			    (unsigned long long)sum->errors[k]);
 			sep = ", ";
 		}
-	fprintf(out, "%s\n", sep[0] == ',' ? ")" : "");
+	fprintf(out, "%s", sep[0] == ',' ? ")" : "");
+	/* With --reconnect errors go on; as a rate they compare. */
+	if (total != 0 && sum->sent != 0)
+		fprintf(out, ", %.4f %% of %llu requests", 100.0 * total /
+		    sum->sent, (unsigned long long)sum->sent);
+	fprintf(out, "\n");
 }
 
 static void
@@ -293,39 +515,56 @@ print_summary(FILE *out, const struct load_run *run,
 {
 	const struct load_opts	*o = run->opts;
 	double			 span = load_span(run, sum);
-	static const double	 pcts[] = { 50, 90, 99, 99.9 };
-	static const char *const pct_names[] = { "p50", "p90", "p99",
-	    "p99.9" };
-	int			 i;
 
-	fprintf(out, "target       %s (%s), %s framing, prefix \"%s\"\n",
-	    o->target, transport_names[o->transport],
-	    o->payload.framing == REPLY_LINE ? "line" : "chunk",
-	    o->payload.prefix);
-	fprintf(out, "workload     %s, %u connection%s, %u thread%s, %u in "
-	    "flight, %zu-byte requests, ", mode_names[o->mode], o->conns,
-	    o->conns == 1 ? "" : "s", o->threads, o->threads == 1 ? "" : "s",
-	    o->pipeline, o->payload.len);
-	if (o->rate != 0)
+	fprintf(out, "target       %s (%s), ", o->target,
+	    transport_names[o->transport]);
+	if (o->transport != LT_UDP)
+		fprintf(out, "%s framing, ", o->payload.framing == REPLY_LINE ?
+		    "line" : "chunk");
+	fprintf(out, "prefix \"%s\"\n", o->payload.prefix);
+	fprintf(out, "workload     %s, %u connection%s, %u thread%s, ",
+	    mode_names[o->mode], o->conns, o->conns == 1 ? "" : "s",
+	    o->threads, o->threads == 1 ? "" : "s");
+	if (o->mode == MODE_STREAM)
+		fprintf(out, "up to %u KiB in flight, ",
+		    STREAM_INFLIGHT_BYTES / 1024);
+	else
+		fprintf(out, "%u in flight, ", o->pipeline);
+	if (o->payload.len_max != o->payload.len)
+		fprintf(out, "%zu-%zu-byte requests, ", o->payload.len,
+		    o->payload.len_max);
+	else
+		fprintf(out, "%zu-byte requests, ", o->payload.len);
+	if (o->rate_end != 0)
+		fprintf(out, "%llu/s to %llu/s open loop\n",
+		    (unsigned long long)o->rate,
+		    (unsigned long long)o->rate_end);
+	else if (o->rate != 0)
 		fprintf(out, "%llu/s open loop\n", (unsigned long long)o->rate);
 	else
 		fprintf(out, "closed loop\n");
 	fprintf(out, "requests     %llu sent, %llu answered, %llu measured in "
-	    "%.2f s: %.1f/s\n", (unsigned long long)sum->sent,
+	    "%.2f s", (unsigned long long)sum->sent,
 	    (unsigned long long)sum->replies,
-	    (unsigned long long)sum->measured, span,
-	    span > 0 ? sum->measured / span : 0);
+	    (unsigned long long)sum->measured, span);
+	/* -m idle's requests open and close the hold: no rate. */
+	if (o->mode != MODE_IDLE)
+		fprintf(out, ": %.1f/s", span > 0 ? sum->measured / span : 0);
+	fprintf(out, "\n");
+	print_schedule(out, run, sum);
 	fprintf(out, "throughput   %.2f MB/s echoed; %.2f MB sent, %.2f MB "
 	    "received\n", span > 0 ? sum->measured * reply_len(o) / span / 1e6 :
 	    0, sum->bytes_sent / 1e6, sum->bytes_received / 1e6);
 	fprintf(out, "connections  %llu opened\n",
 	    (unsigned long long)sum->opened);
-	fprintf(out, "latency      min %.3f ms", sum->latency.count ?
-	    sum->latency.min / 1e6 : 0);
-	for (i = 0; i < 4; i++)
-		fprintf(out, ", %s %.3f ms", pct_names[i],
-		    hist_percentile(&sum->latency, pcts[i]) / 1e6);
-	fprintf(out, ", max %.3f ms\n", sum->latency.max / 1e6);
+	latency_line(out, "latency", &sum->latency);
+	/* Beside the corrected view, what the server took from sending:
+	 * the figure wrk2 -U gives, low when requests queued behind. */
+	if (o->rate != 0)
+		latency_line(out, "service", &sum->service);
+	if (o->latency_detail)
+		latency_distribution(out, &sum->latency);
+	print_loss(out, run, sum);
 	if (sum->late != 0)
 		fprintf(out, "late         %llu replies after their datagram "
 		    "was counted lost\n", (unsigned long long)sum->late);
@@ -336,7 +575,7 @@ print_summary(FILE *out, const struct load_run *run,
 		    sum->measured : 0, (su->rss_after_kb - su->rss_before_kb) /
 		    1024.0, (su->rss_after_kb - su->rss_before_kb) * 1024.0 /
 		    o->conns);
-	print_errors(out, sum, load_failures(run, sum));
+	print_errors(out, run, sum, load_failures(run, sum));
 }
 
 static void
@@ -369,13 +608,15 @@ print_json(FILE *out, const struct load_run *run, const struct load_stats *sum,
 	    o->payload.framing == REPLY_LINE ? "line" : "chunk");
 	json_string(out, o->payload.prefix);
 	fprintf(out, ",\"mode\":\"%s\",\"connections\":%u,\"threads\":%u,"
-	    "\"pipeline\":%u,\"length\":%zu,\"rate\":%llu,"
+	    "\"pipeline\":%u,\"length\":%zu,\"length_max\":%zu,"
+	    "\"rate\":%llu,\"rate_end\":%llu,"
 	    "\"duration_s\":%.3f,\"requests_sent\":%llu,\"replies\":%llu,"
 	    "\"measured\":%llu,\"requests_per_s\":%.1f,\"mb_per_s\":%.3f,"
 	    "\"bytes_sent\":%llu,\"bytes_received\":%llu,"
 	    "\"connections_opened\":%llu,\"late\":%llu,",
 	    mode_names[o->mode], o->conns, o->threads, o->pipeline,
-	    o->payload.len, (unsigned long long)o->rate, span,
+	    o->payload.len, o->payload.len_max, (unsigned long long)o->rate,
+	    (unsigned long long)(o->rate_end ? o->rate_end : o->rate), span,
 	    (unsigned long long)sum->sent, (unsigned long long)sum->replies,
 	    (unsigned long long)sum->measured,
 	    span > 0 ? sum->measured / span : 0,
@@ -383,18 +624,26 @@ print_json(FILE *out, const struct load_run *run, const struct load_stats *sum,
 	    (unsigned long long)sum->bytes_sent,
 	    (unsigned long long)sum->bytes_received,
 	    (unsigned long long)sum->opened, (unsigned long long)sum->late);
-	fprintf(out, "\"latency_us\":{\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,"
-	    "\"p90\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f},",
-	    sum->latency.count ? sum->latency.min / 1e3 : 0,
-	    sum->latency.count ? (double)sum->latency.sum /
-	    sum->latency.count / 1e3 : 0,
-	    hist_percentile(&sum->latency, 50) / 1e3,
-	    hist_percentile(&sum->latency, 90) / 1e3,
-	    hist_percentile(&sum->latency, 99) / 1e3,
-	    hist_percentile(&sum->latency, 99.9) / 1e3,
-	    sum->latency.max / 1e3);
-	fprintf(out, "\"errors\":{\"total\":%llu",
-	    (unsigned long long)load_failures(run, sum));
+	latency_json(out, "latency_us", &sum->latency, o->latency_detail);
+	fprintf(out, ",");
+	if (o->rate != 0) {
+		latency_json(out, "service_us", &sum->service, false);
+		fprintf(out, ",");
+	}
+	if (o->rate != 0)
+		fprintf(out, "\"schedule\":{\"due\":%llu,\"sent\":%llu,"
+		    "\"unsent\":%llu,\"max_lag_ms\":%.3f},",
+		    (unsigned long long)(sum->sent + sum->unsent),
+		    (unsigned long long)sum->sent,
+		    (unsigned long long)sum->unsent, sum->max_lag_ns / 1e6);
+	if (o->transport == LT_UDP)
+		fprintf(out, "\"loss\":{\"lost\":%llu,\"percent\":%.3f,"
+		    "\"max_percent\":%g,\"fails\":%d},",
+		    (unsigned long long)sum->errors[ERR_LOST],
+		    loss_percent(sum), o->max_loss, loss_fails(run, sum));
+	fprintf(out, "\"errors\":{\"total\":%llu,\"percent\":%.4f",
+	    (unsigned long long)load_failures(run, sum), sum->sent != 0 ?
+	    100.0 * load_failures(run, sum) / sum->sent : 0);
 	for (k = 0; k < ERR_KINDS; k++)
 		fprintf(out, ",\"%s\":%llu", err_kind_names[k],
 		    (unsigned long long)sum->errors[k]);
@@ -413,6 +662,7 @@ void
 load_report(const struct load_run *run, const struct load_stats *sum,
     const struct server_usage *su)
 {
+	loss_hint(run, sum);
 	if (run->opts->json)
 		print_json(stdout, run, sum, su);
 	else

@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "load.h"
+#include "load_interval.h"
 #include "load_report.h"
 #include "log.h"
 #include "tls_client.h"
@@ -33,6 +34,7 @@ struct reporter {
 	struct load_run		*run;
 	struct event_base	*base;
 	struct server_usage	 usage;
+	struct load_interval	*iv;		/* -i, --timeline, --hdr-log */
 	long			 cpu_start;	/* ticks at the window's start */
 	bool			 sampled;	/* cpu_start taken */
 	bool			 ended;		/* the end sample taken */
@@ -120,11 +122,15 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (now >= run->end_ns)
 		reporter_sample_end(r);
+	interval_tick(r->iv, run, now);
 	if (threads_finished(run)) {
 		event_base_loopbreak(r->base);
 		return;
 	}
-	if (!run->opts->quiet && now - run->last_progress_ns >= 1000000000ULL)
+	/* After -d only replies are awaited: no more rates to show.  The
+	 * records of -i on standard error take the progress line's place. */
+	if (!run->opts->quiet && now < run->end_ns && !run->records_stderr &&
+	    now - run->last_progress_ns >= 1000000000ULL)
 		load_progress(run, now);
 }
 
@@ -139,7 +145,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		_exit(130);
 	}
 	r->run->stop_ns = load_now();
-	__atomic_store_n(&r->run->stop, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->run->stop, 1, __ATOMIC_RELEASE);
 }
 
 /*
@@ -223,6 +229,7 @@ threads_plan(struct load_run *run)
 		t->nconns = o->conns / o->threads + (i < o->conns % o->threads);
 		first += t->nconns;
 		hist_init(&t->stats.latency);
+		hist_init(&t->stats.service);
 		/* -n shared as the connections are. */
 		t->budget = o->count * first / o->conns - given;
 		given += t->budget;
@@ -277,6 +284,7 @@ load_run(struct load_opts *o)
 	struct load_stats	 sum;
 	char			 why[256];
 	unsigned int		 i;
+	bool			 failed;
 
 	memset(&run, 0, sizeof(run));
 	memset(&r, 0, sizeof(r));
@@ -302,6 +310,12 @@ load_run(struct load_opts *o)
 	if (o->server_pid != 0)
 		r.usage.rss_before_kb = proc_rss_kb(o->server_pid);
 	run.start_ns = run.last_progress_ns = load_now();
+	if ((r.iv = interval_new(&run, &failed)) == NULL && failed) {
+		SSL_CTX_free(run.tls);
+		return 2;
+	}
+	run.records_stderr = o->interval_ns != 0 && o->timeline == NULL &&
+	    (o->hdr_log == NULL || o->interval_given);
 	run.window_ns = run.start_ns + o->warmup_ns;
 	run.end_ns = o->count != 0 ? UINT64_MAX : run.window_ns +
 	    o->duration_ns;
@@ -314,6 +328,9 @@ load_run(struct load_opts *o)
 	reporter_loop(&r);
 	for (i = 0; i < o->threads; i++)
 		pthread_join(run.threads[i].thread, NULL);
+	run.finish_ns = load_now();
+	interval_finish(r.iv, &run, run.finish_ns);
+	interval_free(r.iv);
 	reporter_sample_end(&r);
 	if (run.tty)
 		fprintf(stderr, "\r\033[K");
@@ -322,5 +339,5 @@ load_run(struct load_opts *o)
 	free(run.threads);
 	SSL_CTX_free(run.tls);
 	pthread_mutex_destroy(&run.report_lock);
-	return load_failures(&run, &sum) != 0 ? 1 : 0;
+	return load_status(&run, &sum);
 }

@@ -55,10 +55,12 @@ struct lconn {
 	uint64_t		 next_seq;	/* the next request to send */
 	uint64_t		 conn_first;	/* first request on this socket */
 	uint64_t		*due;		/* ring: when each was due */
+	uint64_t		*sent;		/* --rate: when each went */
 	uint64_t		 state_ns;	/* entered the state */
 	uint64_t		 connect_ns;	/* churn: the latency's start */
+	uint64_t		 next_connect_ns;	/* --connect-rate */
 	uint64_t		 activity_ns;	/* last progress, for --timeout */
-	char			*obuf;
+	char			*obuf;		/* a send's rest; else NULL */
 	size_t			 olen, ooff;
 	struct verify		 v;
 };
@@ -69,6 +71,7 @@ struct tcp_thread {
 	struct event_base	*base;
 	struct event		*sweep;
 	struct lconn		*conns;
+	char			*obuf;		/* requests made, for any one */
 	unsigned int		 live;		/* not CS_DONE */
 	bool			 idle_final;	/* -m idle: the end came */
 	/* Counted here, added to the shared counters once per wakeup. */
@@ -124,11 +127,18 @@ lconn_close(struct lconn *c, bool orderly)
 		load_count(&tt->t->stats.open, (uint64_t)-1);
 		c->counted = false;
 	}
+	free(c->obuf);
+	c->obuf = NULL;
 	c->olen = c->ooff = 0;
 	c->state = CS_WAIT;
 	if (tt->o->mode == MODE_CHURN && !load_ending(tt->t, load_now()))
 		return;
+	/* --reconnect: a connection that failed opens again (lconn_fail). */
+	if (!orderly && tt->o->reconnect &&
+	    !load_sending_over(tt->t, &c->pace, load_now()))
+		return;
 	event_del(c->pace.timer);
+	load_pace_done(tt->t, &c->pace);
 	c->state = CS_DONE;
 	if (--tt->live == 0)
 		event_base_loopbreak(tt->base);
@@ -246,17 +256,20 @@ static bool
 lconn_fill(struct lconn *c)
 {
 	const struct load_opts	*o = c->tt->o;
-	size_t			 len = o->payload.len;
+	size_t			 len;
 	uint64_t		 now = load_now(), due, sent = 0;
 
 	c->olen = c->ooff = 0;
-	while (in_flight(c) < o->pipeline && c->olen + len <= OBUF_SIZE &&
+	while (in_flight(c) < o->pipeline && c->olen + (len = payload_len(
+	    &o->payload, c->id, c->next_seq)) <= OBUF_SIZE &&
 	    lconn_may_issue(c, now, &due)) {
 		if (in_flight(c) == 0)
 			c->activity_ns = now;
 		c->due[c->next_seq % o->pipeline] = due;
+		if (c->sent != NULL)
+			c->sent[c->next_seq % o->pipeline] = now;
 		payload_request(&o->payload, c->id, c->next_seq++,
-		    c->obuf + c->olen);
+		    c->tt->obuf + c->olen);
 		c->olen += len;
 		sent++;
 	}
@@ -275,7 +288,23 @@ lconn_finished(struct lconn *c)
 		return false;
 	if (tt->o->mode == MODE_IDLE)
 		return tt->idle_final && c->pace.idle_quota == 0;
-	return load_ending(tt->t, load_now());
+	return load_sending_over(tt->t, &c->pace, load_now());
+}
+
+/*
+ * What the socket did not take stays with the connection; the rest of
+ * the time requests are made in the thread's buffer, and an idle
+ * connection holds no buffer at all.
+ */
+static void
+lconn_keep_rest(struct lconn *c)
+{
+	if (c->obuf != NULL)
+		return;
+	c->olen -= c->ooff;
+	c->obuf = xcalloc(1, c->olen, "a buffer");
+	memcpy(c->obuf, c->tt->obuf + c->ooff, c->olen);
+	c->ooff = 0;
 }
 
 static void
@@ -284,14 +313,20 @@ lconn_pump_out(struct lconn *c)
 	ssize_t	 n;
 
 	for (;;) {
-		if (c->ooff == c->olen && !lconn_fill(c)) {
-			lconn_writing(c, false);
-			if (lconn_finished(c))
-				lconn_close(c, true);
-			return;
+		if (c->ooff == c->olen) {
+			free(c->obuf);
+			c->obuf = NULL;
+			if (!lconn_fill(c)) {
+				lconn_writing(c, false);
+				if (lconn_finished(c))
+					lconn_close(c, true);
+				return;
+			}
 		}
-		n = lconn_send(c, c->obuf + c->ooff, c->olen - c->ooff);
+		n = lconn_send(c, (c->obuf != NULL ? c->obuf : c->tt->obuf) +
+		    c->ooff, c->olen - c->ooff);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+			lconn_keep_rest(c);
 			lconn_writing(c, true);
 			return;
 		}
@@ -311,9 +346,15 @@ lconn_reply(struct lconn *c, uint64_t seq, uint64_t now)
 	uint64_t		 due = c->due[seq % c->tt->o->pipeline];
 
 	c->tt->replies_pending++;
+	/* The next reply's deadline runs from here: a trickle of bytes
+	 * does not hold a reply open past --timeout. */
+	c->activity_ns = now;
 	if (due >= t->run->window_ns) {
 		t->stats.measured++;
 		hist_record(&t->stats.latency, now > due ? now - due : 0);
+		if (c->sent != NULL)
+			hist_record(&t->stats.service, now -
+			    c->sent[seq % c->tt->o->pipeline]);
 		t->stats.last_reply_ns = now;
 	}
 }
@@ -395,7 +436,6 @@ lconn_pump_in(struct lconn *c)
 
 	while ((n = lconn_recv(c, buf, sizeof(buf))) > 0) {
 		now = load_now();
-		c->activity_ns = now;
 		c->tt->bytes_pending += n;
 		if (!lconn_check(c, buf, n, now))
 			return;
@@ -552,6 +592,16 @@ lconn_connect(struct lconn *c)
 		load_timer_in(c->pace.timer, c->pace.next_due - now);
 		return;
 	}
+	/* --connect-rate: each connection its turn, the turns even. */
+	if (o->connect_rate != 0) {
+		if (c->next_connect_ns > now) {
+			load_timer_in(c->pace.timer, c->next_connect_ns - now);
+			return;
+		}
+		c->next_connect_ns = (c->next_connect_ns != 0 ?
+		    c->next_connect_ns : now) + 1000000000ULL * o->conns /
+		    o->connect_rate;
+	}
 	if (o->mode == MODE_CHURN && o->count != 0 && !c->reserved) {
 		if (c->tt->t->budget == 0) {
 			lconn_close(c, true);	/* the end: it is done */
@@ -569,6 +619,10 @@ lconn_connect(struct lconn *c)
 	}
 	if (o->addrs[0].ss_family != AF_UNIX)
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (load_bind_source(o, c->fd, c->id) == -1) {
+		lconn_fail_errno(c, ERR_CONNECT, "bind");
+		return;
+	}
 	c->rev = event_new(c->tt->base, c->fd, EV_READ | EV_PERSIST,
 	    conn_read_cb, c);
 	c->wev = event_new(c->tt->base, c->fd, EV_WRITE | EV_PERSIST,
@@ -671,12 +725,17 @@ lconn_init(struct tcp_thread *tt, struct lconn *c, uint32_t id)
 	c->id = id;
 	c->fd = -1;
 	c->due = xcalloc(o->pipeline, sizeof(*c->due), "the pipeline");
-	c->obuf = xcalloc(1, OBUF_SIZE, "a buffer");
+	if (o->rate != 0)
+		c->sent = xcalloc(o->pipeline, sizeof(*c->sent),
+		    "the pipeline");
 	if (verify_init(&c->v, &o->payload, id) == -1)
 		fatalx("out of memory: a reply buffer");
 	if ((timer = evtimer_new(tt->base, conn_timer_cb, c)) == NULL)
 		fatalx("out of memory: a timer");
 	load_pace_init(&c->pace, tt->t, id, timer);
+	if (o->connect_rate != 0)
+		c->next_connect_ns = tt->t->run->start_ns + 1000000000ULL *
+		    id / o->connect_rate;
 }
 
 static void
@@ -685,6 +744,7 @@ lconn_free(struct lconn *c)
 	event_free(c->pace.timer);
 	verify_free(&c->v);
 	free(c->due);
+	free(c->sent);
 	free(c->obuf);
 }
 
@@ -704,6 +764,7 @@ load_tcp_thread(void *arg)
 	if (tt.o->timeout_ns < 200000000ULL)
 		tick.tv_usec = tt.o->timeout_ns / 2000;
 	tt.conns = xcalloc(t->nconns, sizeof(*tt.conns), "connections");
+	tt.obuf = xcalloc(1, OBUF_SIZE, "a buffer");
 	tt.live = t->nconns;
 	for (i = 0; i < t->nconns; i++)
 		lconn_init(&tt, &tt.conns[i], t->first_conn + i);
@@ -717,6 +778,7 @@ load_tcp_thread(void *arg)
 	for (i = 0; i < t->nconns; i++)
 		lconn_free(&tt.conns[i]);
 	free(tt.conns);
+	free(tt.obuf);
 	event_free(tt.sweep);
 	event_base_free(tt.base);
 	__atomic_store_n(&t->finished, true, __ATOMIC_RELEASE);

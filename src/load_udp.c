@@ -21,6 +21,8 @@
 #include "log.h"
 #include "util.h"
 
+#define LOSS_SLOT_NS	100000000ULL
+
 struct udp_thread;
 
 struct usock {
@@ -56,6 +58,7 @@ usock_close(struct usock *s)
 		return;
 	s->done = true;
 	event_del(s->pace.timer);
+	load_pace_done(s->ut->t, &s->pace);
 	if (s->fd != -1) {
 		event_free(s->ev);
 		close(s->fd);
@@ -81,7 +84,7 @@ usock_finish_if_done(struct usock *s, uint64_t now)
 	if (s->oldest != s->next_seq)
 		return;
 	if (ut->o->mode == MODE_IDLE ? ut->idle_final && s->pace.idle_quota == 0 :
-	    load_ending(ut->t, now))
+	    load_sending_over(ut->t, &s->pace, now))
 		usock_close(s);
 }
 
@@ -90,13 +93,14 @@ usock_send(struct usock *s)
 {
 	const struct load_opts	*o = s->ut->o;
 	uint64_t		 now = load_now(), due, sent = 0;
-	size_t			 i;
+	size_t			 i, len;
 	char			 buf[PAYLOAD_MAX];
 
 	while (!s->done && s->next_seq - s->oldest < o->pipeline &&
 	    load_may_send(s->ut->t, &s->pace, now, &due)) {
 		payload_request(&o->payload, s->id, s->next_seq, buf);
-		if (send(s->fd, buf, o->payload.len, 0) == -1) {
+		len = payload_len(&o->payload, s->id, s->next_seq);
+		if (send(s->fd, buf, len, 0) == -1) {
 			if (errno == EAGAIN || errno == ENOBUFS) {
 				if (o->count != 0)
 					s->ut->t->budget++;
@@ -113,7 +117,7 @@ usock_send(struct usock *s)
 		s->answered[i] = 0;
 		s->next_seq++;
 		sent++;
-		load_count(&s->ut->t->stats.bytes_sent, o->payload.len);
+		load_count(&s->ut->t->stats.bytes_sent, len);
 	}
 	if (sent != 0)
 		load_count(&s->ut->t->stats.sent, sent);
@@ -163,6 +167,8 @@ usock_reply(struct usock *s, size_t len, uint64_t now)
 	if (due >= t->run->window_ns) {
 		t->stats.measured++;
 		hist_record(&t->stats.latency, now > due ? now - due : 0);
+		if (ut->o->rate != 0)
+			hist_record(&t->stats.service, now - s->sent[seq % p]);
 		t->stats.last_reply_ns = now;
 	}
 	usock_advance(s);
@@ -202,6 +208,22 @@ usock_timer_cb(evutil_socket_t fd, short what, void *arg)
 	usock_send(arg);
 }
 
+/*
+ * The 100 ms slots of the run that saw a loss: losses crowded into few
+ * of them point at a rate limit (the summary).  A slot seen again after
+ * another is counted twice: that only makes the hint rarer.
+ */
+static void
+usock_lost_near(struct usock *s, uint64_t sent)
+{
+	struct load_stats	*st = &s->ut->t->stats;
+	uint64_t		 slot = sent / LOSS_SLOT_NS + 1;
+
+	if (slot != st->last_loss_slot)
+		st->loss_slots++;
+	st->last_loss_slot = slot;
+}
+
 static void
 usock_sweep(struct usock *s, uint64_t now)
 {
@@ -213,6 +235,7 @@ usock_sweep(struct usock *s, uint64_t now)
 	while (s->oldest < s->next_seq && !s->answered[s->oldest % p] &&
 	    now - s->sent[s->oldest % p] > o->timeout_ns) {
 		/* The first is told (unless --allow-loss); all are counted. */
+		usock_lost_near(s, s->sent[s->oldest % p]);
 		if (lost++ == 0) {
 			snprintf(what, sizeof(what), "no reply to datagram "
 			    "%llu within %.1f s", (unsigned long long)s->oldest,
@@ -263,7 +286,8 @@ usock_open(struct udp_thread *ut, struct usock *s, uint32_t id)
 	s->answered = xcalloc(o->pipeline, 1, "the pipeline");
 	s->fd = socket(o->addrs[0].ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
-	if (s->fd == -1 || connect(s->fd, (struct sockaddr *)&o->addrs[0],
+	if (s->fd == -1 || load_bind_source(o, s->fd, id) == -1 ||
+	    connect(s->fd, (struct sockaddr *)&o->addrs[0],
 	    o->addrlens[0]) == -1) {
 		usock_error(s, ERR_CONNECT, strerror(errno));
 		if (s->fd != -1)

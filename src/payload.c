@@ -37,7 +37,7 @@ payload_init(struct payload *p, const char *prefix, size_t len,
 		if (all_digits[i] != skip)
 			p->digits[n++] = all_digits[i];
 	p->sep = skip == ':' ? '-' : ':';
-	p->len = len;
+	p->len = p->len_max = len;
 	p->framing = p->prefix_len == 0 ? REPLY_LINE : framing;
 	p->datagram = datagram;
 	return 0;
@@ -58,12 +58,39 @@ put_number(const struct payload *p, char *out, uint64_t v)
 	return n;
 }
 
-/* Request seq of connection conn, p->len bytes, into out. */
+/* Requests from p->len to max bytes long (max checked by the caller). */
+void
+payload_set_range(struct payload *p, size_t max)
+{
+	p->len_max = max;
+}
+
+/*
+ * The length of request seq of connection conn: spread evenly over the
+ * range, but a function of the two, so the checker knows it too.
+ */
+size_t
+payload_len(const struct payload *p, uint32_t conn, uint64_t seq)
+{
+	uint64_t	 z;
+
+	if (p->len_max == p->len)
+		return p->len;
+	/* splitmix64's finaliser */
+	z = seq + ((uint64_t)conn << 40) + 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	return p->len + z % (p->len_max - p->len + 1);
+}
+
+/* Request seq of connection conn, payload_len() bytes, into out. */
 void
 payload_request(const struct payload *p, uint32_t conn, uint64_t seq,
     char *out)
 {
-	size_t	 i, end = p->datagram ? p->len : p->len - 1;
+	size_t	 len = payload_len(p, conn, seq);
+	size_t	 i, end = p->datagram ? len : len - 1;
 
 	i = put_number(p, out, conn);
 	out[i++] = p->sep;
@@ -112,7 +139,7 @@ payload_parse(const struct payload *p, const char *req, size_t len,
 
 /*
  * A datagram's reply: PREFIX + the very request it names, of connection
- * conn.  scratch holds p->len bytes.
+ * conn.  scratch holds p->len_max bytes.
  */
 bool
 payload_check_datagram(const struct payload *p, const char *reply, size_t len,
@@ -120,13 +147,15 @@ payload_check_datagram(const struct payload *p, const char *reply, size_t len,
 {
 	uint32_t	 c;
 
-	if (len != p->prefix_len + p->len ||
+	if (len < p->prefix_len + p->len ||
 	    memcmp(reply, p->prefix, p->prefix_len) != 0 ||
-	    payload_parse(p, reply + p->prefix_len, p->len, &c, seq) == -1 ||
-	    c != conn)
+	    payload_parse(p, reply + p->prefix_len, len - p->prefix_len, &c,
+	    seq) == -1 || c != conn ||
+	    len != p->prefix_len + payload_len(p, conn, *seq))
 		return false;
 	payload_request(p, conn, *seq, scratch);
-	return memcmp(reply + p->prefix_len, scratch, p->len) == 0;
+	return memcmp(reply + p->prefix_len, scratch, len - p->prefix_len) ==
+	    0;
 }
 
 int
@@ -134,9 +163,8 @@ verify_init(struct verify *v, const struct payload *p, uint32_t conn)
 {
 	memset(v, 0, sizeof(*v));
 	v->conn = conn;
-	v->expect_len = (p->framing == REPLY_LINE ? p->prefix_len : 0) +
-	    p->len;
-	if ((v->expect = malloc(v->expect_len)) == NULL)
+	if ((v->expect = malloc((p->framing == REPLY_LINE ? p->prefix_len :
+	    0) + p->len_max)) == NULL)
 		return -1;
 	verify_restart(v, p, 0);
 	return 0;
@@ -161,6 +189,7 @@ verify_restart(struct verify *v, const struct payload *p, uint64_t seq)
 	v->offset = 0;
 	memcpy(v->expect, p->prefix, pre);
 	payload_request(p, v->conn, seq, v->expect + pre);
+	v->expect_len = pre + payload_len(p, v->conn, seq);
 }
 
 static ssize_t

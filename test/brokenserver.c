@@ -11,6 +11,8 @@
  *   close N      the connection is closed after N bytes of replies
  *   reset N      the connection is reset after N bytes of replies
  *   stall N MS   after N lines in all, nothing is answered for MS ms, once
+ *   delay MS     each reply is held MS ms (one line at a time)
+ *   trickle MS   each reply goes out a byte at a time, MS ms apart
  *
  * Listens on 127.0.0.1, port 0, and prints "port P" once it does.
  */
@@ -25,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum fault { OK, CORRUPT, DROP, REORDER, CLOSE, RESET, STALL };
+enum fault { OK, CORRUPT, DROP, REORDER, CLOSE, RESET, STALL, DELAY, TRICKLE };
 
 static enum fault	 fault;
 static unsigned long	 fault_n, stall_ms;
@@ -45,6 +47,14 @@ send_all(int fd, const char *buf, size_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+static void
+sleep_ms(unsigned long ms)
+{
+	struct timespec	 ts = { ms / 1000, ms % 1000 * 1000000 };
+
+	nanosleep(&ts, NULL);
 }
 
 static void
@@ -86,6 +96,17 @@ reply(int fd, char *out, size_t len, unsigned long *offset)
 				;
 		}
 		return -1;
+	}
+	if (fault == DELAY)
+		sleep_ms(fault_n);
+	if (fault == TRICKLE) {
+		for (; len > 0; out++, len--) {
+			if (send_all(fd, out, 1) == -1)
+				return -1;
+			if (len > 1)
+				sleep_ms(fault_n);
+		}
+		return 0;
 	}
 	if (fault == CORRUPT && start <= fault_n && fault_n < end)
 		out[fault_n - start] ^= 0x01;
@@ -144,16 +165,16 @@ int
 main(int argc, char *argv[])
 {
 	static const char *const names[] = { "ok", "corrupt", "drop",
-	    "reorder", "close", "reset", "stall" };
+	    "reorder", "close", "reset", "stall", "delay", "trickle" };
 	struct sockaddr_in	 sin = { .sin_family = AF_INET };
 	socklen_t		 len = sizeof(sin);
 	pthread_t		 t;
 	int			 lfd, fd, i;
 
-	for (i = 0; argc > 1 && i < 7; i++)
+	for (i = 0; argc > 1 && i < 9; i++)
 		if (strcmp(argv[1], names[i]) == 0)
 			break;
-	if (argc < 2 || i == 7 || (i != OK && argc < 3) ||
+	if (argc < 2 || i == 9 || (i != OK && argc < 3) ||
 	    (i == STALL && argc < 4)) {
 		fprintf(stderr, "usage: brokenserver FAULT [N [MS]]\n");
 		return 64;

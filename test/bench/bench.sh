@@ -5,9 +5,10 @@
 # echod/reference; then UDP against a naive loop.  The load is echoload,
 # which checks every byte and reports JSON.
 # Usage: bench.sh ECHOD REFSERVER ECHOLOAD [ROUNDS] [SECONDS] [UDPREF]
+#     [BARECLIENT]
 set -euo pipefail
 echod=$1 ref=$2 echoload=$3 rounds=${4:-3} secs=${5:-3}
-udpref=${6:-}
+udpref=${6:-} bare=${7:-}
 scheme=
 
 pid=
@@ -72,20 +73,20 @@ echo
 printf '| %-44s | %-20s | %12s | %12s | %6s |\n' workload metric echod reference ratio
 printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
     "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
-run "50 conns, 64 B lines, 1 in flight" requests_per_s "-t 1 -c 50 -l 64 -p 1"
-run "50 conns, 64 B lines, 1 in flight" cpu_us_per_request "-t 1 -c 50 -l 64 -p 1"
-run "50 conns, 64 B lines, 16 in flight" requests_per_s "-t 1 -c 50 -l 64 -p 16"
-run "1000 conns, 64 B lines, 4 in flight" requests_per_s "-t 1 -c 1000 -l 64 -p 4"
-run "8 conns streaming 1 KiB lines" mb_per_s "-t 1 -m stream -c 8 -l 1024"
-run "churn: connect, one line, close (-q)" requests_per_s "-m churn -c 4 -t 4"
-run "10000 idle conns after one line each" bytes_per_connection "-t 1 -m idle -c 10000 -d 1s"
+run "50 conns, 64 B lines, 1 in flight" requests_per_s "-T 1 -c 50 -s 64 -D 1"
+run "50 conns, 64 B lines, 1 in flight" cpu_us_per_request "-T 1 -c 50 -s 64 -D 1"
+run "50 conns, 64 B lines, 16 in flight" requests_per_s "-T 1 -c 50 -s 64 -D 16"
+run "1000 conns, 64 B lines, 4 in flight" requests_per_s "-T 1 -c 1000 -s 64 -D 4"
+run "8 conns streaming 1 KiB lines" mb_per_s "-T 1 -m stream -c 8 -s 1024"
+run "churn: connect, one line, close (-q)" requests_per_s "-m churn -c 4 -T 4"
+run "10000 idle conns after one line each" bytes_per_connection "-T 1 -m idle -c 10000 -d 1s"
 echo
 echo "echod against echod (B | A, ratio B/A):"
 echo
 printf '| %-44s | %-20s | %12s | %12s | %6s |\n' "B against A" metric B A ratio
 printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
     "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
-pp16="-t 1 -c 50 -l 64 -p 16"
+pp16="-T 1 -c 50 -s 64 -D 16"
 # The generator strips chunk prefixes, extra work on the shared cores:
 # the server's CPU per request is the fair comparison of the framings.
 for metric in requests_per_s cpu_us_per_request; do
@@ -93,8 +94,8 @@ for metric in requests_per_s cpu_us_per_request; do
 	versus "--prefix '' against line framing" $metric "" "$pp16" "-P ''" "$pp16 -P ''"
 done
 # Here the two-thread generator shares the two cores with the server.
-versus "--threads 2 against 1, 2-thread generator" requests_per_s "" "${pp16/-t 1/-t 2}" "--threads 2" "${pp16/-t 1/-t 2}"
-versus "--threads 2 against 1, 1 in flight" requests_per_s "" "-t 1 -c 50 -l 64 -p 1" "--threads 2" "-t 1 -c 50 -l 64 -p 1"
+versus "--threads 2 against 1, 2-thread generator" requests_per_s "" "${pp16/-T 1/-T 2}" "--threads 2" "${pp16/-T 1/-T 2}"
+versus "--threads 2 against 1, 1 in flight" requests_per_s "" "-T 1 -c 50 -s 64 -D 1" "--threads 2" "-T 1 -c 50 -s 64 -D 1"
 
 # BENCH_BASELINE=path/to/another/echod: this build against that one, to
 # show that a change costs nothing (ratio this/that).
@@ -106,13 +107,13 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
 	printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
 	    "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
 	base='"$BENCH_BASELINE" -q -l 127.0.0.1:0'
-	for w in "50 conns, 64 B lines, 1 in flight|requests_per_s|-t 1 -c 50 -l 64 -p 1" \
-	    "50 conns, 64 B lines, 1 in flight|cpu_us_per_request|-t 1 -c 50 -l 64 -p 1" \
+	for w in "50 conns, 64 B lines, 1 in flight|requests_per_s|-T 1 -c 50 -s 64 -D 1" \
+	    "50 conns, 64 B lines, 1 in flight|cpu_us_per_request|-T 1 -c 50 -s 64 -D 1" \
 	    "50 conns, 64 B lines, 16 in flight|requests_per_s|$pp16" \
-	    "1000 conns, 64 B lines, 4 in flight|requests_per_s|-t 1 -c 1000 -l 64 -p 4" \
-	    "8 conns streaming 1 KiB lines|mb_per_s|-t 1 -m stream -c 8 -l 1024" \
-	    "churn: connect, one line, close (-q)|requests_per_s|-m churn -c 4 -t 4" \
-	    "10000 idle conns after one line each|bytes_per_connection|-t 1 -m idle -c 10000 -d 1s"; do
+	    "1000 conns, 64 B lines, 4 in flight|requests_per_s|-T 1 -c 1000 -s 64 -D 4" \
+	    "8 conns streaming 1 KiB lines|mb_per_s|-T 1 -m stream -c 8 -s 1024" \
+	    "churn: connect, one line, close (-q)|requests_per_s|-m churn -c 4 -T 4" \
+	    "10000 idle conns after one line each|bytes_per_connection|-T 1 -m idle -c 10000 -d 1s"; do
 		IFS='|' read -r label metric load <<<"$w"
 		compare "$label" "$metric" "$base" "$load" "$ECHOD" "$load"
 	done
@@ -132,7 +133,22 @@ UDPREF='"$udpref" -p 0'
 NOLIMIT='--udp-source-rate 0 --udp-source-bytes 0 --udp-total-rate 0 --udp-total-bytes 0'
 # A datagram the server drops is lost after 200 ms and its place reused;
 # the default-limits row drops most, by design.
-udp16="-t 1 -c 16 -p 8 -l 64 --timeout 200ms --allow-loss"
+udp16="-T 1 -c 16 -D 8 -s 64 --timeout 200ms --allow-loss"
 compare "16 sockets x 8 in flight, no limits" requests_per_s "$UDPREF" "$udp16" "$ECHOD -U $NOLIMIT" "$udp16"
 compare "16 sockets x 8 in flight, no limits" cpu_us_per_request "$UDPREF" "$udp16" "$ECHOD -U $NOLIMIT" "$udp16"
 compare "16 sockets x 8 in flight, default limits" requests_per_s "$UDPREF" "$udp16" "$ECHOD -U" "$udp16"
+
+# echoload's own CPU per request, against the least a client can do: one
+# connection, one request at a time, against echod, the same requests.
+if [ -n "$bare" ]; then
+	n=$((secs * 30000))
+	start_server echod "$echod" -q -l 127.0.0.1:0
+	b=$("$bare" "$port" "$n" | cut -d' ' -f1)
+	TIMEFORMAT='%U %S'
+	t=$( { time "$echoload" -q -c 1 -T 1 -n "$n" "127.0.0.1:$port" >/dev/null; } 2>&1)
+	kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+	echo
+	awk -v b="$b" -v t="$t" -v n="$n" 'BEGIN { split(t, u, " ");
+	    e = (u[1] + u[2]) * 1e6 / n;
+	    printf "echoload CPU per request, 1 connection, 1 in flight: %.2f us; a bare blocking client: %.2f us (%.2fx)\n", e, b, e / b }'
+fi
