@@ -34,7 +34,7 @@ struct framing {
 
 /* Input extents looked at, and iovecs filled, per gather. */
 #define FRAMING_EXTENTS	8
-#define FRAMING_IOV	64
+#define FRAMING_IOV	256
 
 void	framing_init(struct framing *, enum framing_kind, const char *, size_t,
 	    size_t);

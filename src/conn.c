@@ -146,6 +146,12 @@ conn_start(struct conn *c, evutil_socket_t fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
 	datapath_read_room(c);
+	/*
+	 * libevent 2.1 writes at most 16 KiB a write event: a reader a
+	 * little slower than its sender then cost a writev() per 16 KiB.
+	 * The socket takes what it has room for; one call offers it all.
+	 */
+	bufferevent_set_max_single_write(c->bev, EV_SSIZE_MAX);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
 	/* A TLS handshake has its deadline; -t counts once it is done. */
@@ -442,10 +448,15 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 	got = evbuffer_get_length(in) - c->input_held;
 	datapath_count_in(c, got);
-	if (datapath_echo(c) == -1)
-		return;
+	/*
+	 * A read that came back full means more is waiting: read it first
+	 * (datapath_read_more() echoes as it goes), so that libevent's
+	 * 4 KiB does not cost a writev() of its own.
+	 */
 	if (got == LIBEVENT_READ_CAP && c->srv->framing.kind != FRAMING_CHUNK &&
 	    !c->tls && datapath_read_more(c, CONN_READ_TURN) == -1)
+		return;
+	if (datapath_echo(c) == -1)
 		return;
 	if (c->grace) {
 		/* It spoke after the shutdown began: echoed, now drained. */

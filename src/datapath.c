@@ -79,26 +79,44 @@ datapath_queue(struct conn *c, size_t added)
 }
 
 /*
- * What the socket did not take of iov, past its first `sent` bytes.
- * Returns -1 if the output could not grow to hold it.
+ * What the socket did not take of the reply it stopped in, past the
+ * first `sent` bytes of iov: a reply is never half kept.  The replies
+ * after that one stay in the input, so a short write leaves at most one
+ * reply in the output, however much was offered.  In line framing a
+ * reply ends with its line's LF; a chunk is one reply.  Returns the
+ * input bytes sent or queued (to drain) and in *queued the bytes now
+ * sent or in the output; FRAMING_NOMEM if the output could not grow.
  */
-static int
-datapath_keep_unsent(struct evbuffer *out, const struct iovec *iov, int niov,
-    size_t sent)
+static size_t
+datapath_keep_unsent(const struct framing *fr, struct evbuffer *out,
+    const struct iovec *iov, int niov, size_t sent, size_t *queued)
 {
-	int	 i;
+	const char	*base;
+	size_t		 used = 0, len;
+	bool		 keeping = false, from_input;
+	int		 i;
 
+	*queued = sent;
 	for (i = 0; i < niov; i++) {
-		if (sent >= iov[i].iov_len) {
-			sent -= iov[i].iov_len;
-			continue;
+		base = iov[i].iov_base;
+		len = iov[i].iov_len;
+		from_input = base != fr->prefix;
+		if (!keeping && sent >= len) {
+			sent -= len;
+		} else {
+			keeping = true;
+			if (evbuffer_add(out, base + sent, len - sent) == -1)
+				return FRAMING_NOMEM;
+			*queued += len - sent;
+			sent = 0;
 		}
-		if (evbuffer_add(out, (char *)iov[i].iov_base + sent,
-		    iov[i].iov_len - sent) == -1)
-			return -1;
-		sent = 0;
+		if (from_input)
+			used += len;
+		if (keeping && from_input && fr->kind == FRAMING_LINE &&
+		    len != 0 && base[len - 1] == '\n')
+			break;
 	}
-	return 0;
+	return used;
 }
 
 /*
@@ -115,16 +133,15 @@ datapath_write_direct(struct conn *c)
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	struct iovec	 iov[FRAMING_IOV];
-	size_t		 added, used, scanned;
+	size_t		 added, used, scanned, kept;
 	ssize_t		 n;
 	int		 niov;
 
 	scanned = c->scanned;
 	while (evbuffer_get_length(out) == 0 &&
 	    (scanned = c->scanned,
-	    added = framing_gather(&c->srv->framing, in,
-	    c->srv->opts->output_limit, iov, FRAMING_IOV, &niov, &used,
-	    &scanned)) != 0) {
+	    added = framing_gather(&c->srv->framing, in, SIZE_MAX, iov,
+	    FRAMING_IOV, &niov, &used, &scanned)) != 0) {
 		if (added == FRAMING_NOMEM) {
 			conn_close(c, CONN_NOMEM_ECHO);
 			return -1;
@@ -140,13 +157,21 @@ datapath_write_direct(struct conn *c)
 		}
 		/* Half a reply cannot be kept: the client must not get the
 		 * rest as if nothing were missing. */
-		if ((size_t)n < added &&
-		    datapath_keep_unsent(out, iov, niov, n) == -1) {
-			/* The socket's part was sent: the log counts it. */
-			evbuffer_drain(out, evbuffer_get_length(out));
-			c->bytes_queued += n;
-			conn_close(c, CONN_NOMEM_ECHO);
-			return -1;
+		if ((size_t)n < added) {
+			kept = datapath_keep_unsent(&c->srv->framing, out, iov,
+			    niov, n, &added);
+			if (kept == FRAMING_NOMEM) {
+				/* The socket's part was sent: the log counts it. */
+				evbuffer_drain(out, evbuffer_get_length(out));
+				c->bytes_queued += n;
+				conn_close(c, CONN_NOMEM_ECHO);
+				return -1;
+			}
+			if (kept < used) {
+				/* What is left was never searched past. */
+				used = kept;
+				scanned = 0;
+			}
 		}
 		evbuffer_drain(in, used);
 		c->bytes_queued += added;
