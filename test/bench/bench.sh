@@ -78,6 +78,7 @@ run "50 conns, 64 B lines, 1 in flight" cpu_us_per_request "-T 1 -c 50 -s 64 -D 
 run "50 conns, 64 B lines, 16 in flight" requests_per_s "-T 1 -c 50 -s 64 -D 16"
 run "1000 conns, 64 B lines, 4 in flight" requests_per_s "-T 1 -c 1000 -s 64 -D 4"
 run "8 conns streaming 1 KiB lines" mb_per_s "-T 1 -m stream -c 8 -s 1024"
+run "8 conns streaming 1 KiB lines" cpu_us_per_request "-T 1 -m stream -c 8 -s 1024"
 run "churn: connect, one line, close (-q)" requests_per_s "-m churn -c 4 -T 4"
 run "10000 idle conns after one line each" bytes_per_connection "-T 1 -m idle -c 10000 -d 1s"
 echo
@@ -112,6 +113,7 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
 	    "50 conns, 64 B lines, 16 in flight|requests_per_s|$pp16" \
 	    "1000 conns, 64 B lines, 4 in flight|requests_per_s|-T 1 -c 1000 -s 64 -D 4" \
 	    "8 conns streaming 1 KiB lines|mb_per_s|-T 1 -m stream -c 8 -s 1024" \
+	    "8 conns streaming 1 KiB lines|cpu_us_per_request|-T 1 -m stream -c 8 -s 1024" \
 	    "churn: connect, one line, close (-q)|requests_per_s|-m churn -c 4 -T 4" \
 	    "10000 idle conns after one line each|bytes_per_connection|-T 1 -m idle -c 10000 -d 1s"; do
 		IFS='|' read -r label metric load <<<"$w"
