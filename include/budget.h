@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct conn;
 struct event;
@@ -30,6 +31,14 @@ void	budget_free(struct budget *);
 void	budget_charge(struct conn *);
 /* The connection is going: what it held is no one's. */
 void	budget_discharge(struct conn *);
+/* The loop's clock in milliseconds, wrapping: for ages, not dates. */
+uint32_t budget_now(struct server *);
+/* Within this much of its bytes moving, a connection is shed last. */
+#define BUDGET_MOVING_MS	1000
+/* A new connection: nothing of it has moved yet. */
+void	budget_track(struct conn *);
+/* Its bytes moved: a line echoed, or output taken by the client. */
+void	budget_moved(struct conn *);
 /* Over the limit: shed.  -1 if `self` (may be NULL) was closed. */
 int	budget_enforce(struct server *, struct conn *);
 

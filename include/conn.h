@@ -48,6 +48,7 @@ struct conn {
 	uint32_t		 input_held;	/* unechoed bytes in input */
 	uint32_t		 held;		/* in its buffers, in the budget */
 	uint32_t		 scanned;	/* of input_held: searched, no LF */
+	uint32_t		 moved;		/* budget_now(): bytes last moved */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_queued;	/* added to output, ever */
 	uint64_t		 bytes_counted;	/* of those, in the stats */

@@ -25,6 +25,8 @@ struct conn;
  * reads, so this is how far one read can take a thread past its limit.
  */
 #define DATAPATH_READ_MAX	(256 * 1024)
+/* An unfinished line this short is moved out of a burst's chain. */
+#define DATAPATH_COMPACT_MAX	(16 * 1024)
 
 void		 datapath_read_room(struct conn *);
 void		 datapath_count_in(struct conn *, size_t);

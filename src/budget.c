@@ -6,12 +6,12 @@
  * connection is ever parked to wait for room: a parked client that
  * leaves is noticed by nothing, and the ones parked hold the memory that
  * would release them.  Instead, over the limit the thread sheds: it
- * closes the connections holding the most bytes that are not moving
- * (an unfinished line, input waiting behind a full output, output a
- * client does not read), largest first and oldest among equals, until
- * the total is an eighth under the limit.  A client whose lines are
- * complete and who reads its replies holds nothing that is not moving,
- * and is never shed.
+ * closes the connections whose bytes cost the most to keep, the bytes
+ * not moving (an unfinished line, input waiting behind a full output,
+ * output a client does not read) times how long since any of its bytes
+ * moved, until the total is an eighth under the limit.  A client whose
+ * lines keep completing and who keeps reading ranks below every client
+ * that has stood still longer.
  */
 #include "config.h"
 
@@ -90,20 +90,68 @@ budget_stuck(const struct conn *c)
 	return n;
 }
 
-/* Largest first, and the oldest of equals. */
+uint32_t
+budget_now(struct server *srv)
+{
+	struct timeval	 tv;
+
+	event_base_gettimeofday_cached(srv->base, &tv);
+	return (uint32_t)((uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+}
+
+void
+budget_moved(struct conn *c)
+{
+	c->moved = budget_now(c->srv);
+}
+
+/* A new connection: nothing of it has moved yet. */
+void
+budget_track(struct conn *c)
+{
+	c->moved = budget_now(c->srv) - BUDGET_MOVING_MS;
+}
+
+/*
+ * What keeping it costs.  Connections whose bytes moved within the last
+ * BUDGET_MOVING_MS (a line echoed, output taken) are shed only when no
+ * other is left, the most bytes first: a stream with a megabyte in
+ * flight holds much, all of it moving.  The others cost the bytes that
+ * stand still times how long since any moved.
+ */
+struct budget_cand {
+	struct conn	*c;
+	bool		 moving;
+	uint64_t	 cost;
+};
+
+static bool
+budget_cost(struct budget_cand *r, struct conn *c, uint32_t now)
+{
+	uint32_t	 age = now - c->moved;
+
+	r->c = c;
+	r->moving = age < BUDGET_MOVING_MS;
+	r->cost = budget_stuck(c);
+	if (!r->moving)
+		r->cost *= age;
+	return r->cost != 0;
+}
+
+/* The costliest first, and the oldest of equals. */
 static int
 budget_rank(const void *a, const void *b)
 {
-	const struct conn	*x = *(struct conn *const *)a;
-	const struct conn	*y = *(struct conn *const *)b;
-	size_t			 sx = budget_stuck(x), sy = budget_stuck(y);
+	const struct budget_cand	*x = a, *y = b;
 
-	if (sx != sy)
-		return sx > sy ? -1 : 1;
-	if (x->started.tv_sec != y->started.tv_sec)
-		return x->started.tv_sec < y->started.tv_sec ? -1 : 1;
-	if (x->started.tv_nsec != y->started.tv_nsec)
-		return x->started.tv_nsec < y->started.tv_nsec ? -1 : 1;
+	if (x->moving != y->moving)
+		return x->moving ? 1 : -1;
+	if (x->cost != y->cost)
+		return x->cost > y->cost ? -1 : 1;
+	if (x->c->started.tv_sec != y->c->started.tv_sec)
+		return x->c->started.tv_sec < y->c->started.tv_sec ? -1 : 1;
+	if (x->c->started.tv_nsec != y->c->started.tv_nsec)
+		return x->c->started.tv_nsec < y->c->started.tv_nsec ? -1 : 1;
 	return 0;
 }
 
@@ -120,46 +168,50 @@ budget_close(struct server *srv, struct conn *c)
 
 /* Without memory for the ranking: the worst, one scan at a time. */
 static struct conn *
-budget_worst(struct server *srv)
+budget_worst(struct server *srv, uint32_t now)
 {
-	struct conn	*c, *worst = NULL;
+	struct budget_cand	 r, worst = { NULL, false, 0 };
+	struct conn		*c;
 
 	TAILQ_FOREACH(c, &srv->conns, entry)
-		if (budget_stuck(c) != 0 &&
-		    (worst == NULL || budget_rank(&c, &worst) < 0))
-			worst = c;
-	return worst;
+		if (budget_cost(&r, c, now) &&
+		    (worst.c == NULL || budget_rank(&r, &worst) < 0))
+			worst = r;
+	return worst.c;
 }
 
 /* Sheds down to the target; true if `self` was among those closed. */
 static bool
 budget_shed(struct server *srv, struct conn *self)
 {
-	struct budget	*b = &srv->budget;
-	size_t		 target = b->limit - b->limit / BUDGET_HYSTERESIS;
-	size_t		 n = 0, i;
-	struct conn	**v, *c;
-	bool		 gone = false;
-	const struct timeval soon = { 0, 0 };
+	struct budget		*b = &srv->budget;
+	size_t			 target = b->limit - b->limit / BUDGET_HYSTERESIS;
+	size_t			 n = 0, i;
+	struct budget_cand	*v;
+	struct conn		*c;
+	uint32_t		 now = budget_now(srv);
+	bool			 gone = false;
+	const struct timeval	 soon = { 0, 0 };
 
 	if (log_repeat_due(&srv->group->budget_logged))
 		log_warnx("--memory-limit (%zu) reached: shedding the "
-		    "connections holding the most unechoed or unread bytes "
+		    "connections whose bytes have stood still the longest "
 		    "(logged once a minute)", srv->opts->memory_limit);
 	if ((v = calloc(srv->nconns + 1, sizeof(*v))) == NULL) {
-		while (b->held > target && (c = budget_worst(srv)) != NULL) {
+		while (b->held > target &&
+		    (c = budget_worst(srv, now)) != NULL) {
 			gone = gone || c == self;
 			budget_close(srv, c);
 		}
 		return gone;
 	}
 	TAILQ_FOREACH(c, &srv->conns, entry)
-		if (n < srv->nconns && budget_stuck(c) != 0)
-			v[n++] = c;
+		if (n < srv->nconns && budget_cost(&v[n], c, now))
+			n++;
 	qsort(v, n, sizeof(*v), budget_rank);
 	for (i = 0; i < n && b->held > target; i++) {
-		gone = gone || v[i] == self;
-		budget_close(srv, v[i]);
+		gone = gone || v[i].c == self;
+		budget_close(srv, v[i].c);
 	}
 	free(v);
 	/*

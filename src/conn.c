@@ -223,6 +223,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	c->srv = srv;
 	c->tls = la->tls;
 	clock_gettime(CLOCK_MONOTONIC, &c->started);
+	budget_track(c);
 	addr_format(sa, c->peer, sizeof(c->peer));
 	if (la->proxy) {
 		c->state = CONN_PROXY;
@@ -295,8 +296,11 @@ conn_pause(struct conn *c)
 	size_t	 limit = c->srv->opts->output_limit;
 
 	bufferevent_disable(c->bev, EV_READ);
-	/* Resume at half the limit, not at every byte written. */
-	bufferevent_setwatermark(c->bev, EV_WRITE, limit / 2, 0);
+	/*
+	 * Called back at every write, which the budget counts as the client
+	 * reading (a slow reader is moving); resumed at half the limit.
+	 */
+	bufferevent_setwatermark(c->bev, EV_WRITE, limit, 0);
 	conn_set_state(c, CONN_PAUSED);
 }
 
@@ -476,7 +480,9 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	budget_charge(c);
 	switch (c->state) {
 	case CONN_PAUSED:
-		conn_resume(c);
+		if (evbuffer_get_length(bufferevent_get_output(bev)) <=
+		    c->srv->opts->output_limit / 2)
+			conn_resume(c);
 		break;
 	case CONN_DRAINING:
 		if (evbuffer_get_length(bufferevent_get_input(bev)) != 0)

@@ -61,6 +61,8 @@ datapath_count_out(struct conn *c)
 	if (c->bev != NULL)
 		sent -= evbuffer_get_length(bufferevent_get_output(c->bev));
 
+	if (sent != c->bytes_counted)
+		budget_moved(c);
 	stat_add(&c->srv->stats.bytes_out, sent - c->bytes_counted);
 	c->bytes_counted = sent;
 	return sent;
@@ -70,6 +72,8 @@ datapath_count_out(struct conn *c)
 static void
 datapath_queue(struct conn *c, size_t added)
 {
+	if (added != 0)
+		budget_moved(c);
 	c->bytes_queued += added;
 	c->input_held = evbuffer_get_length(bufferevent_get_input(c->bev));
 	if (c->scanned > c->input_held)
@@ -247,6 +251,31 @@ datapath_drain(struct conn *c)
 	return evbuffer_get_length(bufferevent_get_input(c->bev)) != 0;
 }
 
+/*
+ * A burst leaves its last bytes, an unfinished line, at the end of a
+ * chain that was reserved for a whole line and whose pages the echoed
+ * lines touched: the budget would count the bytes, the system the pages.
+ * A rest that small moves to a chain of its own size.
+ */
+static void
+datapath_compact(struct conn *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->bev), *rest;
+	size_t		 len = evbuffer_get_length(in);
+	char		 buf[DATAPATH_COMPACT_MAX];
+
+	if (len == 0 || len > sizeof(buf) || (rest = evbuffer_new()) == NULL)
+		return;
+	if (evbuffer_copyout(in, buf, len) == (ev_ssize_t)len &&
+	    evbuffer_add(rest, buf, len) == 0) {
+		evbuffer_unfreeze(in, 0);
+		evbuffer_drain(in, len);
+		evbuffer_add_buffer(in, rest);
+		evbuffer_freeze(in, 0);
+	}
+	evbuffer_free(rest);
+}
+
 /* A readv() of our own returned 0 or -1: as libevent would handle it. */
 static int
 datapath_read_failed(struct conn *c, ssize_t n)
@@ -323,5 +352,7 @@ datapath_read_more(struct conn *c, size_t turn)
 		if ((size_t)n < room)
 			break;		/* the socket is drained */
 	}
+	if (taken != 0 && c->state != CONN_CLOSING)
+		datapath_compact(c);
 	return 0;
 }

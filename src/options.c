@@ -111,7 +111,7 @@ usage(FILE *out)
 "      --output-limit BYTES  stop reading a client while this much output\n"
 "                            waits for it (default %d)\n"
 "      --memory-limit BYTES  bytes all connections may hold in buffers;\n"
-"                            past it, those holding most stop being read;\n"
+"                            past it, the costliest to keep are closed;\n"
 "                            0 = no limit (default %luM)\n"
 "  -c, --max-connections N   stop accepting at N open connections\n"
 "                            (default: open-file limit less a reserve)\n"

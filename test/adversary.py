@@ -14,6 +14,13 @@ bound held.
   slack      1,000 clients with 65,000-byte partial lines under
              --memory-limit 16M: RSS stays under the limit plus the
              slack the manual gives.
+  burst      1,000 clients each send 2,000 lines and one byte of the
+             next under --memory-limit 4M, and read every reply: none
+             is shed, and RSS stays under the limit plus the slack.
+  honest     echoload's 50 streams of 64 KiB lines, every reply read,
+             beside waves of 500 clients sitting on 20,000-byte partial
+             lines under --memory-limit 8M: sitters are shed, no stream
+             (echoload ends with 0 errors).
   idle       10,000 idle connections: what each costs.
 """
 
@@ -247,6 +254,116 @@ def slack(args):
     return grown <= bound
 
 
+def burst(args):
+    """Complete lines, then one byte of the next, every reply read: the
+    byte must not keep the chain the burst came in."""
+    limit_mb = 4
+    e = Echod(args.echod, "-c", "5000", "--memory-limit", "%dM" % limit_mb)
+    round_trip(e.port)
+    rss0 = rss_kb(e.pid)
+    lines = 2000
+    data = (b"x" * 99 + b"\n") * lines + b"p"
+    want = lines * 104
+    clients = []
+    for _ in range(args.burst_clients):
+        s = socket.create_connection(("127.0.0.1", e.port))
+        clients.append(s)
+        sendall_reading(s, data, want)
+    round_trip(e.port)
+    rss1 = rss_kb(e.pid)
+    shed = e.count("shed over --memory-limit")
+    for s in clients:
+        s.close()
+    e.stop()
+    grown = rss1 - rss0
+    bound = limit_mb * 1024 + args.burst_clients * args.slack_per_conn_kb \
+        + args.slack_total_kb
+    print("burst: %d clients each sent %d lines and 1 byte of the next, "
+          "read every reply: %d shed, RSS %d kB -> %d kB (+%d kB; bound %d "
+          "kB = --memory-limit %dM + %d kB a connection + %d kB)"
+          % (args.burst_clients, lines, shed, rss0, rss1, grown, bound,
+             limit_mb, args.slack_per_conn_kb, args.slack_total_kb))
+    return grown <= bound and shed == 0
+
+
+def sendall_reading(s, data, want):
+    """Sends data, reading the replies as they come, until want bytes."""
+    s.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    sent = got = 0
+    deadline = time.monotonic() + 30
+    while got < want and time.monotonic() < deadline:
+        for _, ev in sel.select(1):
+            if ev & selectors.EVENT_WRITE and sent < len(data):
+                sent += send_some(s, data[sent:])
+                if sent == len(data):
+                    sel.modify(s, selectors.EVENT_READ)
+            if ev & selectors.EVENT_READ:
+                try:
+                    chunk = s.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    raise SystemExit("burst: echod closed a client")
+                got += len(chunk)
+    sel.close()
+    if got != want:
+        raise SystemExit("burst: %d of %d bytes back" % (got, want))
+
+
+def honest(args):
+    """Partial lines that sit, arriving in waves beside echoload's streams
+    (64 KiB lines, up to 1 MiB in flight, every reply read): the sitters
+    are shed, the streams never."""
+    e = Echod(args.echod, "-c", "5000", "--memory-limit", "8M")
+    echoload = os.path.join(os.path.dirname(args.echod), "echoload")
+    load = subprocess.Popen([echoload, "-m", "stream", "-s", "64k", "-c",
+                             str(args.streams), "-d", "5s",
+                             "127.0.0.1:%d" % e.port],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    sitters = []
+    end = time.monotonic() + 4
+    while time.monotonic() < end:
+        sitters = [x for x in sitters if not gone(x)]
+        while len(sitters) < args.sitters:
+            x = connect(e.port)
+            send_some(x, b"h" * 20000)
+            sitters.append(x)
+        time.sleep(0.2)	# the attack's pace, not a synchronisation
+    out = load.communicate()[0]
+    for x in sitters:
+        x.close()
+    shed = [l for l in list(e.lines) if "shed over --memory-limit" in l]
+    streams_shed = sum(1 for l in shed
+                       if int(re.search(r"(\d+) bytes in", l).group(1))
+                       > 20000)
+    e.stop()
+    errors = re.search(r"^errors +(\d+)", out, re.M)
+    print("honest: %d echoload streams of 64 KiB lines beside %d clients "
+          "sitting on 20,000-byte partial lines, in waves, under "
+          "--memory-limit 8M: %d connections shed, %d of them streams; "
+          "echoload exit %d, errors %s"
+          % (args.streams, args.sitters, len(shed), streams_shed,
+             load.returncode, errors.group(1) if errors else "?"))
+    return load.returncode == 0 and streams_shed == 0 and len(shed) > 0
+
+
+def gone(s):
+    """The server closed it: reset or EOF."""
+    try:
+        if s.recv(1, socket.MSG_PEEK) == b"":
+            s.close()
+            return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        s.close()
+        return True
+    return False
+
+
 def idle(args):
     e = Echod(args.echod, "-c", str(args.idle + 100))
     round_trip(e.port)
@@ -273,6 +390,9 @@ def main():
     p.add_argument("--slack-clients", type=int, default=1000)
     p.add_argument("--slack-per-conn-kb", type=int, default=8)
     p.add_argument("--slack-total-kb", type=int, default=2048)
+    p.add_argument("--burst-clients", type=int, default=1000)
+    p.add_argument("--sitters", type=int, default=500)
+    p.add_argument("--streams", type=int, default=50)
     p.add_argument("--idle", type=int, default=10000)
     p.add_argument("only", nargs="*")
     args = p.parse_args()
@@ -281,7 +401,8 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     failed = []
     for name, fn in (("ghosts", ghosts), ("quadratic", quadratic),
-                     ("slack", slack), ("idle", idle)):
+                     ("slack", slack), ("burst", burst), ("honest", honest),
+                     ("idle", idle)):
         if args.only and name not in args.only:
             continue
         if not fn(args):

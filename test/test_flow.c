@@ -256,8 +256,8 @@ Test(flow, memory_limit_bounds_many_partial_lines)
 		    MSG_NOSIGNAL), 0);
 	}
 	cr_assert(echod_wait_log(&e, "--memory-limit (4194304) reached: "
-	    "shedding the connections holding the most unechoed or unread "
-	    "bytes (logged once a minute)", WAIT_MS), "%s", e.log);
+	    "shedding the connections whose bytes have stood still the "
+	    "longest (logged once a minute)", WAIT_MS), "%s", e.log);
 	/* A round trip after all of it: the loop has read what it would. */
 	client_echo(probe, "after");
 	rss_after = echod_rss_kb(&e);
