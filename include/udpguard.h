@@ -65,6 +65,8 @@ bool	udp_port_is_service(uint16_t);
  * (an echo server's port), the one after UDP_RETURNS_CLIENT from within.
  */
 #define UDP_RETURN_MSEC		1000
+/* Replies remembered for each address and port. */
+#define UDP_RETURN_REPLIES	4
 #define UDP_RETURNS_SERVER	2
 #define UDP_RETURNS_CLIENT	1000
 /* Linux's default net.ipv4.ip_local_port_range. */

@@ -38,15 +38,24 @@ struct source {
 	struct bucket	 tokens;
 };
 
-/* The reply last sent to one address and port: its payload's digest. */
+/* One reply sent: its payload's digest. */
+struct reply {
+	uint64_t	 digest;
+	uint64_t	 ms;		/* when; 0: none */
+	uint32_t	 len;		/* of the payload, after the prefix */
+	uint16_t	 returns;	/* come back in a row */
+	uint8_t		 head_len;
+	uint8_t		 head[8];	/* its first bytes: most differ there */
+};
+
+/*
+ * The replies last sent to one address and port, several: loops forged
+ * side by side would otherwise each find the other's reply the last.
+ */
 struct sent {
 	uint64_t	 key[3];	/* address, family and port */
 	uint64_t	 last_ms;	/* 0: free slot */
-	uint64_t	 digest;
-	size_t		 len;		/* of the payload, after the prefix */
-	uint8_t		 head[8];	/* its first bytes: most differ there */
-	uint8_t		 head_len;
-	unsigned int	 returns;	/* come back in a row */
+	struct reply	 r[UDP_RETURN_REPLIES];
 };
 
 struct udp_guard {
@@ -302,13 +311,25 @@ guard_sent(struct udp_guard *g, const uint64_t key[3], bool make)
 	}
 	if (!make)
 		return NULL;
+	memset(victim, 0, sizeof(*victim));
 	memcpy(victim->key, key, sizeof(victim->key));
-	victim->returns = 0;
 	return victim;
 }
 
+static bool
+guard_matches(struct udp_guard *g, const struct reply *r, const uint8_t *data,
+    size_t len, uint64_t now)
+{
+	size_t	 tail = g->prefix_len + r->len;
+
+	return r->ms != 0 && now - r->ms <= UDP_RETURN_MSEC && len >= tail &&
+	    memcmp(data + len - tail, g->prefix, g->prefix_len) == 0 &&
+	    memcmp(data + len - r->len, r->head, r->head_len) == 0 &&
+	    guard_digest(&g->key, data + len - r->len, r->len) == r->digest;
+}
+
 /*
- * Whether the datagram is the reply echod last sent its sender, come
+ * Whether the datagram is a reply echod recently sent its sender, come
  * back (with whatever the other end put before it): the next turn of
  * an echo loop, which is refused.  Without a prefix a client repeating
  * one datagram sends the same, so a few such in a row are let through
@@ -318,35 +339,53 @@ static bool
 guard_returned(struct udp_guard *g, struct sent *s, uint16_t port,
     const uint8_t *data, size_t len, uint64_t now)
 {
-	size_t		 tail = g->prefix_len + s->len;
+	struct reply	*r;
 	unsigned int	 most;
 
-	if (now - s->last_ms > UDP_RETURN_MSEC || len < tail ||
-	    memcmp(data + len - tail, g->prefix, g->prefix_len) != 0 ||
-	    memcmp(data + len - s->len, s->head, s->head_len) != 0 ||
-	    guard_digest(&g->key, data + len - s->len, s->len) != s->digest) {
-		s->returns = 0;
+	for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++)
+		if (guard_matches(g, r, data, len, now))
+			break;
+	if (r == s->r + UDP_RETURN_REPLIES)
 		return false;
-	}
 	if (g->prefix_len != 0)
 		return true;	/* no client sends our prefix back */
 	most = port >= g->client_min && port <= g->client_max ?
 	    UDP_RETURNS_CLIENT : UDP_RETURNS_SERVER;
-	return ++s->returns > most;
+	if (r->returns <= most)
+		r->returns++;
+	return r->returns > most;
 }
 
-/* The reply about to go to key: what guard_returned() looks for. */
+/*
+ * The reply about to go to key: what guard_returned() looks for.  The
+ * same reply again keeps its count of returns, unless it has not come
+ * back for UDP_RETURN_MSEC; another takes the place of the oldest.
+ */
 static void
 guard_sending(struct udp_guard *g, const uint64_t key[3], const void *data,
     size_t len, uint64_t now)
 {
 	struct sent	*s = guard_sent(g, key, true);
+	struct reply	*r, *oldest = s->r;
+	uint64_t	 digest = guard_digest(&g->key, data, len);
 
 	s->last_ms = now;
-	s->digest = guard_digest(&g->key, data, len);
-	s->len = len;
-	s->head_len = len < sizeof(s->head) ? len : sizeof(s->head);
-	memcpy(s->head, data, s->head_len);
+	for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++) {
+		if (r->ms != 0 && r->digest == digest && r->len == len)
+			break;
+		if (r->ms < oldest->ms)
+			oldest = r;
+	}
+	if (r == s->r + UDP_RETURN_REPLIES) {
+		r = oldest;
+		memset(r, 0, sizeof(*r));
+		r->digest = digest;
+		r->len = len;
+		r->head_len = len < sizeof(r->head) ? len : sizeof(r->head);
+		memcpy(r->head, data, r->head_len);
+	} else if (now - r->ms > UDP_RETURN_MSEC)
+		r->returns = 0;	/* it did not come back in time */
+	r->ms = now;
 }
 
 static enum udp_verdict

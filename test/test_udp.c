@@ -507,6 +507,59 @@ Test(udp, a_forged_loop_between_two_prefixes_stops_at_once)
 	echod_free(&b);
 }
 
+/*
+ * Loops forged side by side: each finds the other's reply the last one
+ * sent, so a guard that remembered one reply let them run until a rate
+ * limit dropped a datagram (2 loops between '' and '': 12,409 echoes;
+ * with the source limits off, without end).  Each ends as one alone.
+ */
+Test(udp, loops_forged_side_by_side_stop_as_one_does)
+{
+	struct echod		 a, b;
+	struct udp_totals	 ta, tb;
+
+	need_root();
+	udp_server_at(&a, server_port(), "");
+	udp_server_at(&b, server_port(), "");
+	udp_forge("127.0.0.1", b.port, "127.0.0.1", a.port, "hello", 5);
+	udp_forge("127.0.0.1", b.port, "127.0.0.1", a.port, "world", 5);
+	udp_forge("127.0.0.1", b.port, "127.0.0.1", a.port, "again", 5);
+	udp_wait_refused(&a, 3);
+	cr_assert_eq(echod_stop(&a), 0);
+	cr_assert_eq(echod_stop(&b), 0);
+	ta = udp_totals(&a);
+	tb = udp_totals(&b);
+	cr_assert_eq(ta.echoed, 9, "%s", a.log);
+	cr_assert_eq(ta.refused, 3, "%s", a.log);
+	cr_assert_eq(tb.echoed, 9, "%s", b.log);
+	echod_free(&a);
+	echod_free(&b);
+}
+
+/* The same with two prefixes: each loop is refused at its first return. */
+Test(udp, loops_forged_side_by_side_between_prefixes_stop_at_once)
+{
+	struct echod		 a, b;
+	struct udp_totals	 ta, tb;
+
+	need_root();
+	echod_start(&a, "-U", "-P", "A:", NULL);
+	echod_start(&b, "-U", "-P", "B:", NULL);
+	udp_forge("127.0.0.1", b.port, "127.0.0.1", a.port, "hello", 5);
+	udp_forge("127.0.0.1", b.port, "127.0.0.1", a.port, "world", 5);
+	udp_forge("127.0.0.1", b.port, "127.0.0.1", a.port, "again", 5);
+	udp_wait_refused(&a, 3);
+	cr_assert_eq(echod_stop(&a), 0);
+	cr_assert_eq(echod_stop(&b), 0);
+	ta = udp_totals(&a);
+	tb = udp_totals(&b);
+	cr_assert_eq(ta.in, 6, "%s", a.log);
+	cr_assert_eq(ta.echoed, 3, "%s", a.log);
+	cr_assert_eq(tb.echoed, 3, "%s", b.log);
+	echod_free(&a);
+	echod_free(&b);
+}
+
 /* Another RFC 862 echo: every datagram back, unchanged, counted. */
 struct plain_echo {
 	int		 fd;
