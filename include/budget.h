@@ -37,6 +37,8 @@ uint32_t budget_now(struct server *);
 #define BUDGET_MOVING_MS	1000
 /* A new connection: nothing of it has moved yet. */
 void	budget_track(struct conn *);
+/* It stopped reading its client: what the client has taken so far. */
+void	budget_paused(struct conn *);
 /* Its bytes moved: a line echoed, or output taken by the client. */
 void	budget_moved(struct conn *);
 /* Over the limit: shed.  -1 if `self` (may be NULL) was closed. */

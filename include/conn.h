@@ -52,6 +52,7 @@ struct conn {
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_queued;	/* added to output, ever */
 	uint64_t		 bytes_counted;	/* of those, in the stats */
+	uint64_t		 acked;		/* of those, the client took */
 	struct timespec		 started;
 	char			 peer[ADDR_STRLEN];
 };

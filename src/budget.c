@@ -15,6 +15,9 @@
  */
 #include "config.h"
 
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,11 +128,43 @@ struct budget_cand {
 	uint64_t	 cost;
 };
 
+/*
+ * What the client has acknowledged of all we gave the kernel for it.  It
+ * grows only as the client reads; the kernel wakes our writes only when
+ * a third of its buffer is free, so a slow but steady reader may go
+ * seconds between them.
+ */
+static uint64_t
+budget_acked(struct conn *c)
+{
+	int	 unacked;
+
+	if (c->tls || c->bev == NULL || ioctl(bufferevent_getfd(c->bev),
+	    SIOCOUTQ, &unacked) == -1 || unacked < 0 ||
+	    (uint64_t)unacked > c->bytes_counted)
+		return 0;
+	return c->bytes_counted - (uint64_t)unacked;
+}
+
+void
+budget_paused(struct conn *c)
+{
+	c->acked = budget_acked(c);
+}
+
 static bool
 budget_cost(struct budget_cand *r, struct conn *c, uint32_t now)
 {
 	uint32_t	 age = now - c->moved;
+	uint64_t	 acked;
 
+	/* Not reading it, but the client reads what the kernel holds. */
+	if (age >= BUDGET_MOVING_MS && (c->state == CONN_PAUSED ||
+	    c->state == CONN_DRAINING) && (acked = budget_acked(c)) > c->acked) {
+		c->acked = acked;
+		c->moved = now;
+		age = 0;
+	}
 	r->c = c;
 	r->moving = age < BUDGET_MOVING_MS;
 	r->cost = budget_stuck(c);

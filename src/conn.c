@@ -301,6 +301,7 @@ conn_pause(struct conn *c)
 	 * reading (a slow reader is moving); resumed at half the limit.
 	 */
 	bufferevent_setwatermark(c->bev, EV_WRITE, limit, 0);
+	budget_paused(c);
 	conn_set_state(c, CONN_PAUSED);
 }
 
@@ -375,8 +376,10 @@ conn_drain(struct conn *c)
 	int	 left;
 
 	bufferevent_disable(c->bev, EV_READ);
-	if (c->state != CONN_DRAINING)
+	if (c->state != CONN_DRAINING) {
+		budget_paused(c);
 		conn_set_state(c, CONN_DRAINING);
+	}
 	if ((left = datapath_drain(c)) == -1)
 		return;
 	/* Called back at half the limit while input waits, else at empty. */

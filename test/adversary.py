@@ -21,6 +21,9 @@ bound held.
              beside waves of 500 clients sitting on 20,000-byte partial
              lines under --memory-limit 8M: sitters are shed, no stream
              (echoload ends with 0 errors).
+  slow       20 slow but steady readers paused behind their output,
+             then 250 clients sitting on partial lines under
+             --memory-limit 4M: the sitters are shed, not the readers.
   idle       10,000 idle connections: what each costs.
 """
 
@@ -350,6 +353,50 @@ def honest(args):
     return load.returncode == 0 and streams_shed == 0 and len(shed) > 0
 
 
+def slow(args):
+    """Slow but steady readers (a 4 KB receive buffer, 2,000 bytes read
+    a tenth of a second) paused behind their output, then a wave of
+    clients sitting on partial lines: the sitters are shed, not the
+    readers, whose kernel buffers drain between echod's writes."""
+    e = Echod(args.echod, "-c", "5000", "--memory-limit", "4M")
+    line = (b"a" * 99 + b"\n") * 1000
+    readers = []
+    for _ in range(20):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", e.port))
+        s.setblocking(False)
+        readers.append(s)
+    alive = set(range(len(readers)))
+    sitters = []
+    start = time.monotonic()
+    while time.monotonic() - start < 6:
+        if not sitters and time.monotonic() - start > 2:
+            for _ in range(250):
+                x = connect(e.port)
+                send_some(x, b"q" * 20000)
+                sitters.append(x)
+        for i in list(alive):
+            send_some(readers[i], line)
+            try:
+                if not readers[i].recv(2000):
+                    alive.discard(i)
+            except BlockingIOError:
+                pass
+            except OSError:
+                alive.discard(i)
+        time.sleep(0.1)	# the readers' pace, not a synchronisation
+    shed = e.count("shed over --memory-limit")
+    for x in readers + sitters:
+        x.close()
+    e.stop()
+    print("slow: 20 readers taking 20 KB/s each beside 250 clients sitting "
+          "on 20,000-byte partial lines under --memory-limit 4M: %d "
+          "connections shed, %d readers still served"
+          % (shed, len(alive)))
+    return len(alive) == 20 and shed > 0
+
+
 def gone(s):
     """The server closed it: reset or EOF."""
     try:
@@ -402,7 +449,7 @@ def main():
     failed = []
     for name, fn in (("ghosts", ghosts), ("quadratic", quadratic),
                      ("slack", slack), ("burst", burst), ("honest", honest),
-                     ("idle", idle)):
+                     ("slow", slow), ("idle", idle)):
         if args.only and name not in args.only:
             continue
         if not fn(args):
