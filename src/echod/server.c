@@ -1,9 +1,8 @@
 /* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
- * One thread's event loop: accepting and its limits (--max-connections,
- * --max-per-ip, the pause when descriptors run out), the registry of its
- * connections, the shutdown drain, messages from the other threads, and
- * on thread 0 the signals.
+ * One thread's event loop: the registry of its connections, the shutdown
+ * drain, messages from the other threads, and on thread 0 the signals.
+ * Accepting and its limits are server_accept.c.
  */
 #include "config.h"
 
@@ -28,7 +27,6 @@
 
 /* Seconds without connections before freed memory goes back. */
 #define TRIM_IDLE_SEC		1
-/* How often a server over --memory-limit looks for room. */
 
 static unsigned int
 msg_bit(enum msgtype msg)
