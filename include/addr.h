@@ -46,8 +46,6 @@ int	addr_parse_port(const char *, uint16_t *);
 int	addr_parse_listen(struct listen_list *, const char *, uint16_t,
 	    char *, size_t);
 int	addr_add_wildcard(struct listen_list *, uint16_t);
-int	addr_list_add(struct listen_list *, const struct sockaddr *,
-	    socklen_t);
 void	addr_list_free(struct listen_list *);
 int	addr_list_push(struct listen_list *, const struct listen_addr *);
 const char *addr_format(const struct sockaddr *, char *, size_t);

@@ -1,7 +1,7 @@
 /* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Line framing as the specification states it, written as plainly as
- * possible so that it can judge src/framing.c: a piece ends at an LF or
+ * possible so that it can judge src/echod/framing.c: a piece ends at an LF or
  * when it reaches max_line bytes; each piece gets the prefix.
  */
 #ifndef ECHOD_TEST_FRAMING_REF_H

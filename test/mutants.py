@@ -68,15 +68,15 @@ def run(cmd, cwd, env=None, timeout=None):
 
 
 def build(root):
-    targets = ["src/echod", "src/echoload", "test/echod-test",
+    targets = ["echod", "echoload", "test/echod-test",
                "test/brokenserver", "test/failshim.so"]
     return run(["make", "-s", "-j2"] + targets, root).returncode == 0
 
 
 def tests_fail(root, pattern):
     env = dict(os.environ,
-               ECHOD=os.path.join(root, "src/echod"),
-               ECHOLOAD=os.path.join(root, "src/echoload"),
+               ECHOD=os.path.join(root, "echod"),
+               ECHOLOAD=os.path.join(root, "echoload"),
                BROKENSERVER=os.path.join(root, "test/brokenserver"),
                FAILSHIM_SO=os.path.join(root, "test/failshim.so"),
                LSAN_OPTIONS="suppressions=%s/test/lsan.supp" % root)

@@ -9,8 +9,8 @@
 # openssl.  Fails on any complaint.
 set -eu
 
-ECHOD=${ECHOD:-src/echod}
-ECHOLOAD=${ECHOLOAD:-src/echoload}
+ECHOD=${ECHOD:-./echod}
+ECHOLOAD=${ECHOLOAD:-./echoload}
 for tool in promtool curl nc openssl; do
 	command -v "$tool" >/dev/null || {
 		echo "promtool.sh: $tool is missing" >&2

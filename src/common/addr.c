@@ -46,14 +46,6 @@ addr_list_push(struct listen_list *list, const struct listen_addr *la)
 	return 0;
 }
 
-/* Adds one concrete address, as bound. */
-int
-addr_list_add(struct listen_list *list, const struct sockaddr *sa,
-    socklen_t len)
-{
-	return addr_push(list, sa, len, false, false);
-}
-
 int
 addr_parse_port(const char *text, uint16_t *port)
 {

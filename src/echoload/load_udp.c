@@ -18,6 +18,7 @@
 
 #include "addr.h"
 #include "load.h"
+#include "load_thread.h"
 #include "log.h"
 #include "util.h"
 

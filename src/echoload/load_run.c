@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "load.h"
+#include "load_thread.h"
 #include "load_interval.h"
 #include "load_report.h"
 #include "log.h"
