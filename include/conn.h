@@ -49,6 +49,8 @@ struct conn {
 	uint32_t		 held;		/* in its buffers, in the budget */
 	uint32_t		 scanned;	/* of input_held: searched, no LF */
 	uint32_t		 moved;		/* budget_now(): bytes last moved */
+	uint32_t		 fresh;		/* read since the last echo */
+	uint32_t		 drained;	/* echoed from the input's chain */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_queued;	/* added to output, ever */
 	uint64_t		 bytes_counted;	/* of those, in the stats */

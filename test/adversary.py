@@ -14,9 +14,10 @@ bound held.
   slack      1,000 clients with 65,000-byte partial lines under
              --memory-limit 16M: RSS stays under the limit plus the
              slack the manual gives.
-  burst      1,000 clients each send 2,000 lines and one byte of the
-             next under --memory-limit 4M, and read every reply: none
-             is shed, and RSS stays under the limit plus the slack.
+  burst      1,000 clients each send 2,000 lines of 100 bytes (then
+             one line of 65,535) and one byte of the next under
+             --memory-limit 4M, and read every reply: none is shed, and
+             RSS stays under the limit plus the slack.
   honest     echoload's 50 streams of 64 KiB lines, every reply read,
              beside waves of 500 clients sitting on 20,000-byte partial
              lines under --memory-limit 8M: sitters are shed, no stream
@@ -259,14 +260,21 @@ def slack(args):
 
 def burst(args):
     """Complete lines, then one byte of the next, every reply read: the
-    byte must not keep the chain the burst came in."""
+    byte must not keep the chain the burst came in (lines of 100 bytes,
+    and one line that fills a read to the end of --max-line)."""
+    ok = True
+    for line, lines in ((100, 2000), (65535, 1)):
+        ok = burst_one(args, line, lines) and ok
+    return ok
+
+
+def burst_one(args, line, lines):
     limit_mb = 4
     e = Echod(args.echod, "-c", "5000", "--memory-limit", "%dM" % limit_mb)
     round_trip(e.port)
     rss0 = rss_kb(e.pid)
-    lines = 2000
-    data = (b"x" * 99 + b"\n") * lines + b"p"
-    want = lines * 104
+    data = (b"x" * (line - 1) + b"\n") * lines + b"p"
+    want = lines * (line + 4)
     clients = []
     for _ in range(args.burst_clients):
         s = socket.create_connection(("127.0.0.1", e.port))
@@ -281,10 +289,10 @@ def burst(args):
     grown = rss1 - rss0
     bound = limit_mb * 1024 + args.burst_clients * args.slack_per_conn_kb \
         + args.slack_total_kb
-    print("burst: %d clients each sent %d lines and 1 byte of the next, "
-          "read every reply: %d shed, RSS %d kB -> %d kB (+%d kB; bound %d "
-          "kB = --memory-limit %dM + %d kB a connection + %d kB)"
-          % (args.burst_clients, lines, shed, rss0, rss1, grown, bound,
+    print("burst: %d clients each sent %d line(s) of %d bytes and 1 byte of "
+          "the next, read every reply: %d shed, RSS %d kB -> %d kB (+%d kB; "
+          "bound %d kB = --memory-limit %dM + %d kB a connection + %d kB)"
+          % (args.burst_clients, lines, line, shed, rss0, rss1, grown, bound,
              limit_mb, args.slack_per_conn_kb, args.slack_total_kb))
     return grown <= bound and shed == 0
 

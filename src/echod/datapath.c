@@ -49,6 +49,7 @@ void
 datapath_count_in(struct conn *c, size_t n)
 {
 	c->bytes_in += n;
+	c->fresh += n;
 	stat_add(&c->srv->stats.bytes_in, n);
 }
 
@@ -68,14 +69,65 @@ datapath_count_out(struct conn *c)
 	return sent;
 }
 
-/* After the buffers moved: the counts, the budget, the next read's room. */
+/*
+ * The input's bytes moved to a chain of their own size, every chain they
+ * were in freed: the chain reserved for a whole line, whose pages the
+ * lines echoed from it touched, or one reserved for a read that found
+ * nothing.  The budget counts bytes; the system counts pages.
+ */
+static void
+datapath_repack(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev), *rest;
+	struct evbuffer_iovec	 vec;
+	size_t			 len = evbuffer_get_length(in);
+
+	c->drained = 0;
+	if (len == 0) {
+		evbuffer_drain(in, 0);	/* frees even empty chains */
+		return;
+	}
+	if ((rest = evbuffer_new()) == NULL)
+		return;
+	if (evbuffer_reserve_space(rest, len, &vec, 1) == 1 &&
+	    evbuffer_copyout(in, vec.iov_base, len) == (ev_ssize_t)len) {
+		vec.iov_len = len;
+		if (evbuffer_commit_space(rest, &vec, 1) == 0) {
+			evbuffer_unfreeze(in, 0);
+			evbuffer_drain(in, len);
+			evbuffer_add_buffer(in, rest);
+			evbuffer_freeze(in, 0);
+		}
+	}
+	evbuffer_free(rest);
+}
+
+/*
+ * After lines were echoed, what is left (an unfinished line) is repacked
+ * when it is short, or no longer than what was echoed before it in its
+ * chain: a long line's rest costs a copy no longer than the line.
+ */
+static void
+datapath_compact(struct conn *c, size_t len, size_t consumed)
+{
+	c->drained = len == 0 ? 0 : c->drained + consumed;
+	if (len != 0 && consumed != 0 && !c->tls &&
+	    (len <= DATAPATH_COMPACT_MAX || len <= c->drained))
+		datapath_repack(c);
+}
+
 static void
 datapath_queue(struct conn *c, size_t added)
 {
+	size_t	 len = evbuffer_get_length(bufferevent_get_input(c->bev));
+	size_t	 had = (size_t)c->input_held + c->fresh;
+
 	if (added != 0)
 		budget_moved(c);
+	datapath_compact(c, len, had > len ? had - len : 0);
+	c->fresh = 0;
 	c->bytes_queued += added;
-	c->input_held = evbuffer_get_length(bufferevent_get_input(c->bev));
+	c->input_held = len;
 	if (c->scanned > c->input_held)
 		c->scanned = c->input_held;
 	budget_charge(c);
@@ -251,31 +303,6 @@ datapath_drain(struct conn *c)
 	return evbuffer_get_length(bufferevent_get_input(c->bev)) != 0;
 }
 
-/*
- * A burst leaves its last bytes, an unfinished line, at the end of a
- * chain that was reserved for a whole line and whose pages the echoed
- * lines touched: the budget would count the bytes, the system the pages.
- * A rest that small moves to a chain of its own size.
- */
-static void
-datapath_compact(struct conn *c)
-{
-	struct evbuffer	*in = bufferevent_get_input(c->bev), *rest;
-	size_t		 len = evbuffer_get_length(in);
-	char		 buf[DATAPATH_COMPACT_MAX];
-
-	if (len == 0 || len > sizeof(buf) || (rest = evbuffer_new()) == NULL)
-		return;
-	if (evbuffer_copyout(in, buf, len) == (ev_ssize_t)len &&
-	    evbuffer_add(rest, buf, len) == 0) {
-		evbuffer_unfreeze(in, 0);
-		evbuffer_drain(in, len);
-		evbuffer_add_buffer(in, rest);
-		evbuffer_freeze(in, 0);
-	}
-	evbuffer_free(rest);
-}
-
 /* A readv() of our own returned 0 or -1: as libevent would handle it. */
 static int
 datapath_read_failed(struct conn *c, ssize_t n)
@@ -310,7 +337,7 @@ datapath_read_more(struct conn *c, size_t turn)
 	struct iovec		 iov[2];
 	size_t			 room, left, taken = 0;
 	ssize_t			 n;
-	int			 i, nvec;
+	int			 i, nvec, err;
 
 	while (taken < turn && c->state == CONN_READING &&
 	    evbuffer_get_length(in) < c->srv->read_max) {
@@ -343,6 +370,12 @@ datapath_read_more(struct conn *c, size_t turn)
 		}
 		evbuffer_commit_space(in, vec, i);
 		evbuffer_freeze(in, 0);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* The chain reserved for it would stay, empty. */
+			err = errno;
+			datapath_repack(c);
+			errno = err;
+		}
 		if (n <= 0)
 			return datapath_read_failed(c, n);
 		datapath_count_in(c, n);
@@ -352,7 +385,10 @@ datapath_read_more(struct conn *c, size_t turn)
 		if ((size_t)n < room)
 			break;		/* the socket is drained */
 	}
-	if (taken != 0 && c->state != CONN_CLOSING)
-		datapath_compact(c);
+	/* A short rest in a chain reserved for a whole line, which may be
+	 * memory a burst touched: repacked, once a turn. */
+	if (taken != 0 && c->state != CONN_CLOSING && !c->tls &&
+	    evbuffer_get_length(in) <= DATAPATH_COMPACT_MAX)
+		datapath_repack(c);
 	return 0;
 }
