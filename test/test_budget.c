@@ -249,6 +249,46 @@ Test(budget, the_largest_unfinished_line_is_shed_first)
 }
 
 /*
+ * Clients that keep a big line moving (a short line echoed, then 60,000
+ * bytes of the next) beside idle ones that typed a few bytes: over the
+ * limit, shedding the idle ones frees nothing, so the big lines go
+ * first.  Before, every idle client was closed first, being still.
+ */
+Test(budget, a_few_bytes_typed_outlast_big_moving_lines)
+{
+	static char	 big[60000];
+	struct echod	 e;
+	int		 typists[10], movers[20], i;
+
+	memset(big, 'm', sizeof(big));
+	echod_start(&e, "--memory-limit", "1M", NULL);
+	for (i = 0; i < 10; i++) {
+		typists[i] = client_connect(e.port);
+		client_send(typists[i], "abc", 3);
+	}
+	for (i = 0; i < 20; i++) {
+		movers[i] = client_connect(e.port);
+		client_echo(movers[i], "x");
+		client_send(movers[i], big, sizeof(big));
+	}
+	cr_assert(echod_wait_log(&e, "shed over --memory-limit, holding "
+	    "60000 bytes", WAIT_MS), "%s", e.log);
+	client_expect_eof(movers[0]);
+	for (i = 0; i < 10; i++) {
+		client_send(typists[i], "d\n", 2);
+		client_expect_str(typists[i], "GOT:abcd\n");
+	}
+	cr_assert_eq(echod_log_count(&e, "shed over --memory-limit"),
+	    echod_log_count(&e, "shed over --memory-limit, holding 60000 "
+	    "bytes"), "%s", e.log);
+	for (i = 0; i < 10; i++)
+		close(typists[i]);
+	for (i = 0; i < 20; i++)
+		close(movers[i]);
+	echod_finish(&e);
+}
+
+/*
  * After SIGTERM, a client that sent 4,096 empty lines behind a 1,000-byte
  * prefix and reads nothing: the old drain echoed all of it into memory
  * at once (4 MB a client); now no more than --output-limit waits, and

@@ -116,15 +116,26 @@ budget_track(struct conn *c)
 }
 
 /*
- * What keeping it costs.  Connections whose bytes moved within the last
- * BUDGET_MOVING_MS (a line echoed, output taken) are shed only when no
- * other is left, the most bytes first: a stream with a megabyte in
- * flight holds much, all of it moving.  The others cost the bytes that
- * stand still times how long since any moved.
+ * What keeping it costs, and in which tier.  Connections whose bytes
+ * moved within the last BUDGET_MOVING_MS (a line echoed, output taken)
+ * are shed after those that stood still, the most bytes first: a stream
+ * with a megabyte in flight holds much, all of it moving.  The others
+ * cost the bytes that stand still times how long since any moved, but
+ * one that stands still on less than an eighth of its fair share (the
+ * limit over the connections) goes last of all: all such together hold
+ * less than an eighth of the limit, so shedding them frees nothing, and
+ * a client that keeps a big line moving once a second would otherwise
+ * have every idle client with a few bytes typed closed before it.
  */
+enum budget_tier {
+	BUDGET_STILL,		/* standing still on its share or more */
+	BUDGET_MOVING,
+	BUDGET_SMALL		/* standing still on a few bytes */
+};
+
 struct budget_cand {
 	struct conn	*c;
-	bool		 moving;
+	enum budget_tier tier;
 	uint64_t	 cost;
 };
 
@@ -153,7 +164,7 @@ budget_paused(struct conn *c)
 }
 
 static bool
-budget_cost(struct budget_cand *r, struct conn *c, uint32_t now)
+budget_cost(struct budget_cand *r, struct conn *c, uint32_t now, size_t small)
 {
 	uint32_t	 age = now - c->moved;
 	uint64_t	 acked;
@@ -166,9 +177,12 @@ budget_cost(struct budget_cand *r, struct conn *c, uint32_t now)
 		age = 0;
 	}
 	r->c = c;
-	r->moving = age < BUDGET_MOVING_MS;
 	r->cost = budget_stuck(c);
-	if (!r->moving)
+	if (age < BUDGET_MOVING_MS)
+		r->tier = BUDGET_MOVING;
+	else
+		r->tier = r->cost < small ? BUDGET_SMALL : BUDGET_STILL;
+	if (r->tier != BUDGET_MOVING)
 		r->cost *= age;
 	return r->cost != 0;
 }
@@ -179,8 +193,8 @@ budget_rank(const void *a, const void *b)
 {
 	const struct budget_cand	*x = a, *y = b;
 
-	if (x->moving != y->moving)
-		return x->moving ? 1 : -1;
+	if (x->tier != y->tier)
+		return x->tier < y->tier ? -1 : 1;
 	if (x->cost != y->cost)
 		return x->cost > y->cost ? -1 : 1;
 	if (x->c->started.tv_sec != y->c->started.tv_sec)
@@ -203,13 +217,13 @@ budget_close(struct server *srv, struct conn *c)
 
 /* Without memory for the ranking: the worst, one scan at a time. */
 static struct conn *
-budget_worst(struct server *srv, uint32_t now)
+budget_worst(struct server *srv, uint32_t now, size_t small)
 {
-	struct budget_cand	 r, worst = { NULL, false, 0 };
+	struct budget_cand	 r, worst = { NULL, BUDGET_STILL, 0 };
 	struct conn		*c;
 
 	TAILQ_FOREACH(c, &srv->conns, entry)
-		if (budget_cost(&r, c, now) &&
+		if (budget_cost(&r, c, now, small) &&
 		    (worst.c == NULL || budget_rank(&r, &worst) < 0))
 			worst = r;
 	return worst.c;
@@ -225,6 +239,7 @@ budget_shed(struct server *srv, struct conn *self)
 	struct budget_cand	*v;
 	struct conn		*c;
 	uint32_t		 now = budget_now(srv);
+	size_t			 small = b->limit / (srv->nconns + 1) / 8;
 	bool			 gone = false;
 	const struct timeval	 soon = { 0, 0 };
 
@@ -234,14 +249,14 @@ budget_shed(struct server *srv, struct conn *self)
 		    "(logged once a minute)", srv->opts->memory_limit);
 	if ((v = calloc(srv->nconns + 1, sizeof(*v))) == NULL) {
 		while (b->held > target &&
-		    (c = budget_worst(srv, now)) != NULL) {
+		    (c = budget_worst(srv, now, small)) != NULL) {
 			gone = gone || c == self;
 			budget_close(srv, c);
 		}
 		return gone;
 	}
 	TAILQ_FOREACH(c, &srv->conns, entry)
-		if (n < srv->nconns && budget_cost(&v[n], c, now))
+		if (n < srv->nconns && budget_cost(&v[n], c, now, small))
 			n++;
 	qsort(v, n, sizeof(*v), budget_rank);
 	for (i = 0; i < n && b->held > target; i++) {
