@@ -67,6 +67,13 @@ bool	udp_port_is_service(uint16_t);
 #define UDP_RETURN_MSEC		1000
 /* Replies remembered for each address and port. */
 #define UDP_RETURN_REPLIES	4
+/*
+ * Replies remembered by what they are, whoever they went to, and how
+ * far into a datagram another echo's prefix may push ours.
+ */
+#define UDP_RECENT_SETS		4096
+#define UDP_RECENT_WAYS		4
+#define UDP_RECENT_SEARCH	64
 #define UDP_RETURNS_SERVER	2
 #define UDP_RETURNS_CLIENT	1000
 /* Linux's default net.ipv4.ip_local_port_range. */

@@ -536,6 +536,37 @@ Test(udp, loops_forged_side_by_side_stop_as_one_does)
 	echod_free(&b);
 }
 
+/*
+ * More loops side by side than the replies kept for one address and
+ * port (before: all of them ran until a rate limit dropped a datagram).
+ */
+Test(udp, eight_loops_forged_side_by_side_stop_as_one_does)
+{
+	struct echod		 a, b;
+	struct udp_totals	 ta, tb;
+	char			 d[16];
+	int			 i;
+
+	need_root();
+	udp_server_at(&a, server_port(), "");
+	udp_server_at(&b, server_port(), "");
+	for (i = 0; i < 8; i++) {
+		snprintf(d, sizeof(d), "loop %d", i);
+		udp_forge("127.0.0.1", b.port, "127.0.0.1", a.port, d,
+		    strlen(d));
+	}
+	udp_wait_refused(&a, 8);
+	cr_assert_eq(echod_stop(&a), 0);
+	cr_assert_eq(echod_stop(&b), 0);
+	ta = udp_totals(&a);
+	tb = udp_totals(&b);
+	cr_assert_eq(ta.echoed, 8 * 3, "%s", a.log);
+	cr_assert_eq(ta.refused, 8, "%s", a.log);
+	cr_assert_eq(tb.echoed, 8 * 3, "%s", b.log);
+	echod_free(&a);
+	echod_free(&b);
+}
+
 /* The same with two prefixes: each loop is refused at its first return. */
 Test(udp, loops_forged_side_by_side_between_prefixes_stop_at_once)
 {

@@ -373,3 +373,42 @@ Test(udpguard, without_a_prefix_a_few_repeats_are_answered)
 	    UDP_RETURNED);
 	udp_guard_free(g);
 }
+
+/*
+ * Loops forged side by side, more than the replies kept for one address
+ * and port: each finds its reply pushed out of that record by the others
+ * before it returns.  Each still ends as one alone would.
+ */
+Test(udpguard, loops_side_by_side_outrun_no_record)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct udp_guard	*a = udp_guard_new("A:", 2, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	char			 d[64][12];
+	unsigned int		 answered[64] = { 0 }, turn, i;
+	size_t			 reply;
+	uint64_t		 now = 100;
+
+	for (i = 0; i < 64; i++)
+		snprintf(d[i], sizeof(d[i]), "loop %u", i);
+	for (turn = 0; turn < 10; turn++)
+		for (i = 0; i < 64; i++)
+			answered[i] += judge(g, &sin, sizeof(sin), d[i],
+			    strlen(d[i]), now++, &reply) == UDP_ANSWER;
+	for (i = 0; i < 64; i++)
+		cr_assert_eq(answered[i], 1 + UDP_RETURNS_SERVER,
+		    "loop %u answered %u times", i, answered[i]);
+	/* With a prefix against another's: refused at the first return. */
+	for (i = 0; i < 64; i++)
+		cr_assert_eq(judge(a, &sin, sizeof(sin), d[i], strlen(d[i]),
+		    now++, &reply), UDP_ANSWER);
+	for (i = 0; i < 64; i++) {
+		char	 back[24];
+
+		snprintf(back, sizeof(back), "B:A:%.11s", d[i]);
+		cr_assert_eq(judge(a, &sin, sizeof(sin), back, strlen(back),
+		    now++, &reply), UDP_RETURNED, "loop %u", i);
+	}
+	udp_guard_free(g);
+	udp_guard_free(a);
+}

@@ -58,6 +58,20 @@ struct sent {
 	struct reply	 r[UDP_RETURN_REPLIES];
 };
 
+/*
+ * Every reply sent in the last moments, whoever it went to: the sent
+ * table above keeps a few per address and port, which loops forged side
+ * by side, more of them than it keeps, outrun (each finds its reply
+ * pushed out by the others' before it comes back).  Here a reply is
+ * found by what it is, so it stays as long as the table is not refilled
+ * before it returns: UDP_RECENT_SETS * UDP_RECENT_WAYS replies.
+ */
+struct recent {
+	uint64_t	 tag;		/* address, port, length, digest */
+	uint32_t	 ms;		/* when, wrapping */
+	uint32_t	 returns;	/* come back in a row */
+};
+
 struct udp_guard {
 	const char		*prefix;
 	size_t			 prefix_len;
@@ -67,6 +81,7 @@ struct udp_guard {
 	uint8_t			 refused[65536 / 8];	/* one bit a port */
 	struct source		 sources[UDP_GUARD_SETS][UDP_GUARD_WAYS];
 	struct sent		 sent[UDP_GUARD_SETS][UDP_GUARD_WAYS];
+	struct recent		 recent[UDP_RECENT_SETS][UDP_RECENT_WAYS];
 	struct bucket		 total;
 	uint64_t		 total_ms;
 };
@@ -316,6 +331,89 @@ guard_sent(struct udp_guard *g, const uint64_t key[3], bool make)
 	return victim;
 }
 
+/* The reply's tag, never 0, and its set in the recent table. */
+static uint64_t
+guard_recent_tag(struct udp_guard *g, const uint64_t key[3], size_t len,
+    uint64_t digest, struct recent **set)
+{
+	uint64_t	 in[5] = { key[0], key[1], key[2], len, digest };
+	uint64_t	 tag = siphash(&g->key, in, sizeof(in)) | 1;
+
+	*set = g->recent[(tag >> 1) & (UDP_RECENT_SETS - 1)];
+	return tag;
+}
+
+/* The reply of len bytes with this digest if sent to key lately. */
+static struct recent *
+guard_recent(struct udp_guard *g, const uint64_t key[3], size_t len,
+    uint64_t digest, uint64_t now)
+{
+	struct recent	*set;
+	uint64_t	 tag = guard_recent_tag(g, key, len, digest, &set);
+	size_t		 i;
+
+	for (i = 0; i < UDP_RECENT_WAYS; i++)
+		if (set[i].tag == tag &&
+		    (uint32_t)now - set[i].ms <= UDP_RETURN_MSEC)
+			return &set[i];
+	return NULL;
+}
+
+/* The reply is going to key: in the place of the oldest of its set. */
+static void
+guard_recent_note(struct udp_guard *g, const uint64_t key[3], size_t len,
+    uint64_t digest, uint64_t now)
+{
+	struct recent	*set, *r, *oldest;
+	uint64_t	 tag = guard_recent_tag(g, key, len, digest, &set);
+
+	oldest = set;
+	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
+		if (r->tag == tag)
+			break;
+		if ((uint32_t)now - r->ms > (uint32_t)now - oldest->ms)
+			oldest = r;
+	}
+	if (r == set + UDP_RECENT_WAYS) {
+		r = oldest;
+		r->tag = tag;
+		r->returns = 0;
+	} else if ((uint32_t)now - r->ms > UDP_RETURN_MSEC)
+		r->returns = 0;	/* it did not come back in time */
+	r->ms = (uint32_t)now;
+}
+
+/*
+ * A reply come back that the sent table no longer holds: the datagram
+ * whole, from an echo without a prefix, or what follows our prefix
+ * where another echo's prefix put it (found in its first bytes; the
+ * datagram's own start is refused before).  Each costs a digest, so
+ * two at most.
+ */
+static struct recent *
+guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
+    const uint8_t *data, size_t len, uint64_t now)
+{
+	const uint8_t	*p, *end;
+	struct recent	*r;
+	size_t		 tail, tries = 0;
+
+	if (g->prefix_len == 0)
+		return guard_recent(g, key, len,
+		    guard_digest(&g->key, data, len), now);
+	end = data + (len < UDP_RECENT_SEARCH ? len : UDP_RECENT_SEARCH);
+	for (p = data + 1; tries < 2 && p < end; p++, tries++) {
+		if ((p = memmem(p, (size_t)(end - p), g->prefix,
+		    g->prefix_len)) == NULL)
+			break;
+		tail = len - (size_t)(p - data) - g->prefix_len;
+		if ((r = guard_recent(g, key, tail, guard_digest(&g->key,
+		    p + g->prefix_len, tail), now)) != NULL)
+			return r;
+	}
+	return NULL;
+}
+
 static bool
 guard_matches(struct udp_guard *g, const struct reply *r, const uint8_t *data,
     size_t len, uint64_t now)
@@ -336,24 +434,35 @@ guard_matches(struct udp_guard *g, const struct reply *r, const uint8_t *data,
  * first; the loop then ends within as many turns.
  */
 static bool
-guard_returned(struct udp_guard *g, struct sent *s, uint16_t port,
+guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
     const uint8_t *data, size_t len, uint64_t now)
 {
-	struct reply	*r;
+	struct sent	*s = guard_sent(g, key, false);
+	struct reply	*r = NULL;
+	struct recent	*o;
 	unsigned int	 most;
 
-	for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++)
-		if (guard_matches(g, r, data, len, now))
-			break;
-	if (r == s->r + UDP_RETURN_REPLIES)
+	if (s != NULL)
+		for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++)
+			if (guard_matches(g, r, data, len, now))
+				break;
+	/* One count of returns a reply: the recent table's, if it has it. */
+	if (s != NULL && r != s->r + UDP_RETURN_REPLIES)
+		o = guard_recent(g, key, r->len, r->digest, now);
+	else if ((o = guard_recent_returned(g, key, data, len, now)) == NULL)
 		return false;
 	if (g->prefix_len != 0)
 		return true;	/* no client sends our prefix back */
 	most = port >= g->client_min && port <= g->client_max ?
 	    UDP_RETURNS_CLIENT : UDP_RETURNS_SERVER;
-	if (r->returns <= most)
-		r->returns++;
-	return r->returns > most;
+	if (o == NULL) {
+		if (r->returns <= most)
+			r->returns++;
+		return r->returns > most;
+	}
+	if (o->returns <= most)
+		o->returns++;
+	return o->returns > most;
 }
 
 /*
@@ -369,6 +478,7 @@ guard_sending(struct udp_guard *g, const uint64_t key[3], const void *data,
 	struct reply	*r, *oldest = s->r;
 	uint64_t	 digest = guard_digest(&g->key, data, len);
 
+	guard_recent_note(g, key, len, digest, now);
 	s->last_ms = now;
 	for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++) {
 		if (r->ms != 0 && r->digest == digest && r->len == len)
@@ -430,7 +540,6 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	uint64_t	 key[2], sent_key[3];
 	uint16_t	 port;
 	size_t		 headers, room;
-	struct sent	*s;
 	enum udp_verdict v;
 
 	*reply_len = 0;
@@ -450,8 +559,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	/* now is never 0, so that last_ms marks a slot in use. */
 	now_ms++;
 	guard_sent_key(sa, sent_key);
-	if ((s = guard_sent(g, sent_key, false)) != NULL &&
-	    guard_returned(g, s, port, data, len, now_ms))
+	if (guard_returned(g, sent_key, port, data, len, now_ms))
 		return UDP_RETURNED;
 	room = (headers == 28 ? UDP_MAX_V4 : UDP_MAX_V6) - g->prefix_len;
 	*reply_len = len < room ? len : room;
