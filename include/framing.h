@@ -35,6 +35,13 @@ struct framing {
 /* Input extents looked at, and iovecs filled, per gather. */
 #define FRAMING_EXTENTS	8
 #define FRAMING_IOV	256
+/*
+ * Shorter input is copied to the output, not moved: a moved chain keeps
+ * its whole allocation (a kilobyte or more) for what may be one byte,
+ * and a client that sends a byte at a time without reading would hold
+ * a thousand times what --output-limit counts.
+ */
+#define FRAMING_MOVE_MIN	4096
 
 void	framing_init(struct framing *, enum framing_kind, const char *, size_t,
 	    size_t);

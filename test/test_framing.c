@@ -155,6 +155,44 @@ Test(framing, raw_holds_nothing_back)
 	teardown(&f);
 }
 
+/*
+ * A byte at a time into an output the client is not reading: each read
+ * is a chain of its own in the input, of a kilobyte or more; moved, the
+ * output would keep them all.  Copied, a few chains hold it.
+ */
+static void
+byte_at_a_time(enum framing_kind kind, const char *prefix)
+{
+	struct fixture	 f;
+	struct evbuffer	*read;
+	int		 i, chains;
+
+	setup(&f, kind, prefix, 100);
+	feed(&f, "x", 1);
+	cr_assert_eq(framing_echo(&f.fr, f.in, f.out, SIZE_MAX, NULL),
+	    1 + f.fr.prefix_len);
+	for (i = 0; i < 2000; i++) {
+		/* As a read does: into an input with no chain left. */
+		cr_assert_not_null(read = evbuffer_new());
+		cr_assert_eq(evbuffer_add(read, "y", 1), 0);
+		cr_assert_eq(evbuffer_add_buffer(f.in, read), 0);
+		evbuffer_free(read);
+		cr_assert_eq(framing_echo(&f.fr, f.in, f.out, SIZE_MAX, NULL),
+		    1 + f.fr.prefix_len);
+	}
+	chains = evbuffer_peek(f.out, -1, NULL, NULL, 0);
+	cr_assert_lt(chains, 20, "%d chains for %zu bytes", chains,
+	    evbuffer_get_length(f.out));
+	cr_assert_eq(evbuffer_get_length(f.out), 2001 * (1 + f.fr.prefix_len));
+	teardown(&f);
+}
+
+Test(framing, a_byte_at_a_time_is_not_a_chain_at_a_time)
+{
+	byte_at_a_time(FRAMING_RAW, "");
+	byte_at_a_time(FRAMING_CHUNK, "GOT:");
+}
+
 Test(framing, stops_at_the_output_limit)
 {
 	struct fixture	 f;

@@ -17,13 +17,33 @@ framing_init(struct framing *fr, enum framing_kind kind, const char *prefix,
 	fr->max_line = max_line;
 }
 
+/*
+ * The first len bytes of in to the end of out: moved in their chains, or
+ * copied when short (FRAMING_MOVE_MIN).  -1 if out could not grow.
+ */
+static int
+framing_move(struct evbuffer *in, struct evbuffer *out, size_t len)
+{
+	char	 buf[FRAMING_MOVE_MIN];
+
+	if (len >= sizeof(buf)) {
+		if (len == evbuffer_get_length(in))
+			return evbuffer_add_buffer(out, in);
+		return evbuffer_remove_buffer(in, out, len) == (int)len ? 0 : -1;
+	}
+	if (evbuffer_copyout(in, buf, len) != (ev_ssize_t)len ||
+	    evbuffer_add(out, buf, len) == -1)
+		return -1;
+	return evbuffer_drain(in, len);
+}
+
 /* Moves the first len bytes of in to out behind the prefix. */
 static size_t
 framing_emit(const struct framing *fr, struct evbuffer *in,
     struct evbuffer *out, size_t len)
 {
 	if (evbuffer_add(out, fr->prefix, fr->prefix_len) == -1 ||
-	    evbuffer_remove_buffer(in, out, len) != (int)len)
+	    framing_move(in, out, len) == -1)
 		return FRAMING_NOMEM;
 	return fr->prefix_len + len;
 }
@@ -159,9 +179,9 @@ framing_echo(const struct framing *fr, struct evbuffer *in,
 		return 0;
 	switch (fr->kind) {
 	case FRAMING_RAW:
-		/* Moves the chains: no copy. */
+		/* Moves the chains: no copy, unless short. */
 		len = evbuffer_get_length(in);
-		if (evbuffer_add_buffer(out, in) == -1)
+		if (framing_move(in, out, len) == -1)
 			return FRAMING_NOMEM;
 		return len;
 	case FRAMING_CHUNK:
