@@ -32,6 +32,7 @@ enum udp_verdict {
 	UDP_OWN_PREFIX,		/* begins with the prefix: an echo's answer */
 	UDP_AMPLIFY,		/* reply would be over twice the request */
 	UDP_RETURNED,		/* ends with the reply just sent there */
+	UDP_CUT_AGAIN,		/* its reply cut, as the last one there */
 	UDP_SOURCE_LIMIT,	/* over the per-source rate */
 	UDP_TOTAL_LIMIT		/* over the global rate */
 };

@@ -597,7 +597,7 @@ Test(metrics, udp_unanswered_by_reason)
 	const char	*reasons[] = { "send_failed", "no_address",
 			    "privileged_port", "service_port", "own_port",
 			    "own_prefix", "amplify", "returned",
-			    "source_rate_limit",
+			    "cut_again", "source_rate_limit",
 			    "total_rate_limit" }, *at;
 	char		 series[128];
 	size_t		 i;

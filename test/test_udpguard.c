@@ -144,7 +144,7 @@ Test(udpguard, reply_cut_to_one_datagram)
 	struct udp_guard	*g = udp_guard_new("GOT:", 4, &none, &key);
 	struct sockaddr_in	 sin = v4("192.0.2.1", 40000);
 	struct sockaddr_in6	 sin6 = v6("2001:db8::1", 40000);
-	struct sockaddr_in6	 mapped = v6("::ffff:192.0.2.1", 40000);
+	struct sockaddr_in6	 mapped = v6("::ffff:192.0.2.1", 40001);
 	size_t			 reply;
 
 	cr_assert_eq(judge(g, &sin, sizeof(sin), data, 65507, 1, &reply),
@@ -411,4 +411,39 @@ Test(udpguard, loops_side_by_side_outrun_no_record)
 	}
 	udp_guard_free(g);
 	udp_guard_free(a);
+}
+
+/*
+ * Two echoes with prefixes, once a loop's reply has grown to the largest
+ * datagram: each cuts off what the other's prefix added, so what comes
+ * back no longer ends with what was sent.  A second reply cut to fit
+ * within a second to the same address and port is refused.
+ */
+Test(udpguard, a_reply_cut_again_is_refused)
+{
+	struct udp_guard	*g = udp_guard_new("A:", 2, &none, &key);
+	struct sockaddr_in	 peer = v4("192.0.2.1", 20000);
+	struct sockaddr_in	 other = v4("192.0.2.1", 20001);
+	static char		 big[UDP_MAX_V4];
+	size_t			 reply;
+
+	memset(big, '7', sizeof(big));
+	cr_assert_eq(judge(g, &peer, sizeof(peer), big, sizeof(big), 10,
+	    &reply), UDP_ANSWER);
+	cr_assert_eq(reply, UDP_MAX_V4 - 2);
+	/* What the other echo sends back: its prefix, ours, cut. */
+	memcpy(big, "B:A:", 4);
+	cr_assert_eq(judge(g, &peer, sizeof(peer), big, sizeof(big), 11,
+	    &reply), UDP_CUT_AGAIN);
+	cr_assert_eq(reply, 0);
+	cr_assert_str_eq(udp_verdict_reason(UDP_CUT_AGAIN), "its reply would "
+	    "be cut to fit again within a second, an echo loop");
+	cr_assert_eq(judge(g, &other, sizeof(other), big, sizeof(big), 12,
+	    &reply), UDP_ANSWER, "another port");
+	/* What needs no cutting is answered as ever. */
+	cr_assert_eq(judge(g, &peer, sizeof(peer), "x", 1, 13, &reply),
+	    UDP_ANSWER);
+	cr_assert_eq(judge(g, &peer, sizeof(peer), big, sizeof(big),
+	    12 + UDP_RETURN_MSEC, &reply), UDP_ANSWER, "a second later");
+	udp_guard_free(g);
 }

@@ -82,6 +82,8 @@ metric_udp_reason(unsigned int i)
 		return "amplify";
 	case UDP_RETURNED:
 		return "returned";
+	case UDP_CUT_AGAIN:
+		return "cut_again";
 	case UDP_SOURCE_LIMIT:
 		return "source_rate_limit";
 	case UDP_TOTAL_LIMIT:

@@ -55,6 +55,7 @@ struct reply {
 struct sent {
 	uint64_t	 key[3];	/* address, family and port */
 	uint64_t	 last_ms;	/* 0: free slot */
+	uint64_t	 cut_ms;	/* last reply cut to fit; 0: none */
 	struct reply	 r[UDP_RETURN_REPLIES];
 };
 
@@ -466,13 +467,31 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 }
 
 /*
+ * A reply cut to fit one datagram, when the last reply to the same
+ * address and port was cut too within UDP_RETURN_MSEC: a datagram that
+ * big is what two echoes with prefixes send each other once a loop's
+ * reply has grown to the limit, each cutting off what the other's
+ * prefix added, so that what comes back no longer ends with what was
+ * sent.  A client sending the largest datagrams gets one cut reply a
+ * second.
+ */
+static bool
+guard_cut_again(struct udp_guard *g, const uint64_t key[3], uint64_t now)
+{
+	struct sent	*s = guard_sent(g, key, false);
+
+	return s != NULL && s->cut_ms != 0 &&
+	    now - s->cut_ms <= UDP_RETURN_MSEC;
+}
+
+/*
  * The reply about to go to key: what guard_returned() looks for.  The
  * same reply again keeps its count of returns, unless it has not come
  * back for UDP_RETURN_MSEC; another takes the place of the oldest.
  */
 static void
 guard_sending(struct udp_guard *g, const uint64_t key[3], const void *data,
-    size_t len, uint64_t now)
+    size_t len, bool cut, uint64_t now)
 {
 	struct sent	*s = guard_sent(g, key, true);
 	struct reply	*r, *oldest = s->r;
@@ -480,6 +499,8 @@ guard_sending(struct udp_guard *g, const uint64_t key[3], const void *data,
 
 	guard_recent_note(g, key, len, digest, now);
 	s->last_ms = now;
+	if (cut)
+		s->cut_ms = now;
 	for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++) {
 		if (r->ms != 0 && r->digest == digest && r->len == len)
 			break;
@@ -563,9 +584,14 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 		return UDP_RETURNED;
 	room = (headers == 28 ? UDP_MAX_V4 : UDP_MAX_V6) - g->prefix_len;
 	*reply_len = len < room ? len : room;
+	if (*reply_len < len && guard_cut_again(g, sent_key, now_ms)) {
+		*reply_len = 0;
+		return UDP_CUT_AGAIN;
+	}
 	v = guard_rate(g, key, g->prefix_len + *reply_len, now_ms - 1);
 	if (v == UDP_ANSWER)
-		guard_sending(g, sent_key, data, *reply_len, now_ms);
+		guard_sending(g, sent_key, data, *reply_len, *reply_len < len,
+		    now_ms);
 	return v;
 }
 
@@ -589,6 +615,9 @@ udp_verdict_reason(enum udp_verdict v)
 		return "too short for the prefix, reply would amplify";
 	case UDP_RETURNED:
 		return "ends with the reply just sent there, an echo loop";
+	case UDP_CUT_AGAIN:
+		return "its reply would be cut to fit again within a second, "
+		    "an echo loop";
 	case UDP_SOURCE_LIMIT:
 		return "over the per-source rate limit";
 	case UDP_TOTAL_LIMIT:
