@@ -41,6 +41,12 @@ void	budget_track(struct conn *);
 void	budget_paused(struct conn *);
 /* Its bytes moved: a line echoed, or output taken by the client. */
 void	budget_moved(struct conn *);
+/*
+ * Whether the client has taken none of what the kernel holds for it for
+ * `timeout` seconds (0: never): its own buffers' write timeout cannot
+ * see that, and what it keeps sending restarts the read timeout.
+ */
+bool	budget_stalled(struct conn *, unsigned int);
 /* Over the limit: shed.  -1 if `self` (may be NULL) was closed. */
 int	budget_enforce(struct server *, struct conn *);
 

@@ -55,6 +55,9 @@ struct conn {
 	uint64_t		 bytes_queued;	/* added to output, ever */
 	uint64_t		 bytes_counted;	/* of those, in the stats */
 	uint64_t		 acked;		/* of those, the client took */
+	uint64_t		 stall_acked;	/* acked at stall_since */
+	uint32_t		 stall_since;	/* budget_now(): took nothing */
+	uint32_t		 stall_checked;	/* budget_now(): last looked */
 	struct timespec		 started;
 	char			 peer[ADDR_STRLEN];
 };

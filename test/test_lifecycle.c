@@ -436,6 +436,49 @@ Test(lifecycle, idle_timeout_closes_stalled_readers)
 	echod_finish(&e);
 }
 
+/*
+ * A client that takes none of its replies, all of them in the kernel's
+ * buffer (none in echod's, which the write timeout watches), and sends
+ * a byte now and then, so that the read timeout never fires: before,
+ * it stayed as long as it kept sending (25 s with -t 3 in a review).
+ */
+Test(lifecycle, idle_timeout_closes_a_trickler_that_takes_no_reply)
+{
+	struct echod	 e;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	char		 lines[100000];
+	long		 start, took = -1;
+	int		 fd, rcvbuf = 4096, i;
+
+	memset(lines, 'l', sizeof(lines));
+	for (i = 99; i < (int)sizeof(lines); i += 100)
+		lines[i] = '\n';
+	echod_start(&e, "--idle-timeout", "1", NULL);
+	cr_assert_neq(fd = socket(AF_INET, SOCK_STREAM, 0), -1);
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+	    sizeof(rcvbuf)), 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(e.port);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	client_send(fd, lines, sizeof(lines));
+	start = now_ms();
+	for (i = 0; i < 40; i++) {
+		/* The attack's pace, not a synchronisation. */
+		(void)poll(NULL, 0, 200);
+		if (send(fd, "y", 1, MSG_NOSIGNAL) != 1 ||
+		    echod_log_has(&e, "write timeout, client not reading")) {
+			took = now_ms() - start;
+			break;
+		}
+	}
+	cr_assert(took >= 900 && took < 5000, "closed after %ld ms: %s", took,
+	    e.log);
+	cr_assert(echod_wait_log(&e, "write timeout, client not reading",
+	    WAIT_MS), "%s", e.log);
+	close(fd);
+	echod_finish(&e);
+}
+
 Test(lifecycle, quiet_drops_connection_lines_only)
 {
 	struct echod	 e;

@@ -113,6 +113,7 @@ void
 budget_track(struct conn *c)
 {
 	c->moved = budget_now(c->srv) - BUDGET_MOVING_MS;
+	c->stall_since = c->stall_checked = budget_now(c->srv);
 }
 
 /*
@@ -155,6 +156,35 @@ budget_acked(struct conn *c)
 	    (uint64_t)unacked > c->bytes_counted)
 		return 0;
 	return c->bytes_counted - (uint64_t)unacked;
+}
+
+/*
+ * Looked at on reads, at most once a second: an ioctl() a second is
+ * nothing to a client that reads its replies, and a second is within -t.
+ */
+bool
+budget_stalled(struct conn *c, unsigned int timeout)
+{
+	uint32_t	 now = budget_now(c->srv);
+	int		 unacked;
+	uint64_t	 acked;
+
+	if (timeout == 0 || c->tls || c->bev == NULL ||
+	    now - c->stall_checked < 1000)
+		return false;
+	c->stall_checked = now;
+	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &unacked) == -1 ||
+	    unacked <= 0 || (uint64_t)unacked > c->bytes_counted) {
+		c->stall_since = now;	/* it has all it was sent */
+		return false;
+	}
+	acked = c->bytes_counted - (uint64_t)unacked;
+	if (acked != c->stall_acked) {
+		c->stall_acked = acked;
+		c->stall_since = now;
+		return false;
+	}
+	return now - c->stall_since >= (uint64_t)timeout * 1000;
 }
 
 void

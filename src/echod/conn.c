@@ -455,6 +455,11 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 	got = evbuffer_get_length(in) - c->input_held;
 	datapath_count_in(c, got);
+	if (budget_stalled(c, c->srv->opts->idle_timeout)) {
+		stat_add(&c->srv->stats.timed_out, 1);
+		conn_close(c, "write timeout, client not reading");
+		return;
+	}
 	/*
 	 * A read that came back full means more is waiting: read it first
 	 * (datapath_read_more() echoes as it goes), so that libevent's
