@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "udpguard.h"
+#include "udprate.h"
 
 /*
  * Ports of UDP services that answer anything: an echo reply forged to
@@ -24,18 +25,6 @@ static const uint16_t service_ports[] = {
 	10001,	/* Ubiquiti discovery */
 	11211,	/* memcached */
 	27015,	/* Source engine queries */
-};
-
-/* A token bucket, in thousandths, so that a millisecond refills. */
-struct bucket {
-	uint64_t	 dgrams;
-	uint64_t	 bytes;
-};
-
-struct source {
-	uint64_t	 key[2];	/* IPv4 address, or an IPv6 /64 */
-	uint64_t	 last_ms;	/* 0: free slot */
-	struct bucket	 tokens;
 };
 
 /* One reply sent: its payload's digest. */
@@ -76,15 +65,12 @@ struct recent {
 struct udp_guard {
 	const char		*prefix;
 	size_t			 prefix_len;
-	struct udp_limits	 limits;
 	struct siphash_key	 key;
 	uint16_t		 client_min, client_max;
 	uint8_t			 refused[65536 / 8];	/* one bit a port */
-	struct source		 sources[UDP_GUARD_SETS][UDP_GUARD_WAYS];
+	struct udp_rate		 rate;
 	struct sent		 sent[UDP_GUARD_SETS][UDP_GUARD_WAYS];
 	struct recent		 recent[UDP_RECENT_SETS][UDP_RECENT_WAYS];
-	struct bucket		 total;
-	uint64_t		 total_ms;
 };
 
 static void
@@ -115,7 +101,7 @@ udp_guard_new(const char *prefix, size_t prefix_len,
 		return NULL;
 	g->prefix = prefix;
 	g->prefix_len = prefix_len;
-	g->limits = *limits;
+	udp_rate_init(&g->rate, limits, key);
 	g->key = *key;
 	g->client_min = UDP_CLIENT_PORT_MIN;
 	g->client_max = UDP_CLIENT_PORT_MAX;
@@ -173,71 +159,6 @@ guard_sender(const struct sockaddr *sa, socklen_t len, uint16_t *port,
 	key[0] = v4;
 	key[1] = 4;
 	return true;
-}
-
-/* Adds what elapsed, capped at one second's worth (the burst). */
-static void
-bucket_refill(struct bucket *b, const struct udp_limits *rate, bool source,
-    uint64_t elapsed_ms)
-{
-	uint64_t dgrams = source ? rate->source_dgrams : rate->total_dgrams;
-	uint64_t bytes = source ? rate->source_bytes : rate->total_bytes;
-
-	if (elapsed_ms > 1000)
-		elapsed_ms = 1000;
-	b->dgrams += elapsed_ms * dgrams;
-	if (b->dgrams > dgrams * 1000)
-		b->dgrams = dgrams * 1000;
-	b->bytes += elapsed_ms * bytes;
-	if (b->bytes > bytes * 1000)
-		b->bytes = bytes * 1000;
-}
-
-/* Takes one datagram of len bytes, or says no and takes nothing. */
-static bool
-bucket_take(struct bucket *b, uint64_t dgrams_limit, uint64_t bytes_limit,
-    size_t len)
-{
-	uint64_t	 cost = (uint64_t)len * 1000;
-
-	if ((dgrams_limit != 0 && b->dgrams < 1000) ||
-	    (bytes_limit != 0 && b->bytes < cost))
-		return false;
-	if (dgrams_limit != 0)
-		b->dgrams -= 1000;
-	if (bytes_limit != 0)
-		b->bytes -= cost;
-	return true;
-}
-
-/*
- * The source's slot: found, else a free one, else the least recently
- * seen of its set, which starts again with a full bucket.  A flood of
- * forged sources can so refill one victim's bucket; the global limit
- * is what bounds that.
- */
-static struct source *
-guard_source(struct udp_guard *g, const uint64_t key[2], uint64_t now)
-{
-	struct source	*set, *victim;
-	uint64_t	 h = siphash(&g->key, key, 2 * sizeof(key[0]));
-	size_t		 i;
-
-	set = g->sources[h & (UDP_GUARD_SETS - 1)];
-	victim = &set[0];
-	for (i = 0; i < UDP_GUARD_WAYS; i++) {
-		if (set[i].last_ms != 0 && set[i].key[0] == key[0] &&
-		    set[i].key[1] == key[1])
-			return &set[i];
-		if (set[i].last_ms < victim->last_ms)
-			victim = &set[i];
-	}
-	victim->key[0] = key[0];
-	victim->key[1] = key[1];
-	victim->last_ms = now;
-	victim->tokens.dgrams = g->limits.source_dgrams * 1000;
-	victim->tokens.bytes = g->limits.source_bytes * 1000;
-	return victim;
 }
 
 /*
@@ -519,36 +440,6 @@ guard_sending(struct udp_guard *g, const uint64_t key[3], const void *data,
 	r->ms = now;
 }
 
-static enum udp_verdict
-guard_rate(struct udp_guard *g, const uint64_t key[2], size_t reply_len,
-    uint64_t now)
-{
-	const struct udp_limits	*l = &g->limits;
-	struct source		*s;
-
-	/* now is never 0, so that last_ms marks a slot in use. */
-	now++;
-	if (l->source_dgrams != 0 || l->source_bytes != 0) {
-		s = guard_source(g, key, now);
-		bucket_refill(&s->tokens, l, true, now - s->last_ms);
-		s->last_ms = now;
-		if (!bucket_take(&s->tokens, l->source_dgrams,
-		    l->source_bytes, reply_len))
-			return UDP_SOURCE_LIMIT;
-	}
-	if (l->total_dgrams != 0 || l->total_bytes != 0) {
-		if (g->total_ms == 0)
-			bucket_refill(&g->total, l, false, 1000);
-		else
-			bucket_refill(&g->total, l, false, now - g->total_ms);
-		g->total_ms = now;
-		if (!bucket_take(&g->total, l->total_dgrams, l->total_bytes,
-		    reply_len))
-			return UDP_TOTAL_LIMIT;
-	}
-	return UDP_ANSWER;
-}
-
 /*
  * One datagram of len bytes from sa, at now_ms (monotonic): whether to
  * answer it, and with how many of its bytes after the prefix.
@@ -588,7 +479,8 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 		*reply_len = 0;
 		return UDP_CUT_AGAIN;
 	}
-	v = guard_rate(g, key, g->prefix_len + *reply_len, now_ms - 1);
+	v = udp_rate_take(&g->rate, key, g->prefix_len + *reply_len,
+	    now_ms - 1);
 	if (v == UDP_ANSWER)
 		guard_sending(g, sent_key, data, *reply_len, *reply_len < len,
 		    now_ms);
@@ -635,10 +527,5 @@ udp_verdict_is_limit(enum udp_verdict v)
 size_t
 udp_guard_sources(const struct udp_guard *g)
 {
-	size_t	 i, j, n = 0;
-
-	for (i = 0; i < UDP_GUARD_SETS; i++)
-		for (j = 0; j < UDP_GUARD_WAYS; j++)
-			n += g->sources[i][j].last_ms != 0;
-	return n;
+	return udp_rate_sources(&g->rate);
 }
