@@ -33,6 +33,14 @@ void	budget_charge(struct conn *);
 void	budget_discharge(struct conn *);
 /* The loop's clock in milliseconds, wrapping: for ages, not dates. */
 uint32_t budget_now(struct server *);
+/*
+ * What a connection standing still may hold and still be shed last of
+ * all, whatever its fair share: idle connections opened by the hundred
+ * would otherwise make "a few bytes typed" mean none.
+ */
+#define BUDGET_SMALL_MIN	1024
+/* How often, on reads, budget_stalled() asks the kernel. */
+#define BUDGET_STALL_CHECK_MS	250
 /* Within this much of its bytes moving, a connection is shed last. */
 #define BUDGET_MOVING_MS	1000
 /* A new connection: nothing of it has moved yet. */

@@ -289,6 +289,106 @@ Test(budget, a_few_bytes_typed_outlast_big_moving_lines)
 }
 
 /*
+ * The same when idle connections by the hundred make an eighth of the
+ * fair share less than what the typists typed (262,144 / 716 / 8 is 45
+ * bytes): a few bytes stay a few bytes, under 1 KB whatever the count.
+ */
+Test(budget, idle_connections_do_not_make_a_few_bytes_many)
+{
+	static char	 big[60000], typed[101];
+	struct echod	 e;
+	int		 idle[700], typists[10], movers[5], i;
+
+	memset(big, 'm', sizeof(big));
+	memset(typed, 't', 100);
+	client_raise_nofile();
+	echod_start(&e, "--memory-limit", "256K", "-c", "2000", NULL);
+	for (i = 0; i < 700; i++)
+		idle[i] = client_connect(e.port);
+	for (i = 0; i < 10; i++) {
+		typists[i] = client_connect(e.port);
+		client_send(typists[i], typed, 100);
+	}
+	for (i = 0; i < 5; i++) {
+		movers[i] = client_connect(e.port);
+		client_echo(movers[i], "x");
+		client_send(movers[i], big, sizeof(big));
+	}
+	cr_assert(echod_wait_log(&e, "shed over --memory-limit, holding "
+	    "60000 bytes", WAIT_MS), "%s", e.log);
+	for (i = 0; i < 10; i++) {
+		client_send(typists[i], "\n", 1);
+		client_expect(typists[i], "GOT:", 4);
+		client_expect(typists[i], typed, 100);
+		client_expect(typists[i], "\n", 1);
+	}
+	cr_assert_not(echod_log_has(&e, "holding 100 bytes"), "%s", e.log);
+	for (i = 0; i < 700; i++)
+		close(idle[i]);
+	for (i = 0; i < 10; i++)
+		close(typists[i]);
+	for (i = 0; i < 5; i++)
+		close(movers[i]);
+	echod_finish(&e);
+}
+
+/*
+ * Without a prefix, clients that send and never read: short of the
+ * output limit a connection goes on reading, its output waiting in
+ * echod's buffer all the same.  Before, only a paused connection's
+ * output counted as standing still, so over the limit nothing could be
+ * shed (100 such clients held 15 times a 64K limit).
+ */
+Test(budget, output_waiting_for_clients_that_do_not_read_is_shed)
+{
+	static char	 chunk[4097];
+	struct echod	 e;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int		 fds[20], i, rcvbuf = 4096;
+	long		 deadline, sent[20] = { 0 };
+	ssize_t		 n;
+	bool		 busy;
+
+	memset(chunk, 'n', sizeof(chunk));
+	echod_start(&e, "-P", "", "--memory-limit", "64K", NULL);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(e.port);
+	for (i = 0; i < 20; i++) {
+		cr_assert_neq(fds[i] = socket(AF_INET, SOCK_STREAM, 0), -1);
+		cr_assert_eq(setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF,
+		    &rcvbuf, sizeof(rcvbuf)), 0);
+		cr_assert_eq(connect(fds[i], (struct sockaddr *)&sin,
+		    sizeof(sin)), 0);
+		client_nonblock(fds[i]);
+	}
+	/* 3 MB each, a chunk at a time in turn, as fast as they go. */
+	deadline = now_ms() + WAIT_MS;
+	for (busy = true; busy && now_ms() < deadline; )
+		for (i = 0, busy = false; i < 20; i++) {
+			if (sent[i] >= 3000000)
+				continue;
+			busy = true;
+			if ((n = send(fds[i], chunk, sizeof(chunk),
+			    MSG_NOSIGNAL)) > 0)
+				sent[i] += n;
+			else if (n == -1 && errno != EAGAIN)
+				sent[i] = 3000000;	/* shed */
+		}
+	for (i = 0; i < 10; i++)
+		if (!echod_wait_log(&e, "shed over --memory-limit", WAIT_MS))
+			break;
+	cr_assert_geq(echod_log_count(&e, "shed over --memory-limit"), 10,
+	    "%s", e.log);
+	for (i = 0; i < 20; i++)
+		close(fds[i]);
+	i = client_connect(e.port);
+	client_send(i, "still served\n", 13);
+	client_expect_str(i, "still served\n");
+	close(i);
+	echod_finish(&e);
+}
+
+/*
  * After SIGTERM, a client that sent 4,096 empty lines behind a 1,000-byte
  * prefix and reads nothing: the old drain echoed all of it into memory
  * at once (4 MB a client); now no more than --output-limit waits, and

@@ -77,20 +77,19 @@ budget_discharge(struct conn *c)
 }
 
 /*
- * The bytes of a connection that are not moving: its unechoed input
- * (an unfinished line, or lines waiting behind a full output) and, if
- * it is not reading its replies, its output.
+ * The bytes of a connection that may not be moving: its unechoed input
+ * (an unfinished line, or lines waiting behind a full output) and its
+ * output; budget_cost() tells whether they move.
  */
 static size_t
 budget_stuck(const struct conn *c)
 {
-	size_t	 n = c->input_held;
-
 	if (c->bev == NULL || c->state == CONN_CLOSING)
 		return 0;
-	if (c->state == CONN_PAUSED || c->state == CONN_DRAINING)
-		n += evbuffer_get_length(bufferevent_get_output(c->bev));
-	return n;
+	/* Output waits in any state: short of the output limit, a client
+	 * that does not read keeps reading on, and holds it all the same. */
+	return c->input_held +
+	    evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 uint32_t
@@ -159,8 +158,10 @@ budget_acked(struct conn *c)
 }
 
 /*
- * Looked at on reads, at most once a second: an ioctl() a second is
- * nothing to a client that reads its replies, and a second is within -t.
+ * Looked at on reads, at most every BUDGET_STALL_CHECK_MS: four ioctl()s
+ * a second are nothing to a client that reads its replies.  So it is
+ * closed at most -t plus twice that and twice the time between two of
+ * its reads after it last took anything.
  */
 bool
 budget_stalled(struct conn *c, unsigned int timeout)
@@ -170,7 +171,7 @@ budget_stalled(struct conn *c, unsigned int timeout)
 	uint64_t	 acked;
 
 	if (timeout == 0 || c->tls || c->bev == NULL ||
-	    now - c->stall_checked < 1000)
+	    now - c->stall_checked < BUDGET_STALL_CHECK_MS)
 		return false;
 	c->stall_checked = now;
 	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &unacked) == -1 ||
@@ -200,8 +201,9 @@ budget_cost(struct budget_cand *r, struct conn *c, uint32_t now, size_t small)
 	uint64_t	 acked;
 
 	/* Not reading it, but the client reads what the kernel holds. */
-	if (age >= BUDGET_MOVING_MS && (c->state == CONN_PAUSED ||
-	    c->state == CONN_DRAINING) && (acked = budget_acked(c)) > c->acked) {
+	if (age >= BUDGET_MOVING_MS && c->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 &&
+	    (acked = budget_acked(c)) > c->acked) {
 		c->acked = acked;
 		c->moved = now;
 		age = 0;
@@ -273,6 +275,8 @@ budget_shed(struct server *srv, struct conn *self)
 	bool			 gone = false;
 	const struct timeval	 soon = { 0, 0 };
 
+	if (small < BUDGET_SMALL_MIN)
+		small = BUDGET_SMALL_MIN;
 	if (log_repeat_due(&srv->group->budget_logged))
 		log_warnx("--memory-limit (%zu) reached: shedding the "
 		    "connections whose bytes have stood still the longest "
