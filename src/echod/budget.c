@@ -122,10 +122,10 @@ budget_track(struct conn *c)
  * with a megabyte in flight holds much, all of it moving.  The others
  * cost the bytes that stand still times how long since any moved, but
  * one that stands still on less than an eighth of its fair share (the
- * limit over the connections) goes last of all: all such together hold
- * less than an eighth of the limit, so shedding them frees nothing, and
- * a client that keeps a big line moving once a second would otherwise
- * have every idle client with a few bytes typed closed before it.
+ * limit over the connections), or than BUDGET_SMALL_MIN, goes last of
+ * all: shedding such frees next to nothing, and a client that keeps a
+ * big line moving once a second would otherwise have every idle client
+ * with a few bytes typed closed before it.
  */
 enum budget_tier {
 	BUDGET_STILL,		/* standing still on its share or more */
@@ -145,16 +145,25 @@ struct budget_cand {
  * a third of its buffer is free, so a slow but steady reader may go
  * seconds between them.
  */
-static uint64_t
-budget_acked(struct conn *c)
+static bool
+budget_kernel_acked(struct conn *c, uint64_t *acked)
 {
 	int	 unacked;
 
 	if (c->tls || c->bev == NULL || ioctl(bufferevent_getfd(c->bev),
 	    SIOCOUTQ, &unacked) == -1 || unacked < 0 ||
 	    (uint64_t)unacked > c->bytes_counted)
-		return 0;
-	return c->bytes_counted - (uint64_t)unacked;
+		return false;
+	*acked = c->bytes_counted - (uint64_t)unacked;
+	return true;
+}
+
+static uint64_t
+budget_acked(struct conn *c)
+{
+	uint64_t	 acked;
+
+	return budget_kernel_acked(c, &acked) ? acked : 0;
 }
 
 /*
@@ -167,19 +176,16 @@ bool
 budget_stalled(struct conn *c, unsigned int timeout)
 {
 	uint32_t	 now = budget_now(c->srv);
-	int		 unacked;
 	uint64_t	 acked;
 
 	if (timeout == 0 || c->tls || c->bev == NULL ||
 	    now - c->stall_checked < BUDGET_STALL_CHECK_MS)
 		return false;
 	c->stall_checked = now;
-	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &unacked) == -1 ||
-	    unacked <= 0 || (uint64_t)unacked > c->bytes_counted) {
+	if (!budget_kernel_acked(c, &acked) || acked == c->bytes_counted) {
 		c->stall_since = now;	/* it has all it was sent */
 		return false;
 	}
-	acked = c->bytes_counted - (uint64_t)unacked;
 	if (acked != c->stall_acked) {
 		c->stall_acked = acked;
 		c->stall_since = now;
