@@ -63,7 +63,8 @@ bool	udp_port_is_service(uint16_t);
  * prefix it is refused at once; without, it is also what a client that
  * repeats itself sends, so only the one after UDP_RETURNS_SERVER such in
  * a row is refused from a port outside the kernel's range for clients
- * (an echo server's port), the one after UDP_RETURNS_CLIENT from within.
+ * (an echo server's port), the one after UDP_RETURNS_CLIENT from within;
+ * the count then starts again.
  */
 #define UDP_RETURN_MSEC		1000
 /* Replies remembered for each address and port. */
@@ -75,6 +76,7 @@ bool	udp_port_is_service(uint16_t);
 #define UDP_RECENT_SETS		4096
 #define UDP_RECENT_WAYS		4
 #define UDP_RECENT_SEARCH	64
+#define UDP_RECENT_TAIL		16
 #define UDP_RETURNS_SERVER	2
 #define UDP_RETURNS_CLIENT	1000
 /* Linux's default net.ipv4.ip_local_port_range. */

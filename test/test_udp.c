@@ -591,12 +591,16 @@ Test(udp, loops_forged_side_by_side_between_prefixes_stop_at_once)
 	echod_free(&b);
 }
 
-/* Another RFC 862 echo: every datagram back, unchanged, counted. */
+/*
+ * Another echo: every datagram back, unchanged as RFC 862 has it, or
+ * after a prefix of its own, counted.
+ */
 struct plain_echo {
 	int		 fd;
 	pthread_t	 thread;
 	atomic_bool	 stop;
 	atomic_int	 echoed;
+	const char	*prefix;
 };
 
 static void *
@@ -607,14 +611,18 @@ plain_echo_run(void *arg)
 	struct sockaddr_storage	 from;
 	socklen_t		 fromlen;
 	char			 buf[2048];
+	size_t			 plen = strlen(pe->prefix);
 	ssize_t			 n;
 
+	memcpy(buf, pe->prefix, plen);
 	while (!pe->stop) {
 		if (poll(&pfd, 1, 50) != 1)
 			continue;
 		fromlen = sizeof(from);
-		n = recvfrom(pe->fd, buf, sizeof(buf), MSG_DONTWAIT,
-		    (struct sockaddr *)&from, &fromlen);
+		n = recvfrom(pe->fd, buf + plen, sizeof(buf) - plen,
+		    MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+		if (n >= 0)
+			n += plen;
 		if (n >= 0 && sendto(pe->fd, buf, n, 0,
 		    (struct sockaddr *)&from, fromlen) == n)
 			pe->echoed++;
@@ -624,7 +632,7 @@ plain_echo_run(void *arg)
 
 /* port 0: one the kernel picks, from its range for clients. */
 static void
-plain_echo_start(struct plain_echo *pe, int port)
+plain_echo_start(struct plain_echo *pe, int port, const char *prefix)
 {
 	struct sockaddr_in	 sin = { .sin_family = AF_INET };
 
@@ -636,6 +644,7 @@ plain_echo_start(struct plain_echo *pe, int port)
 	    "bind: %s", strerror(errno));
 	pe->stop = false;
 	pe->echoed = 0;
+	pe->prefix = prefix;
 	cr_assert_eq(pthread_create(&pe->thread, NULL, plain_echo_run, pe),
 	    0);
 }
@@ -662,7 +671,7 @@ loop_with_plain_echo(int echo_port, unsigned int answers)
 	struct sockaddr_in	 to = { .sin_family = AF_INET };
 
 	echod_start(&e, "-U", "-P", "", NULL);
-	plain_echo_start(&pe, echo_port);
+	plain_echo_start(&pe, echo_port, "");
 	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	to.sin_port = htons(e.port);
 	cr_assert_eq(sendto(pe.fd, "hello", 5, 0, (struct sockaddr *)&to,
@@ -689,6 +698,41 @@ Test(udp, a_loop_with_another_echo_on_a_server_port_stops)
 Test(udp, a_loop_with_another_echo_on_a_client_port_is_cut)
 {
 	loop_with_plain_echo(0, 1 + 1000);
+}
+
+/*
+ * Eight loops side by side with another echo that puts a prefix of its
+ * own before each reply, on a server port: each ends as one alone does,
+ * after two returns (before: the replies kept for its address and port
+ * were pushed out by the others', and the loops ran on until a rate
+ * limit dropped them).
+ */
+Test(udp, loops_side_by_side_with_a_prefixing_echo_stop_as_one_does)
+{
+	struct echod		 e;
+	struct udp_totals	 t;
+	struct plain_echo	 pe;
+	struct sockaddr_in	 to = { .sin_family = AF_INET };
+	char			 d[32];
+	int			 i;
+
+	echod_start(&e, "-U", "-P", "", NULL);
+	plain_echo_start(&pe, server_port(), "B:");
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to.sin_port = htons(e.port);
+	for (i = 0; i < 8; i++) {
+		snprintf(d, sizeof(d), "loop %d, side by side", i);
+		cr_assert_eq(sendto(pe.fd, d, strlen(d), 0,
+		    (struct sockaddr *)&to, sizeof(to)), (ssize_t)strlen(d));
+	}
+	udp_wait_refused(&e, 8);
+	cr_assert_eq(echod_stop(&e), 0);
+	t = udp_totals(&e);
+	i = plain_echo_stop(&pe);
+	cr_assert_eq(t.echoed, 8 * 3, "%s", e.log);
+	cr_assert_eq(t.refused, 8, "%s", e.log);
+	cr_assert_eq(i, 8 * 3, "the other echo answered %d", i);
+	echod_free(&e);
 }
 
 /*

@@ -352,11 +352,11 @@ Test(udpguard, without_a_prefix_a_few_repeats_are_answered)
 	    1 + UDP_RETURNS_SERVER);
 	cr_assert_eq(answered_in_a_row(g, 45000, "ping", 5000),
 	    1 + UDP_RETURNS_CLIENT);
-	/* Refused until UDP_RETURN_MSEC after the last answer, then anew. */
+	/* One refused ends a loop; the count then starts again. */
+	cr_assert_eq(answered_in_a_row(g, 45000, "ping", 5000),
+	    UDP_RETURNS_CLIENT + 1);
 	cr_assert_eq(judge(g, &sin, sizeof(sin), "ping", 4,
-	    100 + UDP_RETURN_MSEC, &reply), UDP_RETURNED);
-	cr_assert_eq(judge(g, &sin, sizeof(sin), "ping", 4,
-	    103 + UDP_RETURN_MSEC, &reply), UDP_ANSWER);
+	    100 + UDP_RETURN_MSEC, &reply), UDP_ANSWER);
 	/* Something else between two repeats starts the count again. */
 	cr_assert_eq(answered_in_a_row(g, 30000, "a", 2), 2);
 	cr_assert_eq(answered_in_a_row(g, 30000, "b", 1), 1);
@@ -386,15 +386,22 @@ Test(udpguard, loops_side_by_side_outrun_no_record)
 	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
 	char			 d[64][12];
 	unsigned int		 answered[64] = { 0 }, turn, i;
+	bool			 ended[64] = { false };
 	size_t			 reply;
 	uint64_t		 now = 100;
 
 	for (i = 0; i < 64; i++)
 		snprintf(d[i], sizeof(d[i]), "loop %u", i);
 	for (turn = 0; turn < 10; turn++)
-		for (i = 0; i < 64; i++)
-			answered[i] += judge(g, &sin, sizeof(sin), d[i],
-			    strlen(d[i]), now++, &reply) == UDP_ANSWER;
+		for (i = 0; i < 64; i++) {
+			if (ended[i])
+				continue;
+			if (judge(g, &sin, sizeof(sin), d[i], strlen(d[i]),
+			    now++, &reply) == UDP_ANSWER)
+				answered[i]++;
+			else
+				ended[i] = true;
+		}
 	for (i = 0; i < 64; i++)
 		cr_assert_eq(answered[i], 1 + UDP_RETURNS_SERVER,
 		    "loop %u answered %u times", i, answered[i]);
@@ -411,6 +418,73 @@ Test(udpguard, loops_side_by_side_outrun_no_record)
 	}
 	udp_guard_free(g);
 	udp_guard_free(a);
+}
+
+/*
+ * Without a prefix, against another echo that puts its own before what
+ * it sends back, so that each reply is longer than the last: 64 loops
+ * side by side each end as one alone would, after UDP_RETURNS_SERVER
+ * returns, whether they start short or long.
+ */
+Test(udpguard, loops_side_by_side_with_a_prefixing_echo_end)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	static char		 d[64][256];
+	unsigned int		 answered[64] = { 0 }, turn, i, most;
+	bool			 ended[64] = { false };
+	size_t			 reply, len;
+	uint64_t		 now = 100;
+
+	for (i = 0; i < 64; i++)
+		snprintf(d[i], sizeof(d[i]), i % 2 ? "loop %u" :
+		    "long enough to be known by its end: loop %u", i);
+	for (turn = 0; turn < 40; turn++)
+		for (i = 0; i < 64; i++) {
+			if (ended[i])
+				continue;
+			len = strlen(d[i]);
+			if (judge(g, &sin, sizeof(sin), d[i], len, now++,
+			    &reply) != UDP_ANSWER) {
+				ended[i] = true;
+				continue;
+			}
+			answered[i]++;
+			/* What the other echo sends back. */
+			memmove(d[i] + 2, d[i], len + 1);
+			memcpy(d[i], "B:", 2);
+		}
+	for (i = 0; i < 64; i++) {
+		/* A short one is known once it has grown to the tail. */
+		most = 1 + UDP_RETURNS_SERVER + (i % 2 ? UDP_RECENT_TAIL / 2 :
+		    0);
+		cr_assert(ended[i], "loop %u did not end", i);
+		cr_assert_leq(answered[i], most, "loop %u answered %u times",
+		    i, answered[i]);
+		if (i % 2 == 0)
+			cr_assert_eq(answered[i], most, "loop %u", i);
+	}
+	udp_guard_free(g);
+}
+
+/*
+ * A monitor repeating one datagram every 50 ms from a client's port,
+ * without a prefix: to the loop rule, a loop, so one in
+ * UDP_RETURNS_CLIENT + 1 is refused, and only that one.
+ */
+Test(udpguard, a_monitor_repeating_itself_loses_one_in_a_thousand)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 45000);
+	unsigned int		 i, refused = 0;
+	size_t			 reply;
+
+	udp_guard_client_ports(g, 40000, 50000);
+	for (i = 0; i < 3 * (UDP_RETURNS_CLIENT + 1); i++)
+		refused += judge(g, &sin, sizeof(sin), "ping", 4, 100 + 50 * i,
+		    &reply) != UDP_ANSWER;
+	cr_assert_eq(refused, 2);
+	udp_guard_free(g);
 }
 
 /*

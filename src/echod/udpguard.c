@@ -54,12 +54,14 @@ struct sent {
  * by side, more of them than it keeps, outrun (each finds its reply
  * pushed out by the others' before it comes back).  Here a reply is
  * found by what it is, so it stays as long as the table is not refilled
- * before it returns: UDP_RECENT_SETS * UDP_RECENT_WAYS replies.
+ * before it returns: UDP_RECENT_SETS * UDP_RECENT_WAYS entries.
  */
 struct recent {
-	uint64_t	 tag;		/* address, port, length, digest */
+	uint64_t	 tag;		/* address, port and the reply's key */
 	uint32_t	 ms;		/* when, wrapping */
 	uint32_t	 returns;	/* come back in a row */
+	uint32_t	 len;
+	uint32_t	 check;		/* the digest's low half */
 };
 
 struct udp_guard {
@@ -253,9 +255,17 @@ guard_sent(struct udp_guard *g, const uint64_t key[3], bool make)
 	return victim;
 }
 
-/* The reply's tag, never 0, and its set in the recent table. */
+/*
+ * The tag of a reply, never 0, and its set in the recent table: by its
+ * length and digest; without a prefix, a reply of UDP_RECENT_TAIL bytes
+ * or more is also there by the digest of its last UDP_RECENT_TAIL
+ * (length RECENT_BY_TAIL), which a datagram that ends with the reply,
+ * whatever another echo put before it, ends with too.
+ */
+#define RECENT_BY_TAIL	UINT64_MAX
+
 static uint64_t
-guard_recent_tag(struct udp_guard *g, const uint64_t key[3], size_t len,
+guard_recent_tag(struct udp_guard *g, const uint64_t key[3], uint64_t len,
     uint64_t digest, struct recent **set)
 {
 	uint64_t	 in[5] = { key[0], key[1], key[2], len, digest };
@@ -265,7 +275,22 @@ guard_recent_tag(struct udp_guard *g, const uint64_t key[3], size_t len,
 	return tag;
 }
 
-/* The reply of len bytes with this digest if sent to key lately. */
+static uint64_t
+guard_tail_digest(struct udp_guard *g, const uint8_t *data, size_t len)
+{
+	return guard_digest(&g->key, data + len - UDP_RECENT_TAIL,
+	    UDP_RECENT_TAIL);
+}
+
+static bool
+guard_recent_is(const struct recent *r, uint64_t tag, size_t len,
+    uint64_t digest, uint64_t now)
+{
+	return r->tag == tag && r->len == len && r->check == (uint32_t)digest &&
+	    (uint32_t)now - r->ms <= UDP_RETURN_MSEC;
+}
+
+/* The reply of len bytes with this digest sent to key lately. */
 static struct recent *
 guard_recent(struct udp_guard *g, const uint64_t key[3], size_t len,
     uint64_t digest, uint64_t now)
@@ -275,23 +300,21 @@ guard_recent(struct udp_guard *g, const uint64_t key[3], size_t len,
 	size_t		 i;
 
 	for (i = 0; i < UDP_RECENT_WAYS; i++)
-		if (set[i].tag == tag &&
-		    (uint32_t)now - set[i].ms <= UDP_RETURN_MSEC)
+		if (guard_recent_is(&set[i], tag, len, digest, now))
 			return &set[i];
 	return NULL;
 }
 
-/* The reply is going to key: in the place of the oldest of its set. */
+/* One entry of a reply: in the place of the oldest of its set. */
 static void
-guard_recent_note(struct udp_guard *g, const uint64_t key[3], size_t len,
-    uint64_t digest, uint64_t now)
+guard_recent_put(struct recent *set, uint64_t tag, size_t len,
+    uint64_t digest, uint64_t now, unsigned int hops)
 {
-	struct recent	*set, *r, *oldest;
-	uint64_t	 tag = guard_recent_tag(g, key, len, digest, &set);
+	struct recent	*r, *oldest = set;
 
-	oldest = set;
 	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
-		if (r->tag == tag)
+		if (r->tag == tag && r->len == len &&
+		    r->check == (uint32_t)digest)
 			break;
 		if ((uint32_t)now - r->ms > (uint32_t)now - oldest->ms)
 			oldest = r;
@@ -299,38 +322,87 @@ guard_recent_note(struct udp_guard *g, const uint64_t key[3], size_t len,
 	if (r == set + UDP_RECENT_WAYS) {
 		r = oldest;
 		r->tag = tag;
+		r->len = (uint32_t)len;
+		r->check = (uint32_t)digest;
 		r->returns = 0;
 	} else if ((uint32_t)now - r->ms > UDP_RETURN_MSEC)
 		r->returns = 0;	/* it did not come back in time */
+	if (r->returns < hops)
+		r->returns = hops;
 	r->ms = (uint32_t)now;
 }
 
+/* The reply is going to key, with the hops of the loop it continues. */
+static void
+guard_recent_note(struct udp_guard *g, const uint64_t key[3],
+    const uint8_t *reply, size_t len, uint64_t digest, uint64_t now,
+    unsigned int hops)
+{
+	struct recent	*set;
+	uint64_t	 tag;
+
+	tag = guard_recent_tag(g, key, len, digest, &set);
+	guard_recent_put(set, tag, len, digest, now, hops);
+	if (g->prefix_len != 0 || len < UDP_RECENT_TAIL)
+		return;
+	tag = guard_recent_tag(g, key, RECENT_BY_TAIL,
+	    guard_tail_digest(g, reply, len), &set);
+	guard_recent_put(set, tag, len, digest, now, hops);
+}
+
 /*
- * A reply come back that the sent table no longer holds: the datagram
- * whole, from an echo without a prefix, or what follows our prefix
- * where another echo's prefix put it (found in its first bytes; the
- * datagram's own start is refused before).  Each costs a digest, so
- * two at most.
+ * Without a prefix: the reply sent to key lately that the datagram is,
+ * or ends with, the one come back most often if several (a loop whose
+ * replies grow: each ends with the one before).  Each candidate found
+ * by the datagram's last bytes costs the digest of its length.
+ */
+static struct recent *
+guard_recent_ending(struct udp_guard *g, const uint64_t key[3],
+    const uint8_t *data, size_t len, uint64_t now)
+{
+	struct recent	*set, *r, *best;
+	uint64_t	 tag, digest;
+
+	best = guard_recent(g, key, len, guard_digest(&g->key, data, len),
+	    now);
+	if (len < UDP_RECENT_TAIL)
+		return best;
+	tag = guard_recent_tag(g, key, RECENT_BY_TAIL,
+	    guard_tail_digest(g, data, len), &set);
+	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
+		if (r->tag != tag || r->len >= len ||
+		    (best != NULL && r->returns <= best->returns))
+			continue;
+		digest = guard_digest(&g->key, data + len - r->len, r->len);
+		if (guard_recent_is(r, tag, r->len, digest, now))
+			best = r;
+	}
+	return best;
+}
+
+/*
+ * With a prefix, a reply come back that the sent table no longer holds:
+ * what follows our prefix where another echo's prefix put it (found in
+ * its first bytes; the datagram's own start is refused before).  Each
+ * costs a digest, so two at most.
  */
 static struct recent *
 guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
     const uint8_t *data, size_t len, uint64_t now)
 {
-	const uint8_t	*p, *end;
+	const uint8_t	*p, *q, *end;
 	struct recent	*r;
 	size_t		 tail, tries = 0;
 
-	if (g->prefix_len == 0)
-		return guard_recent(g, key, len,
-		    guard_digest(&g->key, data, len), now);
 	end = data + (len < UDP_RECENT_SEARCH ? len : UDP_RECENT_SEARCH);
 	for (p = data + 1; tries < 2 && p < end; p++, tries++) {
 		if ((p = memmem(p, (size_t)(end - p), g->prefix,
 		    g->prefix_len)) == NULL)
 			break;
-		tail = len - (size_t)(p - data) - g->prefix_len;
+		q = p + g->prefix_len;
+		tail = len - (size_t)(q - data);
 		if ((r = guard_recent(g, key, tail, guard_digest(&g->key,
-		    p + g->prefix_len, tail), now)) != NULL)
+		    q, tail), now)) != NULL)
 			return r;
 	}
 	return NULL;
@@ -353,38 +425,49 @@ guard_matches(struct udp_guard *g, const struct reply *r, const uint8_t *data,
  * back (with whatever the other end put before it): the next turn of
  * an echo loop, which is refused.  Without a prefix a client repeating
  * one datagram sends the same, so a few such in a row are let through
- * first; the loop then ends within as many turns.
+ * first, *hops counting them; the reply to this one carries the count
+ * on, so that a loop whose replies grow (the other end's prefix) ends
+ * within as many turns as one whose replies do not.
  */
 static bool
 guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
-    const uint8_t *data, size_t len, uint64_t now)
+    const uint8_t *data, size_t len, uint64_t now, unsigned int *hops)
 {
 	struct sent	*s = guard_sent(g, key, false);
-	struct reply	*r = NULL;
+	struct reply	*r, *best = NULL;
 	struct recent	*o;
 	unsigned int	 most;
 
+	*hops = 0;
 	if (s != NULL)
 		for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++)
-			if (guard_matches(g, r, data, len, now))
-				break;
-	/* One count of returns a reply: the recent table's, if it has it. */
-	if (s != NULL && r != s->r + UDP_RETURN_REPLIES)
-		o = guard_recent(g, key, r->len, r->digest, now);
-	else if ((o = guard_recent_returned(g, key, data, len, now)) == NULL)
+			if ((best == NULL || r->returns > best->returns) &&
+			    guard_matches(g, r, data, len, now))
+				best = r;
+	if (g->prefix_len != 0)	/* no client sends our prefix back */
+		return best != NULL ||
+		    guard_recent_returned(g, key, data, len, now) != NULL;
+	if ((o = guard_recent_ending(g, key, data, len, now)) == NULL &&
+	    best == NULL)
 		return false;
-	if (g->prefix_len != 0)
-		return true;	/* no client sends our prefix back */
+	if (best != NULL)
+		*hops = best->returns;
+	if (o != NULL && o->returns > *hops)
+		*hops = o->returns;
 	most = port >= g->client_min && port <= g->client_max ?
 	    UDP_RETURNS_CLIENT : UDP_RETURNS_SERVER;
-	if (o == NULL) {
-		if (r->returns <= most)
-			r->returns++;
-		return r->returns > most;
-	}
-	if (o->returns <= most)
-		o->returns++;
-	return o->returns > most;
+	if (++*hops <= most)
+		return false;
+	/*
+	 * One refused ends a loop: nothing is left going round.  The count
+	 * starts again, so a client that was repeating itself loses that
+	 * one datagram, not a second's worth.
+	 */
+	if (best != NULL)
+		best->returns = 0;
+	if (o != NULL)
+		o->returns = 0;
+	return true;
 }
 
 /*
@@ -406,19 +489,20 @@ guard_cut_again(struct udp_guard *g, const uint64_t key[3], uint64_t now)
 }
 
 /*
- * The reply about to go to key: what guard_returned() looks for.  The
- * same reply again keeps its count of returns, unless it has not come
- * back for UDP_RETURN_MSEC; another takes the place of the oldest.
+ * The reply about to go to key: what guard_returned() looks for, with
+ * the hops of the loop it would continue.  The same reply again keeps
+ * its count of returns, unless it has not come back for UDP_RETURN_MSEC;
+ * another takes the place of the oldest.
  */
 static void
 guard_sending(struct udp_guard *g, const uint64_t key[3], const void *data,
-    size_t len, bool cut, uint64_t now)
+    size_t len, bool cut, uint64_t now, unsigned int hops)
 {
 	struct sent	*s = guard_sent(g, key, true);
 	struct reply	*r, *oldest = s->r;
 	uint64_t	 digest = guard_digest(&g->key, data, len);
 
-	guard_recent_note(g, key, len, digest, now);
+	guard_recent_note(g, key, data, len, digest, now, hops);
 	s->last_ms = now;
 	if (cut)
 		s->cut_ms = now;
@@ -437,6 +521,8 @@ guard_sending(struct udp_guard *g, const uint64_t key[3], const void *data,
 		memcpy(r->head, data, r->head_len);
 	} else if (now - r->ms > UDP_RETURN_MSEC)
 		r->returns = 0;	/* it did not come back in time */
+	if (r->returns < hops)
+		r->returns = (uint16_t)hops;
 	r->ms = now;
 }
 
@@ -450,6 +536,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
     size_t *reply_len)
 {
 	uint64_t	 key[2], sent_key[3];
+	unsigned int	 hops;
 	uint16_t	 port;
 	size_t		 headers, room;
 	enum udp_verdict v;
@@ -471,7 +558,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	/* now is never 0, so that last_ms marks a slot in use. */
 	now_ms++;
 	guard_sent_key(sa, sent_key);
-	if (guard_returned(g, sent_key, port, data, len, now_ms))
+	if (guard_returned(g, sent_key, port, data, len, now_ms, &hops))
 		return UDP_RETURNED;
 	room = (headers == 28 ? UDP_MAX_V4 : UDP_MAX_V6) - g->prefix_len;
 	*reply_len = len < room ? len : room;
@@ -483,7 +570,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	    now_ms - 1);
 	if (v == UDP_ANSWER)
 		guard_sending(g, sent_key, data, *reply_len, *reply_len < len,
-		    now_ms);
+		    now_ms, hops);
 	return v;
 }
 
