@@ -470,7 +470,9 @@ echod_wait_exit(struct echod *e, int timeout_ms)
 	/* The log reaches EOF when the process exits. */
 	while (e->log_fd != -1 && now_ms() < deadline)
 		echod_read_log(e, (int)(deadline - now_ms()));
-	cr_assert_eq(e->log_fd, -1, "echod did not exit in %d ms", timeout_ms);
+	/* What it said last tells where it was stuck. */
+	cr_assert_eq(e->log_fd, -1, "echod did not exit in %d ms; it said: %s",
+	    timeout_ms, e->log != NULL ? e->log : "");
 	cr_assert_eq(waitpid(e->pid, &status, 0), e->pid);
 	e->status = WIFEXITED(status) ? WEXITSTATUS(status) :
 	    128 + WTERMSIG(status);
