@@ -75,6 +75,17 @@ struct udp_guard {
 	struct recent		 recent[UDP_RECENT_SETS][UDP_RECENT_WAYS];
 };
 
+/*
+ * The datagram judged, and its digest: made once, for the rules and for
+ * the record of the reply.
+ */
+struct dgram {
+	const uint8_t	*data;
+	size_t		 len;
+	uint64_t	 digest;	/* of all of it */
+	uint64_t	 now;		/* ms, never 0 */
+};
+
 static void
 port_refuse(struct udp_guard *g, uint16_t port)
 {
@@ -358,23 +369,23 @@ guard_recent_note(struct udp_guard *g, const uint64_t key[3],
  */
 static struct recent *
 guard_recent_ending(struct udp_guard *g, const uint64_t key[3],
-    const uint8_t *data, size_t len, uint64_t now)
+    const struct dgram *d)
 {
 	struct recent	*set, *r, *best;
 	uint64_t	 tag, digest;
 
-	best = guard_recent(g, key, len, guard_digest(&g->key, data, len),
-	    now);
-	if (len < UDP_RECENT_TAIL)
+	best = guard_recent(g, key, d->len, d->digest, d->now);
+	if (d->len < UDP_RECENT_TAIL)
 		return best;
 	tag = guard_recent_tag(g, key, RECENT_BY_TAIL,
-	    guard_tail_digest(g, data, len), &set);
+	    guard_tail_digest(g, d->data, d->len), &set);
 	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
-		if (r->tag != tag || r->len >= len ||
+		if (r->tag != tag || r->len >= d->len ||
 		    (best != NULL && r->returns <= best->returns))
 			continue;
-		digest = guard_digest(&g->key, data + len - r->len, r->len);
-		if (guard_recent_is(r, tag, r->len, digest, now))
+		digest = guard_digest(&g->key, d->data + d->len - r->len,
+		    r->len);
+		if (guard_recent_is(r, tag, r->len, digest, d->now))
 			best = r;
 	}
 	return best;
@@ -388,36 +399,40 @@ guard_recent_ending(struct udp_guard *g, const uint64_t key[3],
  */
 static struct recent *
 guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
-    const uint8_t *data, size_t len, uint64_t now)
+    const struct dgram *d)
 {
 	const uint8_t	*p, *q, *end;
 	struct recent	*r;
 	size_t		 tail, tries = 0;
 
-	end = data + (len < UDP_RECENT_SEARCH ? len : UDP_RECENT_SEARCH);
-	for (p = data + 1; tries < 2 && p < end; p++, tries++) {
+	end = d->data + (d->len < UDP_RECENT_SEARCH ? d->len :
+	    UDP_RECENT_SEARCH);
+	for (p = d->data + 1; tries < 2 && p < end; p++, tries++) {
 		if ((p = memmem(p, (size_t)(end - p), g->prefix,
 		    g->prefix_len)) == NULL)
 			break;
 		q = p + g->prefix_len;
-		tail = len - (size_t)(q - data);
+		tail = d->len - (size_t)(q - d->data);
 		if ((r = guard_recent(g, key, tail, guard_digest(&g->key,
-		    q, tail), now)) != NULL)
+		    q, tail), d->now)) != NULL)
 			return r;
 	}
 	return NULL;
 }
 
 static bool
-guard_matches(struct udp_guard *g, const struct reply *r, const uint8_t *data,
-    size_t len, uint64_t now)
+guard_matches(struct udp_guard *g, const struct reply *r,
+    const struct dgram *d)
 {
-	size_t	 tail = g->prefix_len + r->len;
+	size_t		 tail = g->prefix_len + r->len;
+	const uint8_t	*end = d->data + d->len;
 
-	return r->ms != 0 && now - r->ms <= UDP_RETURN_MSEC && len >= tail &&
-	    memcmp(data + len - tail, g->prefix, g->prefix_len) == 0 &&
-	    memcmp(data + len - r->len, r->head, r->head_len) == 0 &&
-	    guard_digest(&g->key, data + len - r->len, r->len) == r->digest;
+	if (r->ms == 0 || d->now - r->ms > UDP_RETURN_MSEC || d->len < tail ||
+	    memcmp(end - tail, g->prefix, g->prefix_len) != 0 ||
+	    memcmp(end - r->len, r->head, r->head_len) != 0)
+		return false;
+	return (r->len == d->len ? d->digest : guard_digest(&g->key,
+	    end - r->len, r->len)) == r->digest;
 }
 
 /*
@@ -431,7 +446,7 @@ guard_matches(struct udp_guard *g, const struct reply *r, const uint8_t *data,
  */
 static bool
 guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
-    const uint8_t *data, size_t len, uint64_t now, unsigned int *hops)
+    const struct dgram *d, unsigned int *hops)
 {
 	struct sent	*s = guard_sent(g, key, false);
 	struct reply	*r, *best = NULL;
@@ -442,12 +457,12 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 	if (s != NULL)
 		for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++)
 			if ((best == NULL || r->returns > best->returns) &&
-			    guard_matches(g, r, data, len, now))
+			    guard_matches(g, r, d))
 				best = r;
 	if (g->prefix_len != 0)	/* no client sends our prefix back */
 		return best != NULL ||
-		    guard_recent_returned(g, key, data, len, now) != NULL;
-	if ((o = guard_recent_ending(g, key, data, len, now)) == NULL &&
+		    guard_recent_returned(g, key, d) != NULL;
+	if ((o = guard_recent_ending(g, key, d)) == NULL &&
 	    best == NULL)
 		return false;
 	if (best != NULL)
@@ -495,12 +510,16 @@ guard_cut_again(struct udp_guard *g, const uint64_t key[3], uint64_t now)
  * another takes the place of the oldest.
  */
 static void
-guard_sending(struct udp_guard *g, const uint64_t key[3], const void *data,
-    size_t len, bool cut, uint64_t now, unsigned int hops)
+guard_sending(struct udp_guard *g, const uint64_t key[3],
+    const struct dgram *d, size_t len, unsigned int hops)
 {
 	struct sent	*s = guard_sent(g, key, true);
 	struct reply	*r, *oldest = s->r;
-	uint64_t	 digest = guard_digest(&g->key, data, len);
+	const uint8_t	*data = d->data;
+	uint64_t	 digest, now = d->now;
+	bool		 cut = len < d->len;
+
+	digest = cut ? guard_digest(&g->key, data, len) : d->digest;
 
 	guard_recent_note(g, key, data, len, digest, now, hops);
 	s->last_ms = now;
@@ -536,6 +555,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
     size_t *reply_len)
 {
 	uint64_t	 key[2], sent_key[3];
+	struct dgram	 d = { data, len, 0, now_ms + 1 };
 	unsigned int	 hops;
 	uint16_t	 port;
 	size_t		 headers, room;
@@ -555,22 +575,20 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	/* Twice the request on the wire at most, headers counted. */
 	if (g->prefix_len > headers + len)
 		return UDP_AMPLIFY;
-	/* now is never 0, so that last_ms marks a slot in use. */
-	now_ms++;
+	/* d.now is never 0, so that last_ms marks a slot in use. */
+	d.digest = guard_digest(&g->key, d.data, len);
 	guard_sent_key(sa, sent_key);
-	if (guard_returned(g, sent_key, port, data, len, now_ms, &hops))
+	if (guard_returned(g, sent_key, port, &d, &hops))
 		return UDP_RETURNED;
 	room = (headers == 28 ? UDP_MAX_V4 : UDP_MAX_V6) - g->prefix_len;
 	*reply_len = len < room ? len : room;
-	if (*reply_len < len && guard_cut_again(g, sent_key, now_ms)) {
+	if (*reply_len < len && guard_cut_again(g, sent_key, d.now)) {
 		*reply_len = 0;
 		return UDP_CUT_AGAIN;
 	}
-	v = udp_rate_take(&g->rate, key, g->prefix_len + *reply_len,
-	    now_ms - 1);
+	v = udp_rate_take(&g->rate, key, g->prefix_len + *reply_len, now_ms);
 	if (v == UDP_ANSWER)
-		guard_sending(g, sent_key, data, *reply_len, *reply_len < len,
-		    now_ms, hops);
+		guard_sending(g, sent_key, &d, *reply_len, hops);
 	return v;
 }
 
