@@ -7,6 +7,7 @@
 
 #include "udpguard.h"
 #include "udprate.h"
+#include "udprecent.h"
 
 /*
  * Ports of UDP services that answer anything: an echo reply forged to
@@ -48,22 +49,6 @@ struct sent {
 	struct reply	 r[UDP_RETURN_REPLIES];
 };
 
-/*
- * Every reply sent in the last moments, whoever it went to: the sent
- * table above keeps a few per address and port, which loops forged side
- * by side, more of them than it keeps, outrun (each finds its reply
- * pushed out by the others' before it comes back).  Here a reply is
- * found by what it is, so it stays as long as the table is not refilled
- * before it returns: UDP_RECENT_SETS * UDP_RECENT_WAYS entries.
- */
-struct recent {
-	uint64_t	 tag;		/* address, port and the reply's key */
-	uint32_t	 ms;		/* when, wrapping */
-	uint32_t	 returns;	/* come back in a row */
-	uint32_t	 len;
-	uint32_t	 check;		/* the digest's low half */
-};
-
 struct udp_guard {
 	const char		*prefix;
 	size_t			 prefix_len;
@@ -72,7 +57,7 @@ struct udp_guard {
 	uint8_t			 refused[65536 / 8];	/* one bit a port */
 	struct udp_rate		 rate;
 	struct sent		 sent[UDP_GUARD_SETS][UDP_GUARD_WAYS];
-	struct recent		 recent[UDP_RECENT_SETS][UDP_RECENT_WAYS];
+	struct udp_recent	 recent;
 };
 
 /*
@@ -115,6 +100,7 @@ udp_guard_new(const char *prefix, size_t prefix_len,
 	g->prefix = prefix;
 	g->prefix_len = prefix_len;
 	udp_rate_init(&g->rate, limits, key);
+	udp_recent_init(&g->recent, key, prefix_len == 0);
 	g->key = *key;
 	g->client_min = UDP_CLIENT_PORT_MIN;
 	g->client_max = UDP_CLIENT_PORT_MAX;
@@ -174,47 +160,6 @@ guard_sender(const struct sockaddr *sa, socklen_t len, uint16_t *port,
 	return true;
 }
 
-/*
- * A reply's digest, in four lanes of multiply and shift: every answered
- * datagram is hashed, and SipHash cost 3 us an 8 KB one.  No collision
- * resistance is needed: whoever could make a datagram collide with the
- * last reply to an address could as well send that reply.
- */
-#define DIGEST_MUL	0x9e3779b97f4a7c15ULL
-
-static uint64_t
-digest_mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 33);
-}
-
-static uint64_t
-guard_digest(const struct siphash_key *key, const uint8_t *p, size_t len)
-{
-	uint64_t	 h[4] = { key->k0, key->k1, ~key->k0, ~key->k1 };
-	uint64_t	 w, r = len * DIGEST_MUL;
-	size_t		 i, lane = 0;
-
-	for (i = 0; i + 32 <= len; i += 32)
-		for (lane = 0; lane < 4; lane++) {
-			memcpy(&w, p + i + 8 * lane, 8);
-			h[lane] = (h[lane] ^ w) * DIGEST_MUL;
-			h[lane] ^= h[lane] >> 29;
-		}
-	for (lane = 0; i < len; i += 8, lane++) {
-		w = 0;
-		memcpy(&w, p + i, len - i < 8 ? len - i : 8);
-		h[lane] = (h[lane] ^ w) * DIGEST_MUL;
-		h[lane] ^= h[lane] >> 29;
-	}
-	for (lane = 0; lane < 4; lane++)
-		r = (r ^ digest_mix(h[lane])) * DIGEST_MUL;
-	return digest_mix(r);
-}
 
 /* The sender's address and port, whole, as a key of the sent table. */
 static void
@@ -266,130 +211,6 @@ guard_sent(struct udp_guard *g, const uint64_t key[3], bool make)
 	return victim;
 }
 
-/*
- * The tag of a reply, never 0, and its set in the recent table: by its
- * length and digest; without a prefix, a reply of UDP_RECENT_TAIL bytes
- * or more is also there by the digest of its last UDP_RECENT_TAIL
- * (length RECENT_BY_TAIL), which a datagram that ends with the reply,
- * whatever another echo put before it, ends with too.
- */
-#define RECENT_BY_TAIL	UINT64_MAX
-
-static uint64_t
-guard_recent_tag(struct udp_guard *g, const uint64_t key[3], uint64_t len,
-    uint64_t digest, struct recent **set)
-{
-	uint64_t	 in[5] = { key[0], key[1], key[2], len, digest };
-	uint64_t	 tag = siphash(&g->key, in, sizeof(in)) | 1;
-
-	*set = g->recent[(tag >> 1) & (UDP_RECENT_SETS - 1)];
-	return tag;
-}
-
-static uint64_t
-guard_tail_digest(struct udp_guard *g, const uint8_t *data, size_t len)
-{
-	return guard_digest(&g->key, data + len - UDP_RECENT_TAIL,
-	    UDP_RECENT_TAIL);
-}
-
-static bool
-guard_recent_is(const struct recent *r, uint64_t tag, size_t len,
-    uint64_t digest, uint64_t now)
-{
-	return r->tag == tag && r->len == len && r->check == (uint32_t)digest &&
-	    (uint32_t)now - r->ms <= UDP_RETURN_MSEC;
-}
-
-/* The reply of len bytes with this digest sent to key lately. */
-static struct recent *
-guard_recent(struct udp_guard *g, const uint64_t key[3], size_t len,
-    uint64_t digest, uint64_t now)
-{
-	struct recent	*set;
-	uint64_t	 tag = guard_recent_tag(g, key, len, digest, &set);
-	size_t		 i;
-
-	for (i = 0; i < UDP_RECENT_WAYS; i++)
-		if (guard_recent_is(&set[i], tag, len, digest, now))
-			return &set[i];
-	return NULL;
-}
-
-/* One entry of a reply: in the place of the oldest of its set. */
-static void
-guard_recent_put(struct recent *set, uint64_t tag, size_t len,
-    uint64_t digest, uint64_t now, unsigned int hops)
-{
-	struct recent	*r, *oldest = set;
-
-	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
-		if (r->tag == tag && r->len == len &&
-		    r->check == (uint32_t)digest)
-			break;
-		if ((uint32_t)now - r->ms > (uint32_t)now - oldest->ms)
-			oldest = r;
-	}
-	if (r == set + UDP_RECENT_WAYS) {
-		r = oldest;
-		r->tag = tag;
-		r->len = (uint32_t)len;
-		r->check = (uint32_t)digest;
-		r->returns = 0;
-	} else if ((uint32_t)now - r->ms > UDP_RETURN_MSEC)
-		r->returns = 0;	/* it did not come back in time */
-	if (r->returns < hops)
-		r->returns = hops;
-	r->ms = (uint32_t)now;
-}
-
-/* The reply is going to key, with the hops of the loop it continues. */
-static void
-guard_recent_note(struct udp_guard *g, const uint64_t key[3],
-    const uint8_t *reply, size_t len, uint64_t digest, uint64_t now,
-    unsigned int hops)
-{
-	struct recent	*set;
-	uint64_t	 tag;
-
-	tag = guard_recent_tag(g, key, len, digest, &set);
-	guard_recent_put(set, tag, len, digest, now, hops);
-	if (g->prefix_len != 0 || len < UDP_RECENT_TAIL)
-		return;
-	tag = guard_recent_tag(g, key, RECENT_BY_TAIL,
-	    guard_tail_digest(g, reply, len), &set);
-	guard_recent_put(set, tag, len, digest, now, hops);
-}
-
-/*
- * Without a prefix: the reply sent to key lately that the datagram is,
- * or ends with, the one come back most often if several (a loop whose
- * replies grow: each ends with the one before).  Each candidate found
- * by the datagram's last bytes costs the digest of its length.
- */
-static struct recent *
-guard_recent_ending(struct udp_guard *g, const uint64_t key[3],
-    const struct dgram *d)
-{
-	struct recent	*set, *r, *best;
-	uint64_t	 tag, digest;
-
-	best = guard_recent(g, key, d->len, d->digest, d->now);
-	if (d->len < UDP_RECENT_TAIL)
-		return best;
-	tag = guard_recent_tag(g, key, RECENT_BY_TAIL,
-	    guard_tail_digest(g, d->data, d->len), &set);
-	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
-		if (r->tag != tag || r->len >= d->len ||
-		    (best != NULL && r->returns <= best->returns))
-			continue;
-		digest = guard_digest(&g->key, d->data + d->len - r->len,
-		    r->len);
-		if (guard_recent_is(r, tag, r->len, digest, d->now))
-			best = r;
-	}
-	return best;
-}
 
 /*
  * With a prefix, a reply come back that the sent table no longer holds:
@@ -397,13 +218,13 @@ guard_recent_ending(struct udp_guard *g, const uint64_t key[3],
  * its first bytes; the datagram's own start is refused before).  Each
  * costs a digest, so two at most.
  */
-static struct recent *
+static struct udp_recent_entry *
 guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
     const struct dgram *d)
 {
-	const uint8_t	*p, *q, *end;
-	struct recent	*r;
-	size_t		 tail, tries = 0;
+	const uint8_t		*p, *q, *end;
+	struct udp_recent_entry	*r;
+	size_t			 tail, tries = 0;
 
 	end = d->data + (d->len < UDP_RECENT_SEARCH ? d->len :
 	    UDP_RECENT_SEARCH);
@@ -413,8 +234,8 @@ guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
 			break;
 		q = p + g->prefix_len;
 		tail = d->len - (size_t)(q - d->data);
-		if ((r = guard_recent(g, key, tail, guard_digest(&g->key,
-		    q, tail), d->now)) != NULL)
+		if ((r = udp_recent_find(&g->recent, key, tail,
+		    udp_digest(&g->key, q, tail), d->now)) != NULL)
 			return r;
 	}
 	return NULL;
@@ -431,7 +252,7 @@ guard_matches(struct udp_guard *g, const struct reply *r,
 	    memcmp(end - tail, g->prefix, g->prefix_len) != 0 ||
 	    memcmp(end - r->len, r->head, r->head_len) != 0)
 		return false;
-	return (r->len == d->len ? d->digest : guard_digest(&g->key,
+	return (r->len == d->len ? d->digest : udp_digest(&g->key,
 	    end - r->len, r->len)) == r->digest;
 }
 
@@ -448,10 +269,10 @@ static bool
 guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
     const struct dgram *d, unsigned int *hops)
 {
-	struct sent	*s = guard_sent(g, key, false);
-	struct reply	*r, *best = NULL;
-	struct recent	*o;
-	unsigned int	 most;
+	struct sent		*s = guard_sent(g, key, false);
+	struct reply		*r, *best = NULL;
+	struct udp_recent_entry	*o;
+	unsigned int		 most;
 
 	*hops = 0;
 	if (s != NULL)
@@ -462,7 +283,8 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 	if (g->prefix_len != 0)	/* no client sends our prefix back */
 		return best != NULL ||
 		    guard_recent_returned(g, key, d) != NULL;
-	if ((o = guard_recent_ending(g, key, d)) == NULL &&
+	if ((o = udp_recent_ending(&g->recent, key, d->data, d->len,
+	    d->digest, d->now)) == NULL &&
 	    best == NULL)
 		return false;
 	if (best != NULL)
@@ -519,9 +341,9 @@ guard_sending(struct udp_guard *g, const uint64_t key[3],
 	uint64_t	 digest, now = d->now;
 	bool		 cut = len < d->len;
 
-	digest = cut ? guard_digest(&g->key, data, len) : d->digest;
+	digest = cut ? udp_digest(&g->key, data, len) : d->digest;
 
-	guard_recent_note(g, key, data, len, digest, now, hops);
+	udp_recent_note(&g->recent, key, data, len, digest, now, hops);
 	s->last_ms = now;
 	if (cut)
 		s->cut_ms = now;
@@ -576,7 +398,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	if (g->prefix_len > headers + len)
 		return UDP_AMPLIFY;
 	/* d.now is never 0, so that last_ms marks a slot in use. */
-	d.digest = guard_digest(&g->key, d.data, len);
+	d.digest = udp_digest(&g->key, d.data, len);
 	guard_sent_key(sa, sent_key);
 	if (guard_returned(g, sent_key, port, &d, &hops))
 		return UDP_RETURNED;

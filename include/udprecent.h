@@ -1,0 +1,48 @@
+/* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
+/*
+ * Every UDP reply one thread sent in the last moments, whoever it went
+ * to, found by what it is: the loop rule's memory that loops forged side
+ * by side cannot outrun (udpguard.c keeps a few per address and port,
+ * which they do).  A reply stays while the thread makes fewer than
+ * UDP_RECENT_SETS * UDP_RECENT_WAYS other entries.  Pure: no clock of
+ * its own.
+ */
+#ifndef ECHOD_UDPRECENT_H
+#define ECHOD_UDPRECENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "siphash.h"
+#include "udpguard.h"
+
+struct udp_recent_entry {
+	uint64_t	 tag;		/* address, port and the reply's key */
+	uint32_t	 ms;		/* when, wrapping */
+	uint32_t	 returns;	/* come back in a row */
+	uint32_t	 len;
+	uint32_t	 check;		/* the digest's low half */
+};
+
+struct udp_recent {
+	struct siphash_key	 key;
+	bool			 by_tail;	/* also by the last bytes */
+	struct udp_recent_entry	 table[UDP_RECENT_SETS][UDP_RECENT_WAYS];
+};
+
+/* A reply's digest: fast, keyed, not collision resistant. */
+uint64_t udp_digest(const struct siphash_key *, const void *, size_t);
+
+void	udp_recent_init(struct udp_recent *, const struct siphash_key *, bool);
+/* The reply of len bytes and this digest sent to key (address, port). */
+struct udp_recent_entry *udp_recent_find(struct udp_recent *,
+	    const uint64_t [3], size_t, uint64_t, uint64_t);
+/* The reply is going to key, with the hops of the loop it continues. */
+void	udp_recent_note(struct udp_recent *, const uint64_t [3],
+	    const uint8_t *, size_t, uint64_t, uint64_t, unsigned int);
+/* By tail: the reply to key the datagram is or ends with, most returned. */
+struct udp_recent_entry *udp_recent_ending(struct udp_recent *,
+	    const uint64_t [3], const uint8_t *, size_t, uint64_t, uint64_t);
+
+#endif
