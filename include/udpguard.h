@@ -66,7 +66,7 @@ bool	udp_port_is_service(uint16_t);
  * (an echo server's port), the one after UDP_RETURNS_CLIENT from within;
  * the count then starts again.
  */
-#define UDP_RETURN_MSEC		1000
+#define UDP_RETURN_MSEC		10000
 /* Replies remembered for each address and port. */
 #define UDP_RETURN_REPLIES	4
 /*
@@ -76,7 +76,7 @@ bool	udp_port_is_service(uint16_t);
 #define UDP_RECENT_SETS		4096
 #define UDP_RECENT_WAYS		4
 #define UDP_RECENT_SEARCH	64
-#define UDP_RECENT_TAIL		16
+#define UDP_RECENT_END		16
 #define UDP_RETURNS_SERVER	2
 #define UDP_RETURNS_CLIENT	1000
 /* Linux's default net.ipv4.ip_local_port_range. */

@@ -27,8 +27,14 @@ struct udp_recent_entry {
 
 struct udp_recent {
 	struct siphash_key	 key;
-	bool			 by_tail;	/* also by the last bytes */
+	bool			 by_ends;	/* also by first, last bytes */
 	struct udp_recent_entry	 table[UDP_RECENT_SETS][UDP_RECENT_WAYS];
+};
+
+/* The turn of a loop a reply continues: the reply come back, its count. */
+struct udp_turn {
+	struct udp_recent_entry	*was;		/* NULL: not in the table */
+	unsigned int		 hops;
 };
 
 /* A reply's digest: fast, keyed, not collision resistant. */
@@ -38,11 +44,12 @@ void	udp_recent_init(struct udp_recent *, const struct siphash_key *, bool);
 /* The reply of len bytes and this digest sent to key (address, port). */
 struct udp_recent_entry *udp_recent_find(struct udp_recent *,
 	    const uint64_t [3], size_t, uint64_t, uint64_t);
-/* The reply is going to key, with the hops of the loop it continues. */
+/* The reply is going to key, the turn of a loop it continues. */
 void	udp_recent_note(struct udp_recent *, const uint64_t [3],
-	    const uint8_t *, size_t, uint64_t, uint64_t, unsigned int);
-/* By tail: the reply to key the datagram is or ends with, most returned. */
-struct udp_recent_entry *udp_recent_ending(struct udp_recent *,
+	    const uint8_t *, size_t, uint64_t, uint64_t,
+	    const struct udp_turn *);
+/* By ends: the reply to key the datagram is, begins or ends with. */
+struct udp_recent_entry *udp_recent_holding(struct udp_recent *,
 	    const uint64_t [3], const uint8_t *, size_t, uint64_t, uint64_t);
 
 #endif

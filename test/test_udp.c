@@ -472,7 +472,7 @@ Test(udp, a_forged_loop_between_two_servers_without_prefix_stops)
 	cr_assert_eq(ta.refused, 1, "%s", a.log);
 	cr_assert_eq(tb.in, 3, "%s", b.log);
 	cr_assert_eq(tb.echoed, 3, "%s", b.log);
-	cr_assert(echod_log_has(&a, "ends with the reply just sent there, an "
+	cr_assert(echod_log_has(&a, "holds the reply just sent there, an "
 	    "echo loop, not answered (such lines"), "%s", a.log);
 	echod_free(&a);
 	echod_free(&b);
@@ -501,7 +501,7 @@ Test(udp, a_forged_loop_between_two_prefixes_stops_at_once)
 	cr_assert_eq(ta.echoed, 1, "%s", a.log);
 	cr_assert_eq(tb.in, 1, "%s", b.log);
 	cr_assert_eq(tb.echoed, 1, "%s", b.log);
-	cr_assert(echod_log_has(&a, "ends with the reply just sent there, an "
+	cr_assert(echod_log_has(&a, "holds the reply just sent there, an "
 	    "echo loop, not answered"), "%s", a.log);
 	echod_free(&a);
 	echod_free(&b);
@@ -593,14 +593,17 @@ Test(udp, loops_forged_side_by_side_between_prefixes_stop_at_once)
 
 /*
  * Another echo: every datagram back, unchanged as RFC 862 has it, or
- * after a prefix of its own, counted.
+ * with a prefix or a suffix of its own, after a delay if asked (the
+ * round trip of a slow path), counted.
  */
 struct plain_echo {
 	int		 fd;
 	pthread_t	 thread;
 	atomic_bool	 stop;
 	atomic_int	 echoed;
-	const char	*prefix;
+	const char	*prefix;	/* NULL: none */
+	const char	*suffix;
+	int		 delay_ms;
 };
 
 static void *
@@ -611,7 +614,8 @@ plain_echo_run(void *arg)
 	struct sockaddr_storage	 from;
 	socklen_t		 fromlen;
 	char			 buf[2048];
-	size_t			 plen = strlen(pe->prefix);
+	size_t			 plen = pe->prefix ? strlen(pe->prefix) : 0;
+	size_t			 slen = pe->suffix ? strlen(pe->suffix) : 0;
 	ssize_t			 n;
 
 	memcpy(buf, pe->prefix, plen);
@@ -619,20 +623,27 @@ plain_echo_run(void *arg)
 		if (poll(&pfd, 1, 50) != 1)
 			continue;
 		fromlen = sizeof(from);
-		n = recvfrom(pe->fd, buf + plen, sizeof(buf) - plen,
+		n = recvfrom(pe->fd, buf + plen, sizeof(buf) - plen - slen,
 		    MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
-		if (n >= 0)
-			n += plen;
-		if (n >= 0 && sendto(pe->fd, buf, n, 0,
-		    (struct sockaddr *)&from, fromlen) == n)
+		if (n < 0)
+			continue;
+		memcpy(buf + plen + n, pe->suffix, slen);
+		n += plen + slen;
+		if (pe->delay_ms > 0)
+			(void)poll(NULL, 0, pe->delay_ms);
+		if (sendto(pe->fd, buf, n, 0, (struct sockaddr *)&from,
+		    fromlen) == n)
 			pe->echoed++;
 	}
 	return NULL;
 }
 
-/* port 0: one the kernel picks, from its range for clients. */
+/*
+ * port 0: one the kernel picks, from its range for clients.  What the
+ * echo adds, and its delay, are set in *pe before.
+ */
 static void
-plain_echo_start(struct plain_echo *pe, int port, const char *prefix)
+plain_echo_start(struct plain_echo *pe, int port)
 {
 	struct sockaddr_in	 sin = { .sin_family = AF_INET };
 
@@ -644,7 +655,6 @@ plain_echo_start(struct plain_echo *pe, int port, const char *prefix)
 	    "bind: %s", strerror(errno));
 	pe->stop = false;
 	pe->echoed = 0;
-	pe->prefix = prefix;
 	cr_assert_eq(pthread_create(&pe->thread, NULL, plain_echo_run, pe),
 	    0);
 }
@@ -663,15 +673,15 @@ plain_echo_stop(struct plain_echo *pe)
  * datagram "from" that echo (sent from its socket: no forging needed).
  */
 static void
-loop_with_plain_echo(int echo_port, unsigned int answers)
+loop_with_plain_echo(int echo_port, unsigned int answers, int delay_ms)
 {
 	struct echod		 e;
 	struct udp_totals	 t;
-	struct plain_echo	 pe;
+	struct plain_echo	 pe = { .delay_ms = delay_ms };
 	struct sockaddr_in	 to = { .sin_family = AF_INET };
 
 	echod_start(&e, "-U", "-P", "", NULL);
-	plain_echo_start(&pe, echo_port, "");
+	plain_echo_start(&pe, echo_port);
 	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	to.sin_port = htons(e.port);
 	cr_assert_eq(sendto(pe.fd, "hello", 5, 0, (struct sockaddr *)&to,
@@ -688,7 +698,16 @@ loop_with_plain_echo(int echo_port, unsigned int answers)
 
 Test(udp, a_loop_with_another_echo_on_a_server_port_stops)
 {
-	loop_with_plain_echo(server_port(), 1 + 2);
+	loop_with_plain_echo(server_port(), 1 + 2, 0);
+}
+
+/*
+ * The same over a path whose round trip takes over a second (before: a
+ * reply was looked for a second only, and such a loop never ended).
+ */
+Test(udp, a_loop_slower_than_a_second_stops)
+{
+	loop_with_plain_echo(server_port(), 1 + 2, 1200);
 }
 
 /*
@@ -697,42 +716,72 @@ Test(udp, a_loop_with_another_echo_on_a_server_port_stops)
  */
 Test(udp, a_loop_with_another_echo_on_a_client_port_is_cut)
 {
-	loop_with_plain_echo(0, 1 + 1000);
+	loop_with_plain_echo(0, 1 + 1000, 0);
 }
 
 /*
- * Eight loops side by side with another echo that puts a prefix of its
- * own before each reply, on a server port: each ends as one alone does,
- * after two returns (before: the replies kept for its address and port
- * were pushed out by the others', and the loops ran on until a rate
- * limit dropped them).
+ * Loops side by side with another echo, on a server port, that adds
+ * something of its own to each reply, so that each is longer than the
+ * last: each ends as one alone does, after two returns.
  */
-Test(udp, loops_side_by_side_with_a_prefixing_echo_stop_as_one_does)
+static void
+loops_side_by_side(struct plain_echo *pe, int loops, const char *end)
 {
 	struct echod		 e;
 	struct udp_totals	 t;
-	struct plain_echo	 pe;
 	struct sockaddr_in	 to = { .sin_family = AF_INET };
-	char			 d[32];
+	char			 d[64];
 	int			 i;
 
 	echod_start(&e, "-U", "-P", "", NULL);
-	plain_echo_start(&pe, server_port(), "B:");
+	plain_echo_start(pe, server_port());
 	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	to.sin_port = htons(e.port);
-	for (i = 0; i < 8; i++) {
-		snprintf(d, sizeof(d), "loop %d, side by side", i);
-		cr_assert_eq(sendto(pe.fd, d, strlen(d), 0,
+	for (i = 0; i < loops; i++) {
+		snprintf(d, sizeof(d), "loop %d, %s", i, end);
+		cr_assert_eq(sendto(pe->fd, d, strlen(d), 0,
 		    (struct sockaddr *)&to, sizeof(to)), (ssize_t)strlen(d));
 	}
-	udp_wait_refused(&e, 8);
+	udp_wait_refused(&e, loops);
 	cr_assert_eq(echod_stop(&e), 0);
 	t = udp_totals(&e);
-	i = plain_echo_stop(&pe);
-	cr_assert_eq(t.echoed, 8 * 3, "%s", e.log);
-	cr_assert_eq(t.refused, 8, "%s", e.log);
-	cr_assert_eq(i, 8 * 3, "the other echo answered %d", i);
+	i = plain_echo_stop(pe);
+	cr_assert_eq(t.echoed, loops * 3, "%s", e.log);
+	cr_assert_eq(t.refused, loops, "%s", e.log);
+	cr_assert_eq(i, loops * 3, "the other echo answered %d", i);
 	echod_free(&e);
+}
+
+/*
+ * An echo that puts a prefix before each reply (before: the replies kept
+ * for its address and port were pushed out by the others', and the
+ * loops ran on until a rate limit dropped them).
+ */
+Test(udp, loops_side_by_side_with_a_prefixing_echo_stop_as_one_does)
+{
+	struct plain_echo	 pe = { .prefix = "B:" };
+
+	loops_side_by_side(&pe, 8, "side by side");
+}
+
+/*
+ * Three such, all ending alike, so that their replies share one set of
+ * the thread's table: each turn takes its last's place (before: each
+ * pushed out another loop's, and they ran on).
+ */
+Test(udp, three_loops_ending_alike_with_a_prefixing_echo_stop)
+{
+	struct plain_echo	 pe = { .prefix = "B:" };
+
+	loops_side_by_side(&pe, 3, "and the same 24 bytes at the end");
+}
+
+/* An echo that ends each reply with a newline (before: one loop ran on). */
+Test(udp, loops_with_an_echo_that_adds_a_newline_stop_as_one_does)
+{
+	struct plain_echo	 pe = { .suffix = "\n" };
+
+	loops_side_by_side(&pe, 8, "side by side");
 }
 
 /*

@@ -308,7 +308,7 @@ Test(udpguard, a_reply_come_back_is_refused)
 	cr_assert_eq(judge(g, &peer, sizeof(peer), "B:A:x", 5, 11, &reply),
 	    UDP_RETURNED);
 	cr_assert_str_eq(udp_verdict_reason(UDP_RETURNED),
-	    "ends with the reply just sent there, an echo loop");
+	    "holds the reply just sent there, an echo loop");
 	cr_assert_eq(judge(g, &other, sizeof(other), "B:A:x", 5, 12, &reply),
 	    UDP_ANSWER, "another port: not the reply sent there");
 	cr_assert_eq(judge(g, &peer, sizeof(peer), "B:A:y", 5, 13, &reply),
@@ -456,7 +456,7 @@ Test(udpguard, loops_side_by_side_with_a_prefixing_echo_end)
 		}
 	for (i = 0; i < 64; i++) {
 		/* A short one is known once it has grown to the tail. */
-		most = 1 + UDP_RETURNS_SERVER + (i % 2 ? UDP_RECENT_TAIL / 2 :
+		most = 1 + UDP_RETURNS_SERVER + (i % 2 ? UDP_RECENT_END / 2 :
 		    0);
 		cr_assert(ended[i], "loop %u did not end", i);
 		cr_assert_leq(answered[i], most, "loop %u answered %u times",
@@ -464,6 +464,113 @@ Test(udpguard, loops_side_by_side_with_a_prefixing_echo_end)
 		if (i % 2 == 0)
 			cr_assert_eq(answered[i], most, "loop %u", i);
 	}
+	udp_guard_free(g);
+}
+
+/*
+ * One loop, its replies changed as another echo changes them, each
+ * turn coming back after turn_ms: the answers echod gives it (at most
+ * 40).
+ */
+static unsigned int
+loop_answers(struct udp_guard *g, const char *start, const char *before,
+    const char *after, uint64_t turn_ms)
+{
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	char			 d[512];
+	unsigned int		 n;
+	size_t			 reply;
+	uint64_t		 now = 100;
+
+	snprintf(d, sizeof(d), "%s", start);
+	for (n = 0; n < 40; n++, now += turn_ms) {
+		if (judge(g, &sin, sizeof(sin), d, strlen(d), now,
+		    &reply) != UDP_ANSWER)
+			break;
+		memmove(d + strlen(before), d, strlen(d) + 1);
+		memcpy(d, before, strlen(before));
+		strcat(d, after);
+	}
+	return n;
+}
+
+/*
+ * A loop over a path whose round trip takes seconds (before: a reply
+ * was looked for a second only, and such a loop never ended).
+ */
+Test(udpguard, a_slow_loop_ends_as_a_fast_one)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct udp_guard	*a = udp_guard_new("A:", 2, &none, &key);
+
+	cr_assert_eq(loop_answers(g, "hello", "", "", 5000),
+	    1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(loop_answers(a, "hello", "B:A:", "", 5000), 1);
+	cr_assert_eq(loop_answers(g, "again", "", "", UDP_RETURN_MSEC + 1),
+	    40, "longer than a reply is looked for");
+	udp_guard_free(g);
+	udp_guard_free(a);
+}
+
+/*
+ * Without a prefix, against an echo that adds something after each
+ * reply, or before, long or short: each ends after UDP_RETURNS_SERVER
+ * returns once its reply is UDP_RECENT_END bytes long (before: one that
+ * added a newline ran on).
+ */
+Test(udpguard, a_loop_with_an_echo_that_adds_ends)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+
+	cr_assert_eq(loop_answers(g, "long enough to be known: 1", "", "\n",
+	    1), 1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(loop_answers(g, "long enough to be known: 2", "",
+	    "\r\n", 1), 1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(loop_answers(g, "long enough to be known: 3", "B:", "",
+	    1), 1 + UDP_RETURNS_SERVER);
+	cr_assert_leq(loop_answers(g, "x", "", "\n", 1),
+	    1 + UDP_RETURNS_SERVER + UDP_RECENT_END);
+	udp_guard_free(g);
+}
+
+/*
+ * Loops side by side, made to end alike, so that their replies share one
+ * set of the table, one of them turning faster than the others: each
+ * turn takes its last's place, so four at once each end as one does
+ * (before: each turn pushed out another loop's last, and the slower
+ * ones ran on).
+ */
+Test(udpguard, four_loops_ending_alike_end)
+{
+	static const unsigned int order[] = { 0, 1, 0, 2, 0, 3 };
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	static char		 d[4][256];
+	unsigned int		 answered[4] = { 0 }, turn, i;
+	bool			 ended[4] = { false };
+	size_t			 reply, len;
+	uint64_t		 now = 100;
+
+	for (i = 0; i < 4; i++)
+		snprintf(d[i], sizeof(d[i]), "loop %u, and the same 24 bytes "
+		    "at the end", i);
+	for (turn = 0; turn < 40 * 6; turn++) {
+		i = order[turn % 6];
+		if (ended[i])
+			continue;
+		len = strlen(d[i]);
+		if (judge(g, &sin, sizeof(sin), d[i], len, now++, &reply) !=
+		    UDP_ANSWER) {
+			ended[i] = true;
+			continue;
+		}
+		answered[i]++;
+		memmove(d[i] + 2, d[i], len + 1);
+		memcpy(d[i], "B:", 2);
+	}
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(answered[i], 1 + UDP_RETURNS_SERVER,
+		    "loop %u answered %u times", i, answered[i]);
 	udp_guard_free(g);
 }
 
@@ -511,7 +618,7 @@ Test(udpguard, a_reply_cut_again_is_refused)
 	    &reply), UDP_CUT_AGAIN);
 	cr_assert_eq(reply, 0);
 	cr_assert_str_eq(udp_verdict_reason(UDP_CUT_AGAIN), "its reply would "
-	    "be cut to fit again within a second, an echo loop");
+	    "be cut to fit again within 10 s, an echo loop");
 	cr_assert_eq(judge(g, &other, sizeof(other), big, sizeof(big), 12,
 	    &reply), UDP_ANSWER, "another port");
 	/* What needs no cutting is answered as ever. */

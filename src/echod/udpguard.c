@@ -258,23 +258,24 @@ guard_matches(struct udp_guard *g, const struct reply *r,
 
 /*
  * Whether the datagram is a reply echod recently sent its sender, come
- * back (with whatever the other end put before it): the next turn of
- * an echo loop, which is refused.  Without a prefix a client repeating
- * one datagram sends the same, so a few such in a row are let through
- * first, *hops counting them; the reply to this one carries the count
- * on, so that a loop whose replies grow (the other end's prefix) ends
- * within as many turns as one whose replies do not.
+ * back (with whatever the other end put before or after it): the next
+ * turn of an echo loop, which is refused.  Without a prefix a client
+ * repeating one datagram sends the same, so a few such in a row are let
+ * through first, turn->hops counting them; the reply to this one carries
+ * the count on, so that a loop whose replies grow (what the other end
+ * adds) ends within as many turns as one whose replies do not.
  */
 static bool
 guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
-    const struct dgram *d, unsigned int *hops)
+    const struct dgram *d, struct udp_turn *turn)
 {
 	struct sent		*s = guard_sent(g, key, false);
 	struct reply		*r, *best = NULL;
 	struct udp_recent_entry	*o;
 	unsigned int		 most;
 
-	*hops = 0;
+	turn->was = NULL;
+	turn->hops = 0;
 	if (s != NULL)
 		for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++)
 			if ((best == NULL || r->returns > best->returns) &&
@@ -283,17 +284,18 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 	if (g->prefix_len != 0)	/* no client sends our prefix back */
 		return best != NULL ||
 		    guard_recent_returned(g, key, d) != NULL;
-	if ((o = udp_recent_ending(&g->recent, key, d->data, d->len,
-	    d->digest, d->now)) == NULL &&
-	    best == NULL)
+	o = udp_recent_holding(&g->recent, key, d->data, d->len, d->digest,
+	    d->now);
+	if (o == NULL && best == NULL)
 		return false;
+	turn->was = o;
 	if (best != NULL)
-		*hops = best->returns;
-	if (o != NULL && o->returns > *hops)
-		*hops = o->returns;
+		turn->hops = best->returns;
+	if (o != NULL && o->returns > turn->hops)
+		turn->hops = o->returns;
 	most = port >= g->client_min && port <= g->client_max ?
 	    UDP_RETURNS_CLIENT : UDP_RETURNS_SERVER;
-	if (++*hops <= most)
+	if (++turn->hops <= most)
 		return false;
 	/*
 	 * One refused ends a loop: nothing is left going round.  The count
@@ -313,8 +315,8 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
  * big is what two echoes with prefixes send each other once a loop's
  * reply has grown to the limit, each cutting off what the other's
  * prefix added, so that what comes back no longer ends with what was
- * sent.  A client sending the largest datagrams gets one cut reply a
- * second.
+ * sent.  A client sending the largest datagrams gets one cut reply
+ * every UDP_RETURN_MSEC.
  */
 static bool
 guard_cut_again(struct udp_guard *g, const uint64_t key[3], uint64_t now)
@@ -333,7 +335,7 @@ guard_cut_again(struct udp_guard *g, const uint64_t key[3], uint64_t now)
  */
 static void
 guard_sending(struct udp_guard *g, const uint64_t key[3],
-    const struct dgram *d, size_t len, unsigned int hops)
+    const struct dgram *d, size_t len, const struct udp_turn *turn)
 {
 	struct sent	*s = guard_sent(g, key, true);
 	struct reply	*r, *oldest = s->r;
@@ -343,7 +345,7 @@ guard_sending(struct udp_guard *g, const uint64_t key[3],
 
 	digest = cut ? udp_digest(&g->key, data, len) : d->digest;
 
-	udp_recent_note(&g->recent, key, data, len, digest, now, hops);
+	udp_recent_note(&g->recent, key, data, len, digest, now, turn);
 	s->last_ms = now;
 	if (cut)
 		s->cut_ms = now;
@@ -362,8 +364,8 @@ guard_sending(struct udp_guard *g, const uint64_t key[3],
 		memcpy(r->head, data, r->head_len);
 	} else if (now - r->ms > UDP_RETURN_MSEC)
 		r->returns = 0;	/* it did not come back in time */
-	if (r->returns < hops)
-		r->returns = (uint16_t)hops;
+	if (r->returns < turn->hops)
+		r->returns = (uint16_t)turn->hops;
 	r->ms = now;
 }
 
@@ -378,7 +380,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 {
 	uint64_t	 key[2], sent_key[3];
 	struct dgram	 d = { data, len, 0, now_ms + 1 };
-	unsigned int	 hops;
+	struct udp_turn	 turn;
 	uint16_t	 port;
 	size_t		 headers, room;
 	enum udp_verdict v;
@@ -400,7 +402,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	/* d.now is never 0, so that last_ms marks a slot in use. */
 	d.digest = udp_digest(&g->key, d.data, len);
 	guard_sent_key(sa, sent_key);
-	if (guard_returned(g, sent_key, port, &d, &hops))
+	if (guard_returned(g, sent_key, port, &d, &turn))
 		return UDP_RETURNED;
 	room = (headers == 28 ? UDP_MAX_V4 : UDP_MAX_V6) - g->prefix_len;
 	*reply_len = len < room ? len : room;
@@ -410,7 +412,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	}
 	v = udp_rate_take(&g->rate, key, g->prefix_len + *reply_len, now_ms);
 	if (v == UDP_ANSWER)
-		guard_sending(g, sent_key, &d, *reply_len, hops);
+		guard_sending(g, sent_key, &d, *reply_len, &turn);
 	return v;
 }
 
@@ -433,9 +435,9 @@ udp_verdict_reason(enum udp_verdict v)
 	case UDP_AMPLIFY:
 		return "too short for the prefix, reply would amplify";
 	case UDP_RETURNED:
-		return "ends with the reply just sent there, an echo loop";
+		return "holds the reply just sent there, an echo loop";
 	case UDP_CUT_AGAIN:
-		return "its reply would be cut to fit again within a second, "
+		return "its reply would be cut to fit again within 10 s, "
 		    "an echo loop";
 	case UDP_SOURCE_LIMIT:
 		return "over the per-source rate limit";

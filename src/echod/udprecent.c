@@ -50,21 +50,23 @@ udp_digest(const struct siphash_key *key, const void *data, size_t len)
 
 void
 udp_recent_init(struct udp_recent *rt, const struct siphash_key *key,
-    bool by_tail)
+    bool by_ends)
 {
 	memset(rt->table, 0, sizeof(rt->table));
 	rt->key = *key;
-	rt->by_tail = by_tail;
+	rt->by_ends = by_ends;
 }
 
 /*
  * The tag of a reply, never 0, and its set in the table: by its length
- * and digest; by_tail, a reply of UDP_RECENT_TAIL bytes or more is also
- * there by the digest of its last UDP_RECENT_TAIL (length RECENT_BY_TAIL),
+ * and digest; by_ends, a reply of UDP_RECENT_END bytes or more is also
+ * there by the digest of its last UDP_RECENT_END (length RECENT_BY_TAIL),
  * which a datagram that ends with the reply, whatever another echo put
- * before it, ends with too.
+ * before it, ends with too, and by its first (RECENT_BY_HEAD), for an
+ * echo that adds something after it.
  */
 #define RECENT_BY_TAIL	UINT64_MAX
+#define RECENT_BY_HEAD	(UINT64_MAX - 1)
 
 static uint64_t
 recent_tag(struct udp_recent *rt, const uint64_t key[3], uint64_t len,
@@ -77,11 +79,17 @@ recent_tag(struct udp_recent *rt, const uint64_t key[3], uint64_t len,
 	return tag;
 }
 
+/* The tag of the end of a reply or datagram: its head or its tail. */
 static uint64_t
-recent_tail_digest(struct udp_recent *rt, const uint8_t *data, size_t len)
+recent_end_tag(struct udp_recent *rt, const uint64_t key[3],
+    const uint8_t *data, size_t len, uint64_t end,
+    struct udp_recent_entry **set)
 {
-	return udp_digest(&rt->key, data + len - UDP_RECENT_TAIL,
-	    UDP_RECENT_TAIL);
+	const uint8_t	*p = end == RECENT_BY_HEAD ? data :
+			    data + len - UDP_RECENT_END;
+
+	return recent_tag(rt, key, end, udp_digest(&rt->key, p,
+	    UDP_RECENT_END), set);
 }
 
 static bool
@@ -106,10 +114,14 @@ udp_recent_find(struct udp_recent *rt, const uint64_t key[3], size_t len,
 	return NULL;
 }
 
-/* One entry of a reply: in the place of the oldest of its set. */
+/*
+ * One entry of a reply: in the place of the one it is the next turn of
+ * (its end's set holds all of that loop's replies, which would push out
+ * other loops' turns), else of the oldest of its set.
+ */
 static void
 recent_put(struct udp_recent_entry *set, uint64_t tag, size_t len,
-    uint64_t digest, uint64_t now, unsigned int hops)
+    uint64_t digest, uint64_t now, const struct udp_turn *turn)
 {
 	struct udp_recent_entry	*r, *oldest = set;
 
@@ -120,6 +132,9 @@ recent_put(struct udp_recent_entry *set, uint64_t tag, size_t len,
 		if ((uint32_t)now - r->ms > (uint32_t)now - oldest->ms)
 			oldest = r;
 	}
+	if (r == set + UDP_RECENT_WAYS && turn->was >= set &&
+	    turn->was < set + UDP_RECENT_WAYS && turn->was->tag == tag)
+		oldest = turn->was;
 	if (r == set + UDP_RECENT_WAYS) {
 		r = oldest;
 		r->tag = tag;
@@ -128,54 +143,70 @@ recent_put(struct udp_recent_entry *set, uint64_t tag, size_t len,
 		r->returns = 0;
 	} else if ((uint32_t)now - r->ms > UDP_RETURN_MSEC)
 		r->returns = 0;	/* it did not come back in time */
-	if (r->returns < hops)
-		r->returns = hops;
+	if (r->returns < turn->hops)
+		r->returns = turn->hops;
 	r->ms = (uint32_t)now;
 }
 
 void
 udp_recent_note(struct udp_recent *rt, const uint64_t key[3],
     const uint8_t *reply, size_t len, uint64_t digest, uint64_t now,
-    unsigned int hops)
+    const struct udp_turn *turn)
 {
 	struct udp_recent_entry	*set;
 	uint64_t		 tag;
 
 	tag = recent_tag(rt, key, len, digest, &set);
-	recent_put(set, tag, len, digest, now, hops);
-	if (!rt->by_tail || len < UDP_RECENT_TAIL)
+	recent_put(set, tag, len, digest, now, turn);
+	if (!rt->by_ends || len < UDP_RECENT_END)
 		return;
-	tag = recent_tag(rt, key, RECENT_BY_TAIL,
-	    recent_tail_digest(rt, reply, len), &set);
-	recent_put(set, tag, len, digest, now, hops);
+	tag = recent_end_tag(rt, key, reply, len, RECENT_BY_TAIL, &set);
+	recent_put(set, tag, len, digest, now, turn);
+	tag = recent_end_tag(rt, key, reply, len, RECENT_BY_HEAD, &set);
+	recent_put(set, tag, len, digest, now, turn);
 }
 
 /*
- * The datagram (len bytes, of this digest) is a reply sent to key
- * lately, or ends with one: the one come back most often if several (a
- * loop whose replies grow: each ends with the one before).  Each
- * candidate found by the datagram's last bytes costs the digest of its
- * length.
+ * Of the replies the datagram's end (RECENT_BY_TAIL or _HEAD) finds, the
+ * one it holds whole at that end that came back more often than best.
  */
-struct udp_recent_entry *
-udp_recent_ending(struct udp_recent *rt, const uint64_t key[3],
-    const uint8_t *data, size_t len, uint64_t digest, uint64_t now)
+static struct udp_recent_entry *
+recent_best_at(struct udp_recent *rt, const uint64_t key[3],
+    const uint8_t *data, size_t len, uint64_t end, uint64_t now,
+    struct udp_recent_entry *best)
 {
-	struct udp_recent_entry	*set, *r, *best;
+	struct udp_recent_entry	*set, *r;
 	uint64_t		 tag;
+	const uint8_t		*p;
 
-	best = udp_recent_find(rt, key, len, digest, now);
-	if (len < UDP_RECENT_TAIL)
-		return best;
-	tag = recent_tag(rt, key, RECENT_BY_TAIL,
-	    recent_tail_digest(rt, data, len), &set);
+	tag = recent_end_tag(rt, key, data, len, end, &set);
 	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
 		if (r->tag != tag || r->len >= len ||
 		    (best != NULL && r->returns <= best->returns))
 			continue;
-		if (recent_is(r, tag, r->len, udp_digest(&rt->key,
-		    data + len - r->len, r->len), now))
+		p = end == RECENT_BY_HEAD ? data : data + len - r->len;
+		if (recent_is(r, tag, r->len, udp_digest(&rt->key, p,
+		    r->len), now))
 			best = r;
 	}
 	return best;
+}
+
+/*
+ * The datagram (len bytes, of this digest) is a reply sent to key
+ * lately, or begins or ends with one: the one come back most often if
+ * several (a loop whose replies grow: each holds the one before).  Each
+ * candidate found by the datagram's ends costs the digest of its length.
+ */
+struct udp_recent_entry *
+udp_recent_holding(struct udp_recent *rt, const uint64_t key[3],
+    const uint8_t *data, size_t len, uint64_t digest, uint64_t now)
+{
+	struct udp_recent_entry	*best;
+
+	best = udp_recent_find(rt, key, len, digest, now);
+	if (len < UDP_RECENT_END)
+		return best;
+	best = recent_best_at(rt, key, data, len, RECENT_BY_TAIL, now, best);
+	return recent_best_at(rt, key, data, len, RECENT_BY_HEAD, now, best);
 }
