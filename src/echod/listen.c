@@ -112,26 +112,58 @@ listen_name_append(char *names, size_t size, const char *name)
 	snprintf(names + used, size - used, "%s%s", used ? ", " : "", name);
 }
 
-/* -U: a UDP socket on the address and port a TCP listener has. */
-static int
-listen_udp_beside(struct server *srv, const struct listen_addr *tcp,
-    char *names, size_t namesize)
+/* -U: UDP beside plain TCP only: no DTLS, no PROXY over UDP. */
+static bool
+listen_wants_udp(const struct server *srv, const struct listen_addr *la)
 {
-	struct listen_addr	 la = *tcp;
-	char			 name[LISTEN_NAMELEN];
-	evutil_socket_t		 fd;
+	return srv->opts->udp && la->socktype == SOCK_STREAM && la->fd == -1 &&
+	    la->ss.ss_family != AF_UNIX && !la->tls && !la->proxy;
+}
 
-	la.socktype = SOCK_DGRAM;
-	la.tls = la.proxy = false;
-	addr_listen_name(&la, name, sizeof(name));
-	if ((fd = sock_bind(&la, listen_reuse_port(srv))) == -1) {
-		log_warn("cannot listen on %s", name);
-		return -1;
+/* A UDP socket on the address and port the TCP listener tcp has. */
+static evutil_socket_t
+listen_udp_bind(struct server *srv, const struct listen_addr *tcp,
+    struct listen_addr *la, char *name, size_t namesize)
+{
+	*la = *tcp;
+	la->socktype = SOCK_DGRAM;
+	la->tls = la->proxy = false;
+	addr_listen_name(la, name, namesize);
+	return sock_bind(la, listen_reuse_port(srv));
+}
+
+/*
+ * The listening socket for la, and with -U its UDP one (*udp, else -1);
+ * -1 if the first fails (errno says why), -2 if the second (logged).
+ * Port 0 asks for a port free for both: one the kernel found free for
+ * TCP may be in use for UDP, so a few more are tried.
+ */
+#define LISTEN_PORT_TRIES	8
+
+static evutil_socket_t
+listen_pair(struct server *srv, struct listen_addr *la, int *lock,
+    evutil_socket_t *udp, struct listen_addr *udp_la, char *udp_name)
+{
+	bool		 any = addr_port((struct sockaddr *)&la->ss) == 0;
+	evutil_socket_t	 fd;
+	int		 tries = 0;
+
+	for (;;) {
+		*udp = -1;
+		if ((fd = listen_socket(srv, la, lock)) == -1)
+			return -1;
+		sock_bound_addr(fd, la);
+		if (!listen_wants_udp(srv, la) || (*udp = listen_udp_bind(srv,
+		    la, udp_la, udp_name, LISTEN_NAMELEN)) != -1)
+			return fd;
+		if (!any || errno != EADDRINUSE || ++tries == LISTEN_PORT_TRIES) {
+			log_warn("cannot listen on %s", udp_name);
+			evutil_closesocket(fd);
+			return -2;
+		}
+		evutil_closesocket(fd);
+		addr_set_port((struct sockaddr *)&la->ss, 0);
 	}
-	if (listen_add_udp(srv, fd, &la, name) == -1)
-		return -1;
-	listen_name_append(names, namesize, name);
-	return 0;
 }
 
 /*
@@ -144,15 +176,18 @@ listen_one(struct server *srv, struct listen_addr la,
     size_t namesize)
 {
 	struct group	*g = srv->group;
-	char		 name[LISTEN_NAMELEN];
-	evutil_socket_t	 fd;
+	char		 name[LISTEN_NAMELEN], udp_name[LISTEN_NAMELEN];
+	evutil_socket_t	 fd, udp;
 	int		 lock;
-	struct listen_addr bound;
+	struct listen_addr bound, udp_la;
 
 	if (la.share_port && addr_port((struct sockaddr *)&la.ss) == 0)
 		addr_set_port((struct sockaddr *)&la.ss, *prev_port);
 	addr_listen_name(&la, name, sizeof(name));
-	if ((fd = listen_socket(srv, &la, &lock)) == -1) {
+	if ((fd = listen_pair(srv, &la, &lock, &udp, &udp_la,
+	    udp_name)) == -2)
+		return -1;
+	if (fd == -1) {
 		if (la.optional && sock_family_missing(errno)) {
 			log_debug("no IPv6 here (%s), IPv4 only",
 			    strerror(errno));
@@ -161,7 +196,6 @@ listen_one(struct server *srv, struct listen_addr la,
 		log_warn("cannot listen on %s", name);
 		return -1;
 	}
-	sock_bound_addr(fd, &la);
 	addr_listen_name(&la, name, sizeof(name));
 	if (!la.share_port)
 		*prev_port = addr_port((struct sockaddr *)&la.ss);
@@ -177,15 +211,18 @@ listen_one(struct server *srv, struct listen_addr la,
 	    listen_add_stream(srv, fd, &la, name, cbs)) == -1) {
 		if (lock != -1)
 			close(lock);
+		if (udp != -1)
+			evutil_closesocket(udp);
 		return -1;
 	}
 	if (lock != -1)
 		srv->listeners[srv->nlisteners - 1].lock_fd = lock;
 	listen_name_append(names, namesize, name);
-	/* UDP beside plain TCP only: no DTLS, no PROXY over UDP. */
-	if (srv->opts->udp && la.socktype == SOCK_STREAM && la.fd == -1 &&
-	    la.ss.ss_family != AF_UNIX && !la.tls && !la.proxy)
-		return listen_udp_beside(srv, &la, names, namesize);
+	if (udp == -1)
+		return 0;
+	if (listen_add_udp(srv, udp, &udp_la, udp_name) == -1)
+		return -1;
+	listen_name_append(names, namesize, udp_name);
 	return 0;
 }
 
