@@ -85,8 +85,14 @@ def tests_fail(root, pattern):
                 TEST_TIMEOUT)
     except subprocess.TimeoutExpired:
         return True, "timed out"
-    tail = r.stdout.decode(errors="replace").strip().splitlines()[-1:]
-    return r.returncode != 0, tail[0] if tail else ""
+    lines = r.stdout.decode(errors="replace").strip().splitlines()
+    # The tests that failed, then the summary: an unbroken failure says
+    # which test and why.
+    tail = [l for l in lines if l.startswith("[FAIL]")][:5] + lines[-1:]
+    if r.returncode != 0 and len(tail) > 1:
+        tail = [l for l in lines if "Assertion Failed" in l or
+                l.startswith("[----]   ")][:6] + tail
+    return r.returncode != 0, "\n".join(tail)
 
 
 def main():
@@ -142,7 +148,7 @@ def main():
                     else:
                         verdict = "SURVIVED"
                         survivors += 1
-                    verdict += ": " + tail
+                    verdict += ": " + (tail.splitlines() or [""])[-1]
             finally:
                 open(path, "w", encoding="utf-8").write(original)
                 os.utime(path)
