@@ -528,8 +528,37 @@ Test(udpguard, a_loop_with_an_echo_that_adds_ends)
 	    "\r\n", 1), 1 + UDP_RETURNS_SERVER);
 	cr_assert_eq(loop_answers(g, "long enough to be known: 3", "B:", "",
 	    1), 1 + UDP_RETURNS_SERVER);
-	cr_assert_leq(loop_answers(g, "x", "", "\n", 1),
-	    1 + UDP_RETURNS_SERVER + UDP_RECENT_END);
+	/* Short: found among the last replies to the address and port. */
+	cr_assert_eq(loop_answers(g, "0", "", "\n", 1),
+	    1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(loop_answers(g, "1", "", "\r\n", 1),
+	    1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(loop_answers(g, "2", "B:", "", 1),
+	    1 + UDP_RETURNS_SERVER);
+	udp_guard_free(g);
+}
+
+/*
+ * An empty datagram between requests (a keep-alive), from a server's
+ * port, without a prefix: its empty reply begins and ends every
+ * datagram, but only another empty one is it come back (before: one
+ * request in three was refused).
+ */
+Test(udpguard, an_empty_reply_is_in_no_other_datagram)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	char			 req[32];
+	unsigned int		 i, refused = 0;
+	size_t			 reply;
+
+	for (i = 0; i < 300; i++) {
+		(void)judge(g, &sin, sizeof(sin), "", 0, 100 + 2 * i, &reply);
+		snprintf(req, sizeof(req), "request %u", i);
+		refused += judge(g, &sin, sizeof(sin), req, strlen(req),
+		    101 + 2 * i, &reply) != UDP_ANSWER;
+	}
+	cr_assert_eq(refused, 0);
 	udp_guard_free(g);
 }
 

@@ -241,6 +241,20 @@ guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
 	return NULL;
 }
 
+/* Whether the reply r is in the datagram at p. */
+static bool
+guard_holds_at(struct udp_guard *g, const struct reply *r,
+    const struct dgram *d, const uint8_t *p)
+{
+	return memcmp(p, r->head, r->head_len) == 0 && (r->len == d->len ?
+	    d->digest : udp_digest(&g->key, p, r->len)) == r->digest;
+}
+
+/*
+ * Whether the datagram ends with our prefix and the reply r, or without
+ * a prefix begins with r (an echo that adds after it).  An empty reply
+ * is in every datagram: only itself is it come back.
+ */
 static bool
 guard_matches(struct udp_guard *g, const struct reply *r,
     const struct dgram *d)
@@ -248,12 +262,15 @@ guard_matches(struct udp_guard *g, const struct reply *r,
 	size_t		 tail = g->prefix_len + r->len;
 	const uint8_t	*end = d->data + d->len;
 
-	if (r->ms == 0 || d->now - r->ms > UDP_RETURN_MSEC || d->len < tail ||
-	    memcmp(end - tail, g->prefix, g->prefix_len) != 0 ||
-	    memcmp(end - r->len, r->head, r->head_len) != 0)
+	if (r->ms == 0 || d->now - r->ms > UDP_RETURN_MSEC || d->len < tail)
 		return false;
-	return (r->len == d->len ? d->digest : udp_digest(&g->key,
-	    end - r->len, r->len)) == r->digest;
+	if (tail == 0)
+		return d->len == 0;
+	if (memcmp(end - tail, g->prefix, g->prefix_len) == 0 &&
+	    guard_holds_at(g, r, d, end - r->len))
+		return true;
+	return g->prefix_len == 0 && r->len < d->len &&
+	    guard_holds_at(g, r, d, d->data);
 }
 
 /*
