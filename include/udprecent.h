@@ -1,11 +1,12 @@
 /* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 /*
  * Every UDP reply one thread sent in the last moments, whoever it went
- * to, found by what it is: the loop rule's memory that loops forged side
- * by side cannot outrun (udpguard.c keeps a few per address and port,
- * which they do).  A reply stays while the thread makes fewer than
- * UDP_RECENT_SETS * UDP_RECENT_WAYS other entries.  Pure: no clock of
- * its own.
+ * to, found by what it is, whole or by its first or last bytes: the
+ * loop rule's memory for loops forged side by side (udpguard.c keeps a
+ * few replies per address and port, which they outrun).  A reply stays
+ * while the thread makes fewer than UDP_RECENT_SETS * UDP_RECENT_WAYS
+ * other entries: thousands of loops within one round trip outrun this
+ * too.  Pure: no clock of its own.
  */
 #ifndef ECHOD_UDPRECENT_H
 #define ECHOD_UDPRECENT_H

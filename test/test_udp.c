@@ -614,11 +614,12 @@ plain_echo_run(void *arg)
 	struct sockaddr_storage	 from;
 	socklen_t		 fromlen;
 	char			 buf[2048];
-	size_t			 plen = pe->prefix ? strlen(pe->prefix) : 0;
-	size_t			 slen = pe->suffix ? strlen(pe->suffix) : 0;
+	const char		*prefix = pe->prefix ? pe->prefix : "";
+	const char		*suffix = pe->suffix ? pe->suffix : "";
+	size_t			 plen = strlen(prefix), slen = strlen(suffix);
 	ssize_t			 n;
 
-	memcpy(buf, pe->prefix, plen);
+	memcpy(buf, prefix, plen);
 	while (!pe->stop) {
 		if (poll(&pfd, 1, 50) != 1)
 			continue;
@@ -627,7 +628,7 @@ plain_echo_run(void *arg)
 		    MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
 		if (n < 0)
 			continue;
-		memcpy(buf + plen + n, pe->suffix, slen);
+		memcpy(buf + plen + n, suffix, slen);
 		n += plen + slen;
 		if (pe->delay_ms > 0)
 			(void)poll(NULL, 0, pe->delay_ms);
