@@ -62,12 +62,13 @@ struct udp_guard {
 
 /*
  * The datagram judged, and its digest: made once, for the rules and for
- * the record of the reply.
+ * the record of the reply.  Only the rules without a prefix want it
+ * before the verdict; with one, only an answer's record does.
  */
 struct dgram {
 	const uint8_t	*data;
 	size_t		 len;
-	uint64_t	 digest;	/* of all of it */
+	uint64_t	 digest;	/* of all of it; with a prefix, 0 */
 	uint64_t	 now;		/* ms, never 0 */
 };
 
@@ -360,7 +361,8 @@ guard_sending(struct udp_guard *g, const uint64_t key[3],
 	uint64_t	 digest, now = d->now;
 	bool		 cut = len < d->len;
 
-	digest = cut ? udp_digest(&g->key, data, len) : d->digest;
+	digest = cut || g->prefix_len != 0 ? udp_digest(&g->key, data, len) :
+	    d->digest;
 
 	udp_recent_note(&g->recent, key, data, len, digest, now, turn);
 	s->last_ms = now;
@@ -417,7 +419,8 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	if (g->prefix_len > headers + len)
 		return UDP_AMPLIFY;
 	/* d.now is never 0, so that last_ms marks a slot in use. */
-	d.digest = udp_digest(&g->key, d.data, len);
+	if (g->prefix_len == 0)
+		d.digest = udp_digest(&g->key, d.data, len);
 	guard_sent_key(sa, sent_key);
 	if (guard_returned(g, sent_key, port, &d, &turn))
 		return UDP_RETURNED;
