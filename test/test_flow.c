@@ -135,10 +135,19 @@ fill_until_blocked(struct echod *e, int fd, struct stream *s, size_t lines)
 {
 	struct pollfd	 pfd = { .fd = fd, .events = POLLOUT };
 
+	long		 deadline = now_ms() + WAIT_MS;
+
 	client_nonblock(fd);
-	stream_send(fd, s, lines);
-	cr_assert(echod_wait_log(e, "reading -> paused", WAIT_MS),
-	    "server never paused: %s", e->log);
+	/*
+	 * Kernel buffers on both sides can take one burst and its echo
+	 * whole (autotuned, several MB): send until the server pauses.
+	 */
+	do {
+		cr_assert_lt(now_ms(), deadline, "server never paused: %s",
+		    e->log);
+		stream_send(fd, s, lines);
+		(void)poll(&pfd, 1, 50);
+	} while (!echod_wait_log(e, "reading -> paused", 50));
 	/* Blocked for good once the socket stays unwritable a while. */
 	while (s->sent < lines * LINE_LEN && poll(&pfd, 1, 300) > 0)
 		stream_send(fd, s, lines);
