@@ -4,9 +4,10 @@
  * to, found by what it is, whole or by its first or last bytes: the
  * loop rule's memory for loops forged side by side (udpguard.c keeps a
  * few replies per address and port, which they outrun).  A reply stays
- * while the thread makes fewer than UDP_RECENT_SETS * UDP_RECENT_WAYS
- * other entries: thousands of loops within one round trip outrun this
- * too.  Pure: no clock of its own.
+ * for UDP_RETURN_MSEC while the thread makes fewer than
+ * UDP_RECENT_SETS * UDP_RECENT_WAYS other entries, replies to clients'
+ * ports making room first: thousands of loops within one round trip
+ * outrun this too.  Pure: no clock of its own.
  */
 #ifndef ECHOD_UDPRECENT_H
 #define ECHOD_UDPRECENT_H
@@ -21,7 +22,8 @@
 struct udp_recent_entry {
 	uint64_t	 tag;		/* address, port and the reply's key */
 	uint32_t	 ms;		/* when, wrapping */
-	uint32_t	 returns;	/* come back in a row */
+	uint16_t	 returns;	/* come back in a row */
+	uint16_t	 server;	/* went to a server's port */
 	uint32_t	 len;
 	uint32_t	 check;		/* the digest's low half */
 };
@@ -32,10 +34,16 @@ struct udp_recent {
 	struct udp_recent_entry	 table[UDP_RECENT_SETS][UDP_RECENT_WAYS];
 };
 
-/* The turn of a loop a reply continues: the reply come back, its count. */
+/*
+ * The turn of a loop a reply continues: the reply come back, its count,
+ * and whether it goes to a port outside the kernel's range for clients,
+ * where loops run (kept when room is made: replies to clients' ports,
+ * however many, do not push a loop's turn out).
+ */
 struct udp_turn {
 	struct udp_recent_entry	*was;		/* NULL: not in the table */
 	unsigned int		 hops;
+	bool			 server;
 };
 
 /* A reply's digest: fast, keyed, not collision resistant. */

@@ -512,6 +512,100 @@ Test(udpguard, a_slow_loop_ends_as_a_fast_one)
 	udp_guard_free(a);
 }
 
+/* Loops forged side by side, the other echo adding before and after. */
+struct loops {
+	const char	*prefix;	/* ours */
+	const char	*start;		/* the forged datagram, each loop's */
+	const char	*before, *after;	/* what the other echo adds */
+	unsigned int	 n;		/* side by side */
+	unsigned int	 answers;	/* each, before it is refused */
+};
+
+/* The clients answered between a loop's turns: 30,000, distinct. */
+static void
+busy_clients(struct udp_guard *g, unsigned int turn, uint64_t now)
+{
+	struct sockaddr_in	 client;
+	char			 ip[32], req[32];
+	unsigned int		 i;
+	size_t			 reply;
+
+	for (i = 0; i < 30000; i++) {
+		snprintf(ip, sizeof(ip), "10.%u.%u.%u", i >> 16,
+		    (i >> 8) & 255, i & 255);
+		client = v4(ip, 40000 + i % 20000);
+		snprintf(req, sizeof(req), "request %u.%u", turn, i);
+		cr_assert_eq(judge(g, &client, sizeof(client), req,
+		    strlen(req), now + i / 10, &reply), UDP_ANSWER);
+	}
+}
+
+/*
+ * Each loop's turn, then busy clients, every 5 s: whether each loop
+ * was answered as often as it should be.
+ */
+static void
+loops_beside_clients(const struct loops *l)
+{
+	struct udp_guard	*g = udp_guard_new(l->prefix,
+				    strlen(l->prefix), &none, &key);
+	struct sockaddr_in	 peer = v4("192.0.2.1", 20000);
+	static char		 d[8][512];
+	unsigned int		 answered[8] = { 0 }, turn, k;
+	bool			 ended[8] = { false };
+	size_t			 reply, len;
+	uint64_t		 now = 100;
+
+	cr_assert_leq(l->n, 8);
+	for (k = 0; k < l->n; k++)
+		snprintf(d[k], sizeof(d[k]), "%u: %s", k, l->start);
+	for (turn = 0; turn < 40; turn++, now += 5000) {
+		for (k = 0; k < l->n; k++) {
+			if (ended[k])
+				continue;
+			len = strlen(d[k]);
+			if (judge(g, &peer, sizeof(peer), d[k], len, now,
+			    &reply) != UDP_ANSWER) {
+				ended[k] = true;
+				continue;
+			}
+			answered[k]++;
+			memmove(d[k] + strlen(l->before), d[k], len + 1);
+			memcpy(d[k], l->before, strlen(l->before));
+			strcat(d[k], l->after);
+		}
+		busy_clients(g, turn, now + 1);
+	}
+	for (k = 0; k < l->n; k++)
+		cr_assert_eq(answered[k], l->answers, "prefix '%s', the "
+		    "other echo's '%s' '%s', loop %u of %u answered %u times",
+		    l->prefix, l->before, l->after, k, l->n, answered[k]);
+	udp_guard_free(g);
+}
+
+/*
+ * Slow loops with a server, beside a thread busy answering clients:
+ * their replies make room before the loops' turns do, in both tables
+ * (before: 30,000 others within a round trip outran both and the loops
+ * ran on).  Six side by side outrun the last four replies to the
+ * address and port; a short one is found there only.
+ */
+Test(udpguard, slow_loops_beside_busy_clients_end)
+{
+	static const struct loops loops[] = {
+		{ "", "a loop's datagram, long enough", "", "", 6,
+		    1 + UDP_RETURNS_SERVER },
+		{ "", "0", "", "\n", 1, 1 + UDP_RETURNS_SERVER },
+		{ "", "a loop's datagram, long enough", "B:", "", 1,
+		    1 + UDP_RETURNS_SERVER },
+		{ "A:", "a loop's datagram", "B:A:", "", 6, 1 },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
+		loops_beside_clients(&loops[i]);
+}
+
 /*
  * Without a prefix, against an echo that adds something after each
  * reply, or before, long or short: each ends after UDP_RETURNS_SERVER

@@ -188,25 +188,50 @@ guard_sent_key(const struct sockaddr *sa, uint64_t key[3])
 	key[1] = 0;
 }
 
-/* The sender's slot in the sent table, or NULL; a new one if make. */
+/*
+ * How readily a slot makes room: a free or expired one first, then one
+ * of a client's port, then a server's (as in udprecent.c: busy clients
+ * do not push out the turn of a slow loop).
+ */
+static int
+sent_spare(const struct udp_guard *g, const struct sent *s, uint64_t now)
+{
+	uint16_t	 port = (uint16_t)s->key[2];
+
+	if (s->last_ms == 0 || now - s->last_ms > UDP_RETURN_MSEC)
+		return 2;
+	return port >= g->client_min && port <= g->client_max;
+}
+
+/*
+ * The sender's slot in the sent table, or NULL; with now (not 0), a new
+ * one if none, in the place of the sparest, seen longest ago.
+ */
 static struct sent *
-guard_sent(struct udp_guard *g, const uint64_t key[3], bool make)
+guard_sent(struct udp_guard *g, const uint64_t key[3], uint64_t now)
 {
 	struct sent	*set, *victim;
 	uint64_t	 h = siphash(&g->key, key, 3 * sizeof(key[0]));
 	size_t		 i;
+	int		 spare, most;
 
 	set = g->sent[h & (UDP_GUARD_SETS - 1)];
-	victim = &set[0];
-	for (i = 0; i < UDP_GUARD_WAYS; i++) {
+	for (i = 0; i < UDP_GUARD_WAYS; i++)
 		if (set[i].last_ms != 0 && memcmp(set[i].key, key,
 		    sizeof(set[i].key)) == 0)
 			return &set[i];
-		if (set[i].last_ms < victim->last_ms)
-			victim = &set[i];
-	}
-	if (!make)
+	if (now == 0)
 		return NULL;
+	victim = &set[0];
+	most = sent_spare(g, victim, now);
+	for (i = 1; i < UDP_GUARD_WAYS; i++) {
+		spare = sent_spare(g, &set[i], now);
+		if (spare > most || (spare == most &&
+		    set[i].last_ms < victim->last_ms)) {
+			victim = &set[i];
+			most = spare;
+		}
+	}
 	memset(victim, 0, sizeof(*victim));
 	memcpy(victim->key, key, sizeof(victim->key));
 	return victim;
@@ -287,13 +312,14 @@ static bool
 guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
     const struct dgram *d, struct udp_turn *turn)
 {
-	struct sent		*s = guard_sent(g, key, false);
+	struct sent		*s = guard_sent(g, key, 0);
 	struct reply		*r, *best = NULL;
 	struct udp_recent_entry	*o;
 	unsigned int		 most;
 
 	turn->was = NULL;
 	turn->hops = 0;
+	turn->server = port < g->client_min || port > g->client_max;
 	if (s != NULL)
 		for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++)
 			if ((best == NULL || r->returns > best->returns) &&
@@ -311,8 +337,7 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 		turn->hops = best->returns;
 	if (o != NULL && o->returns > turn->hops)
 		turn->hops = o->returns;
-	most = port >= g->client_min && port <= g->client_max ?
-	    UDP_RETURNS_CLIENT : UDP_RETURNS_SERVER;
+	most = turn->server ? UDP_RETURNS_SERVER : UDP_RETURNS_CLIENT;
 	if (++turn->hops <= most)
 		return false;
 	/*
@@ -339,7 +364,7 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 static bool
 guard_cut_again(struct udp_guard *g, const uint64_t key[3], uint64_t now)
 {
-	struct sent	*s = guard_sent(g, key, false);
+	struct sent	*s = guard_sent(g, key, 0);
 
 	return s != NULL && s->cut_ms != 0 &&
 	    now - s->cut_ms <= UDP_RETURN_MSEC;
@@ -355,7 +380,7 @@ static void
 guard_sending(struct udp_guard *g, const uint64_t key[3],
     const struct dgram *d, size_t len, const struct udp_turn *turn)
 {
-	struct sent	*s = guard_sent(g, key, true);
+	struct sent	*s = guard_sent(g, key, d->now);
 	struct reply	*r, *oldest = s->r;
 	const uint8_t	*data = d->data;
 	uint64_t	 digest, now = d->now;

@@ -115,28 +115,58 @@ udp_recent_find(struct udp_recent *rt, const uint64_t key[3], size_t len,
 }
 
 /*
+ * How readily an entry makes room: a free or expired one first, then
+ * one that went to a client's port, then a server's.  Honest traffic,
+ * however busy, comes from clients' ports, and so does not push out
+ * the turn of a slow loop with a server.
+ */
+static int
+recent_spare(const struct udp_recent_entry *r, uint64_t now)
+{
+	if (r->tag == 0 || (uint32_t)now - r->ms > UDP_RETURN_MSEC)
+		return 2;
+	return !r->server;
+}
+
+/* The entry of a set that makes room: the sparest, oldest. */
+static struct udp_recent_entry *
+recent_victim(struct udp_recent_entry *set, uint64_t now)
+{
+	struct udp_recent_entry	*r, *v = set;
+	int			 spare, most = recent_spare(v, now);
+
+	for (r = set + 1; r < set + UDP_RECENT_WAYS; r++) {
+		spare = recent_spare(r, now);
+		if (spare > most || (spare == most &&
+		    (uint32_t)now - r->ms > (uint32_t)now - v->ms)) {
+			v = r;
+			most = spare;
+		}
+	}
+	return v;
+}
+
+/*
  * One entry of a reply: in the place of the one it is the next turn of
  * (its end's set holds all of that loop's replies, which would push out
- * other loops' turns), else of the oldest of its set.
+ * other loops' turns), else of recent_victim().
  */
 static void
 recent_put(struct udp_recent_entry *set, uint64_t tag, size_t len,
     uint64_t digest, uint64_t now, const struct udp_turn *turn)
 {
-	struct udp_recent_entry	*r, *oldest = set;
+	struct udp_recent_entry	*r;
 
-	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
+	for (r = set; r < set + UDP_RECENT_WAYS; r++)
 		if (r->tag == tag && r->len == len &&
 		    r->check == (uint32_t)digest)
 			break;
-		if ((uint32_t)now - r->ms > (uint32_t)now - oldest->ms)
-			oldest = r;
-	}
-	if (r == set + UDP_RECENT_WAYS && turn->was >= set &&
-	    turn->was < set + UDP_RECENT_WAYS && turn->was->tag == tag)
-		oldest = turn->was;
 	if (r == set + UDP_RECENT_WAYS) {
-		r = oldest;
+		if (turn->was >= set && turn->was < set + UDP_RECENT_WAYS &&
+		    turn->was->tag == tag)
+			r = turn->was;
+		else
+			r = recent_victim(set, now);
 		r->tag = tag;
 		r->len = (uint32_t)len;
 		r->check = (uint32_t)digest;
@@ -144,7 +174,8 @@ recent_put(struct udp_recent_entry *set, uint64_t tag, size_t len,
 	} else if ((uint32_t)now - r->ms > UDP_RETURN_MSEC)
 		r->returns = 0;	/* it did not come back in time */
 	if (r->returns < turn->hops)
-		r->returns = turn->hops;
+		r->returns = (uint16_t)turn->hops;
+	r->server = turn->server;
 	r->ms = (uint32_t)now;
 }
 
