@@ -30,7 +30,8 @@ struct udp_recent_entry {
 
 struct udp_recent {
 	struct siphash_key	 key;
-	bool			 by_ends;	/* also by first, last bytes */
+	const uint8_t		*prefix;	/* before each reply */
+	size_t			 prefix_len;
 	struct udp_recent_entry	 table[UDP_RECENT_SETS][UDP_RECENT_WAYS];
 };
 
@@ -49,7 +50,8 @@ struct udp_turn {
 /* A reply's digest: fast, keyed, not collision resistant. */
 uint64_t udp_digest(const struct siphash_key *, const void *, size_t);
 
-void	udp_recent_init(struct udp_recent *, const struct siphash_key *, bool);
+void	udp_recent_init(struct udp_recent *, const struct siphash_key *,
+	    const char *, size_t);
 /* The reply of len bytes and this digest sent to key (address, port). */
 struct udp_recent_entry *udp_recent_find(struct udp_recent *,
 	    const uint64_t [3], size_t, uint64_t, uint64_t);
@@ -57,7 +59,7 @@ struct udp_recent_entry *udp_recent_find(struct udp_recent *,
 void	udp_recent_note(struct udp_recent *, const uint64_t [3],
 	    const uint8_t *, size_t, uint64_t, uint64_t,
 	    const struct udp_turn *);
-/* By ends: the reply to key the datagram is, begins or ends with. */
+/* The reply to key the datagram is, begins or ends with (see .c). */
 struct udp_recent_entry *udp_recent_holding(struct udp_recent *,
 	    const uint64_t [3], const uint8_t *, size_t, uint64_t, uint64_t);
 

@@ -421,6 +421,56 @@ Test(udpguard, loops_side_by_side_outrun_no_record)
 }
 
 /*
+ * With a prefix, against another echo that puts more than 62 bytes
+ * before what it sends back: eight loops side by side, more than the
+ * replies kept for one address and port, are each refused at their
+ * first return, found by their replies' last 16 bytes after the prefix
+ * (before: only the prefix's place in the first 64 bytes was looked at,
+ * and each ran five turns).  A client whose datagram ends with its last
+ * reply without the prefix before it is answered.
+ */
+Test(udpguard, loops_with_an_echo_that_puts_much_before_end)
+{
+	struct udp_guard	*a = udp_guard_new("A:", 2, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	static char		 d[8][512], other[101];
+	unsigned int		 answered[8] = { 0 }, turn, i;
+	bool			 ended[8] = { false };
+	size_t			 reply, len;
+	uint64_t		 now = 100;
+
+	memset(other, 'B', 99);
+	other[99] = ':';
+	for (i = 0; i < 8; i++)
+		snprintf(d[i], sizeof(d[i]), "loop %u, long enough", i);
+	for (turn = 0; turn < 10; turn++)
+		for (i = 0; i < 8; i++) {
+			if (ended[i])
+				continue;
+			len = strlen(d[i]);
+			if (judge(a, &sin, sizeof(sin), d[i], len, now++,
+			    &reply) != UDP_ANSWER) {
+				ended[i] = true;
+				continue;
+			}
+			answered[i]++;
+			memmove(d[i] + 102, d[i], len + 1);
+			memcpy(d[i], other, 100);
+			memcpy(d[i] + 100, "A:", 2);
+		}
+	for (i = 0; i < 8; i++)
+		cr_assert_eq(answered[i], 1, "loop %u answered %u times", i,
+		    answered[i]);
+	for (i = 0; i < 3; i++) {
+		snprintf(d[0], sizeof(d[0]), "%.*sa client's request, "
+		    "long enough", 3 * (int)i, "xxxxxx");
+		cr_assert_eq(judge(a, &sin, sizeof(sin), d[0], strlen(d[0]),
+		    now++, &reply), UDP_ANSWER, "request %u", i);
+	}
+	udp_guard_free(a);
+}
+
+/*
  * Without a prefix, against another echo that puts its own before what
  * it sends back, so that each reply is longer than the last: 64 loops
  * side by side each end as one alone would, after UDP_RETURNS_SERVER

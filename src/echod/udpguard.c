@@ -101,7 +101,7 @@ udp_guard_new(const char *prefix, size_t prefix_len,
 	g->prefix = prefix;
 	g->prefix_len = prefix_len;
 	udp_rate_init(&g->rate, limits, key);
-	udp_recent_init(&g->recent, key, prefix_len == 0);
+	udp_recent_init(&g->recent, key, prefix, prefix_len);
 	g->key = *key;
 	g->client_min = UDP_CLIENT_PORT_MIN;
 	g->client_max = UDP_CLIENT_PORT_MAX;
@@ -326,7 +326,8 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 			    guard_matches(g, r, d))
 				best = r;
 	if (g->prefix_len != 0)	/* no client sends our prefix back */
-		return best != NULL ||
+		return best != NULL || udp_recent_holding(&g->recent, key,
+		    d->data, d->len, 0, d->now) != NULL ||
 		    guard_recent_returned(g, key, d) != NULL;
 	o = udp_recent_holding(&g->recent, key, d->data, d->len, d->digest,
 	    d->now);

@@ -50,20 +50,22 @@ udp_digest(const struct siphash_key *key, const void *data, size_t len)
 
 void
 udp_recent_init(struct udp_recent *rt, const struct siphash_key *key,
-    bool by_ends)
+    const char *prefix, size_t prefix_len)
 {
 	memset(rt->table, 0, sizeof(rt->table));
 	rt->key = *key;
-	rt->by_ends = by_ends;
+	rt->prefix = (const uint8_t *)prefix;
+	rt->prefix_len = prefix_len;
 }
 
 /*
  * The tag of a reply, never 0, and its set in the table: by its length
- * and digest; by_ends, a reply of UDP_RECENT_END bytes or more is also
- * there by the digest of its last UDP_RECENT_END (length RECENT_BY_TAIL),
- * which a datagram that ends with the reply, whatever another echo put
- * before it, ends with too, and by its first (RECENT_BY_HEAD), for an
- * echo that adds something after it.
+ * and digest; a reply of UDP_RECENT_END bytes or more is also there by
+ * the digest of its last UDP_RECENT_END (length RECENT_BY_TAIL), which
+ * a datagram that ends with the reply, whatever another echo put before
+ * it, ends with too, and without a prefix by its first (RECENT_BY_HEAD),
+ * for an echo that adds something after it (with one, such a datagram
+ * begins with the prefix, and is refused before it is looked for).
  */
 #define RECENT_BY_TAIL	UINT64_MAX
 #define RECENT_BY_HEAD	(UINT64_MAX - 1)
@@ -189,17 +191,20 @@ udp_recent_note(struct udp_recent *rt, const uint64_t key[3],
 
 	tag = recent_tag(rt, key, len, digest, &set);
 	recent_put(set, tag, len, digest, now, turn);
-	if (!rt->by_ends || len < UDP_RECENT_END)
+	if (len < UDP_RECENT_END)
 		return;
 	tag = recent_end_tag(rt, key, reply, len, RECENT_BY_TAIL, &set);
 	recent_put(set, tag, len, digest, now, turn);
+	if (rt->prefix_len != 0)
+		return;
 	tag = recent_end_tag(rt, key, reply, len, RECENT_BY_HEAD, &set);
 	recent_put(set, tag, len, digest, now, turn);
 }
 
 /*
  * Of the replies the datagram's end (RECENT_BY_TAIL or _HEAD) finds, the
- * one it holds whole at that end that came back more often than best.
+ * one it holds whole at that end (at the tail, after the prefix) that
+ * came back more often than best.
  */
 static struct udp_recent_entry *
 recent_best_at(struct udp_recent *rt, const uint64_t key[3],
@@ -212,10 +217,13 @@ recent_best_at(struct udp_recent *rt, const uint64_t key[3],
 
 	tag = recent_end_tag(rt, key, data, len, end, &set);
 	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
-		if (r->tag != tag || r->len >= len ||
+		if (r->tag != tag || r->len + rt->prefix_len >= len ||
 		    (best != NULL && r->returns <= best->returns))
 			continue;
 		p = end == RECENT_BY_HEAD ? data : data + len - r->len;
+		if (end == RECENT_BY_TAIL && memcmp(p - rt->prefix_len,
+		    rt->prefix, rt->prefix_len) != 0)
+			continue;
 		if (recent_is(r, tag, r->len, udp_digest(&rt->key, p,
 		    r->len), now))
 			best = r;
@@ -224,20 +232,26 @@ recent_best_at(struct udp_recent *rt, const uint64_t key[3],
 }
 
 /*
- * The datagram (len bytes, of this digest) is a reply sent to key
- * lately, or begins or ends with one: the one come back most often if
- * several (a loop whose replies grow: each holds the one before).  Each
- * candidate found by the datagram's ends costs the digest of its length.
+ * Without a prefix, the datagram (len bytes, of this digest) is a reply
+ * sent to key lately, or begins or ends with one: the one come back most
+ * often if several (a loop whose replies grow: each holds the one
+ * before).  With one, the datagram ends with the prefix and a reply of
+ * UDP_RECENT_END bytes or more (digest unused): what another echo sends
+ * back whatever it puts before it.  Each candidate found by the
+ * datagram's ends costs the digest of its length.
  */
 struct udp_recent_entry *
 udp_recent_holding(struct udp_recent *rt, const uint64_t key[3],
     const uint8_t *data, size_t len, uint64_t digest, uint64_t now)
 {
-	struct udp_recent_entry	*best;
+	struct udp_recent_entry	*best = NULL;
 
-	best = udp_recent_find(rt, key, len, digest, now);
+	if (rt->prefix_len == 0)
+		best = udp_recent_find(rt, key, len, digest, now);
 	if (len < UDP_RECENT_END)
 		return best;
 	best = recent_best_at(rt, key, data, len, RECENT_BY_TAIL, now, best);
+	if (rt->prefix_len != 0)
+		return best;
 	return recent_best_at(rt, key, data, len, RECENT_BY_HEAD, now, best);
 }
