@@ -26,6 +26,11 @@ bound held.
              then 250 clients sitting on partial lines under
              --memory-limit 4M: the sitters are shed, not the readers.
   idle       10,000 idle connections: what each costs.
+  loops      20,000 UDP echo loops forged at once with an echo on a
+             server's port, rate limits off, with prefixes '' and ''
+             and A: and B:: far more than the thread's table of
+             replies holds, each ends within as many answers as one
+             alone (3 and 1).
 """
 
 import argparse
@@ -436,6 +441,60 @@ def idle(args):
     return True
 
 
+def other_echo():
+    """A UDP socket on a port outside the kernel's range for clients."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)   # SO_RCVBUFFORCE
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+    for port in range(61000, 65535):
+        try:
+            s.bind(("127.0.0.1", port))
+            return s
+        except OSError:
+            continue
+    raise SystemExit("no free UDP port above 61000")
+
+
+def loops_with(args, prefix, other, most):
+    """Forged loops with an echo that puts `other` before each reply:
+    the answers echod gave each, at most `most`."""
+    off = ["--udp-source-rate", "0", "--udp-source-bytes", "0",
+           "--udp-total-rate", "0", "--udp-total-bytes", "0"]
+    e = Echod(args.echod, "-U", "-P", prefix, *off)
+    s = other_echo()
+    answers = {}
+    for i in range(args.loops):
+        s.sendto(b"loop %d of many, long" % i, ("127.0.0.1", e.port))
+    s.settimeout(2)
+    deadline = time.monotonic() + 30
+    total = 0
+    while time.monotonic() < deadline:
+        try:
+            d, addr = s.recvfrom(65536)
+        except socket.timeout:
+            break
+        total += 1
+        m = re.search(rb"loop (\d+) of many", d)
+        if m:
+            answers[m.group(1)] = answers.get(m.group(1), 0) + 1
+        s.sendto(other.encode() + d, addr)
+    s.close()
+    e.stop()
+    worst = max(answers.values(), default=0)
+    print("loops: prefix %r, the other echo's %r: %d loops forged, %d "
+          "answered, %d answers in all, at most %d each (bound %d)%s"
+          % (prefix, other, args.loops, len(answers), total, worst, most,
+             "" if time.monotonic() < deadline else ", still going at 30 s"))
+    return worst <= most and len(answers) > args.loops // 2
+
+
+def loops(args):
+    return (loops_with(args, "", "", 3) and
+            loops_with(args, "A:", "B:", 1))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--echod", required=True)
@@ -449,6 +508,7 @@ def main():
     p.add_argument("--sitters", type=int, default=500)
     p.add_argument("--streams", type=int, default=50)
     p.add_argument("--idle", type=int, default=10000)
+    p.add_argument("--loops", type=int, default=20000)
     p.add_argument("only", nargs="*")
     args = p.parse_args()
     import resource
@@ -457,7 +517,7 @@ def main():
     failed = []
     for name, fn in (("ghosts", ghosts), ("quadratic", quadratic),
                      ("slack", slack), ("burst", burst), ("honest", honest),
-                     ("slow", slow), ("idle", idle)):
+                     ("slow", slow), ("idle", idle), ("loops", loops)):
         if args.only and name not in args.only:
             continue
         if not fn(args):

@@ -421,6 +421,115 @@ Test(udpguard, loops_side_by_side_outrun_no_record)
 }
 
 /*
+ * 20,000 loops forged at once with a server, on one address and port:
+ * far more than the thread's table holds (each reply of 16 bytes or
+ * more makes three of its 16,384 entries), each ends as one alone
+ * would, found in the sketch (before: they ran on until the rate
+ * limits).  Meanwhile, 20,000 other servers' ports each sending new
+ * datagrams lose none of them.
+ */
+#define MANY_LOOPS	20000
+
+static void
+many_loops(const char *prefix, const char *other, unsigned int answers)
+{
+	struct udp_guard	*g = udp_guard_new(prefix, strlen(prefix),
+				    &none, &key);
+	struct sockaddr_in	 peer = v4("192.0.2.1", 20000), server;
+	static char		 d[MANY_LOOPS][64];
+	static unsigned char	 answered[MANY_LOOPS];
+	static bool		 ended[MANY_LOOPS];
+	char			 ip[32], req[32];
+	unsigned int		 turn, k, sooner = 0, refused = 0, requests = 0;
+	size_t			 reply, len;
+	uint64_t		 now = 100;
+
+	memset(answered, 0, sizeof(answered));
+	memset(ended, 0, sizeof(ended));
+	for (k = 0; k < MANY_LOOPS; k++)
+		snprintf(d[k], sizeof(d[k]), "loop %u of many, long", k);
+	for (turn = 0; turn < 6; turn++, now += 1000)
+		for (k = 0; k < MANY_LOOPS; k++) {
+			if (ended[k])
+				continue;
+			len = strlen(d[k]);
+			if (judge(g, &peer, sizeof(peer), d[k], len,
+			    now + k / 100, &reply) != UDP_ANSWER) {
+				ended[k] = true;
+				continue;
+			}
+			answered[k]++;
+			memmove(d[k] + strlen(other), d[k], len + 1);
+			memcpy(d[k], other, strlen(other));
+			/* A server's new datagram between turns. */
+			snprintf(ip, sizeof(ip), "10.%u.%u.%u", k >> 16,
+			    (k >> 8) & 255, k & 255);
+			server = v4(ip, 61000 + k % 4500);
+			snprintf(req, sizeof(req), "request %u.%u", turn, k);
+			refused += judge(g, &server, sizeof(server), req,
+			    strlen(req), now + k / 100, &reply) != UDP_ANSWER;
+			requests++;
+		}
+	for (k = 0; k < MANY_LOOPS; k++) {
+		cr_assert(answered[k] == answers || (answered[k] > 0 &&
+		    answered[k] < answers), "prefix '%s': loop %u answered "
+		    "%u times", prefix, k, answered[k]);
+		sooner += answered[k] < answers;
+	}
+	cr_log_info("prefix '%s': %u of %u loops ended sooner, %u of %u "
+	    "servers' requests refused", prefix, sooner, MANY_LOOPS,
+	    refused, requests);
+	/* The sketch's cells are shared: a few, by chance. */
+	cr_assert_leq(sooner, MANY_LOOPS / 1000);
+	cr_assert_leq(refused, requests / 10000);
+	udp_guard_free(g);
+}
+
+Test(udpguard, thousands_of_loops_at_once_end)
+{
+	many_loops("", "", 1 + UDP_RETURNS_SERVER);
+	many_loops("A:", "B:A:", 1);
+}
+
+/*
+ * A client on a server's port repeating one datagram, whom the exact
+ * tables lose between its repeats (20,000 other servers' datagrams each
+ * time): found in the sketch, it is refused at its fourth as before;
+ * once the flood is over, it loses one in three again, not every repeat
+ * while the sketch holds its count.
+ */
+Test(udpguard, a_repeating_client_the_tables_lost_loses_one_in_three)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 client = v4("192.0.2.9", 20000), server;
+	static const char	 ping[] = "ping, long enough to be known";
+	char			 ip[32], req[32];
+	unsigned int		 r, i, refused = 0;
+	size_t			 reply;
+	uint64_t		 now = 100;
+
+	for (r = 0; r < 10; r++, now++) {
+		if (judge(g, &client, sizeof(client), ping, sizeof(ping) - 1,
+		    now, &reply) != UDP_ANSWER) {
+			cr_assert_geq(r, 3, "repeat %u refused", r);
+			refused += r > 3;
+			continue;
+		}
+		cr_assert(r < 3 || r % 3 != 0, "repeat %u answered", r);
+		for (i = 0; r < 3 && i < MANY_LOOPS; i++) {
+			snprintf(ip, sizeof(ip), "10.%u.%u.%u", i >> 16,
+			    (i >> 8) & 255, i & 255);
+			server = v4(ip, 61000 + i % 4500);
+			snprintf(req, sizeof(req), "request %u.%u", r, i);
+			cr_assert_eq(judge(g, &server, sizeof(server), req,
+			    strlen(req), now, &reply), UDP_ANSWER);
+		}
+	}
+	cr_assert_eq(refused, 2, "after the flood, refused %u of 6", refused);
+	udp_guard_free(g);
+}
+
+/*
  * With a prefix, against another echo that puts more than 62 bytes
  * before what it sends back: eight loops side by side, more than the
  * replies kept for one address and port, are each refused at their
@@ -608,7 +717,7 @@ loops_beside_clients(const struct loops *l)
 
 	cr_assert_leq(l->n, 8);
 	for (k = 0; k < l->n; k++)
-		snprintf(d[k], sizeof(d[k]), "%u: %s", k, l->start);
+		snprintf(d[k], sizeof(d[k]), "%s %u", l->start, k);
 	for (turn = 0; turn < 40; turn++, now += 5000) {
 		for (k = 0; k < l->n; k++) {
 			if (ended[k])
@@ -638,7 +747,8 @@ loops_beside_clients(const struct loops *l)
  * their replies make room before the loops' turns do, in both tables
  * (before: 30,000 others within a round trip outran both and the loops
  * ran on).  Six side by side outrun the last four replies to the
- * address and port; a short one is found there only.
+ * address and port (and those whose replies grow are not in the
+ * sketch); a short one is found there only.
  */
 Test(udpguard, slow_loops_beside_busy_clients_end)
 {
@@ -646,7 +756,7 @@ Test(udpguard, slow_loops_beside_busy_clients_end)
 		{ "", "a loop's datagram, long enough", "", "", 6,
 		    1 + UDP_RETURNS_SERVER },
 		{ "", "0", "", "\n", 1, 1 + UDP_RETURNS_SERVER },
-		{ "", "a loop's datagram, long enough", "B:", "", 1,
+		{ "", "a loop's datagram, long enough", "B:", "", 6,
 		    1 + UDP_RETURNS_SERVER },
 		{ "A:", "a loop's datagram", "B:A:", "", 6, 1 },
 	};

@@ -8,6 +8,7 @@
 #include "udpguard.h"
 #include "udprate.h"
 #include "udprecent.h"
+#include "udpsketch.h"
 
 /*
  * Ports of UDP services that answer anything: an echo reply forged to
@@ -58,6 +59,7 @@ struct udp_guard {
 	struct udp_rate		 rate;
 	struct sent		 sent[UDP_GUARD_SETS][UDP_GUARD_WAYS];
 	struct udp_recent	 recent;
+	struct udp_sketch	 sketch;	/* what recent outruns */
 };
 
 /*
@@ -102,6 +104,7 @@ udp_guard_new(const char *prefix, size_t prefix_len,
 	g->prefix_len = prefix_len;
 	udp_rate_init(&g->rate, limits, key);
 	udp_recent_init(&g->recent, key, prefix, prefix_len);
+	udp_sketch_init(&g->sketch, 1);
 	g->key = *key;
 	g->client_min = UDP_CLIENT_PORT_MIN;
 	g->client_max = UDP_CLIENT_PORT_MAX;
@@ -238,18 +241,29 @@ guard_sent(struct udp_guard *g, const uint64_t key[3], uint64_t now)
 }
 
 
+/* A reply's tag in the sketch: its address, port, length and digest. */
+static uint64_t
+guard_sketch_tag(const struct udp_guard *g, const uint64_t key[3],
+    size_t len, uint64_t digest)
+{
+	uint64_t	 in[5] = { key[0], key[1], key[2], len, ~digest };
+
+	return siphash(&g->key, in, sizeof(in));
+}
+
 /*
  * With a prefix, a reply come back that the sent table no longer holds:
  * what follows our prefix where another echo's prefix put it (found in
- * its first bytes; the datagram's own start is refused before).  Each
- * costs a digest, so two at most.
+ * its first bytes; the datagram's own start is refused before), in the
+ * thread's table or, from a server's port, in the sketch.  Each costs a
+ * digest, so two at most.
  */
-static struct udp_recent_entry *
+static bool
 guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
-    const struct dgram *d)
+    const struct dgram *d, bool server)
 {
 	const uint8_t		*p, *q, *end;
-	struct udp_recent_entry	*r;
+	uint64_t		 digest;
 	size_t			 tail, tries = 0;
 
 	end = d->data + (d->len < UDP_RECENT_SEARCH ? d->len :
@@ -260,11 +274,36 @@ guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
 			break;
 		q = p + g->prefix_len;
 		tail = d->len - (size_t)(q - d->data);
-		if ((r = udp_recent_find(&g->recent, key, tail,
-		    udp_digest(&g->key, q, tail), d->now)) != NULL)
-			return r;
+		digest = udp_digest(&g->key, q, tail);
+		if (udp_recent_find(&g->recent, key, tail, digest,
+		    d->now) != NULL || (server && udp_sketch_get(&g->sketch,
+		    guard_sketch_tag(g, key, tail, digest), d->now) != 0))
+			return true;
 	}
-	return NULL;
+	return false;
+}
+
+/*
+ * Without a prefix, from a server's port, when neither table holds the
+ * datagram: how often it has come back by the sketch (stored one more
+ * than a reply's returns, 0 if not there).  If that makes it refused,
+ * it goes into the thread's table with no returns, where a client that
+ * goes on repeating it is found first, refused again only as often as
+ * the table has it refused.
+ */
+static unsigned int
+guard_sketched(struct udp_guard *g, const uint64_t key[3],
+    const struct dgram *d)
+{
+	static const struct udp_turn	 fresh = { NULL, 0, true };
+	unsigned int			 n;
+
+	n = udp_sketch_get(&g->sketch, guard_sketch_tag(g, key, d->len,
+	    d->digest), d->now);
+	if (n > UDP_RETURNS_SERVER)
+		udp_recent_note(&g->recent, key, d->data, d->len, d->digest,
+		    d->now, &fresh);
+	return n;
 }
 
 /* Whether the reply r is in the datagram at p. */
@@ -315,7 +354,7 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 	struct sent		*s = guard_sent(g, key, 0);
 	struct reply		*r, *best = NULL;
 	struct udp_recent_entry	*o;
-	unsigned int		 most;
+	unsigned int		 most, sketched;
 
 	turn->was = NULL;
 	turn->hops = 0;
@@ -328,11 +367,15 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 	if (g->prefix_len != 0)	/* no client sends our prefix back */
 		return best != NULL || udp_recent_holding(&g->recent, key,
 		    d->data, d->len, 0, d->now) != NULL ||
-		    guard_recent_returned(g, key, d) != NULL;
+		    guard_recent_returned(g, key, d, turn->server);
 	o = udp_recent_holding(&g->recent, key, d->data, d->len, d->digest,
 	    d->now);
-	if (o == NULL && best == NULL)
-		return false;
+	if (o == NULL && best == NULL) {
+		sketched = turn->server ? guard_sketched(g, key, d) : 0;
+		if (sketched == 0)
+			return false;
+		turn->hops = sketched - 1;
+	}
 	turn->was = o;
 	if (best != NULL)
 		turn->hops = best->returns;
@@ -391,6 +434,9 @@ guard_sending(struct udp_guard *g, const uint64_t key[3],
 	    d->digest;
 
 	udp_recent_note(&g->recent, key, data, len, digest, now, turn);
+	if (turn->server)
+		udp_sketch_put(&g->sketch, guard_sketch_tag(g, key, len,
+		    digest), turn->hops + 1, now);
 	s->last_ms = now;
 	if (cut)
 		s->cut_ms = now;
