@@ -73,10 +73,11 @@ bool	udp_port_is_service(uint16_t);
  * Replies remembered by what they are, whoever they went to, and how
  * far into a datagram another echo's prefix may push ours.
  */
-#define UDP_RECENT_SETS		4096
-#define UDP_RECENT_WAYS		4
+#define UDP_RECENT_SETS		1024
+#define UDP_RECENT_WAYS		16
 #define UDP_RECENT_SEARCH	64
 #define UDP_RECENT_END		16
+#define UDP_RECENT_ALIKE	4	/* of one set, ending (beginning) alike */
 #define UDP_RETURNS_SERVER	2
 #define UDP_RETURNS_CLIENT	1000
 /* Linux's default net.ipv4.ip_local_port_range. */

@@ -4,10 +4,10 @@
  * to, found by what it is, whole or by its first or last bytes: the
  * loop rule's memory for loops forged side by side (udpguard.c keeps a
  * few replies per address and port, which they outrun).  A reply stays
- * for UDP_RETURN_MSEC while the thread makes fewer than
- * UDP_RECENT_SETS * UDP_RECENT_WAYS other entries, replies to clients'
- * ports making room first: thousands of loops within one round trip
- * outrun this too.  Pure: no clock of its own.
+ * for UDP_RETURN_MSEC unless its set fills first (UDP_RECENT_SETS of
+ * UDP_RECENT_WAYS), replies to clients' ports making room first, and no
+ * more than UDP_RECENT_ALIKE of one tag in a set: thousands of loops
+ * within one round trip outrun this too.  Pure: no clock of its own.
  */
 #ifndef ECHOD_UDPRECENT_H
 #define ECHOD_UDPRECENT_H
@@ -54,7 +54,7 @@ void	udp_recent_init(struct udp_recent *, const struct siphash_key *,
 	    const char *, size_t);
 /* The reply of len bytes and this digest sent to key (address, port). */
 struct udp_recent_entry *udp_recent_find(struct udp_recent *,
-	    const uint64_t [3], size_t, uint64_t, uint64_t);
+	    const uint64_t [3], const uint8_t *, size_t, uint64_t, uint64_t);
 /* The reply is going to key, the turn of a loop it continues. */
 void	udp_recent_note(struct udp_recent *, const uint64_t [3],
 	    const uint8_t *, size_t, uint64_t, uint64_t,

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "udpguard.h"
+#include "udprecent.h"
 
 TestSuite(udpguard, .timeout = 10);
 
@@ -530,6 +531,88 @@ Test(udpguard, a_repeating_client_the_tables_lost_loses_one_in_three)
 }
 
 /*
+ * 100 loops in turn, each with an echo that adds before (or after) each
+ * reply, while the same address and port gets 3,000 other datagrams
+ * answered between its turns: each ends after as many answers as alone
+ * (before: one reply took three entries of 4,096 sets of four, and one
+ * loop in nine outran them at 3,000).
+ */
+static void
+loops_beside_others(const char *before, const char *after)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 61900);
+	char			 d[1024], f[64];
+	unsigned int		 loop, turn, k, n, fill = 0, sooner = 0;
+	size_t			 reply, len;
+	uint64_t		 now = 100;
+
+	for (loop = 0; loop < 100; loop++) {
+		snprintf(d, sizeof(d), "loop %03u, a datagram forged to "
+		    "start it %03u", loop, loop);
+		for (n = turn = 0; turn < 12; turn++, n++, now += 400) {
+			if (judge(g, &sin, sizeof(sin), d, strlen(d), now,
+			    &reply) != UDP_ANSWER)
+				break;
+			for (k = 0; k < 3000; k++, fill++) {
+				snprintf(f, sizeof(f), "another datagram, "
+				    "number %08u", fill);
+				cr_assert_eq(judge(g, &sin, sizeof(sin), f,
+				    strlen(f), now + 1 + k / 10, &reply),
+				    UDP_ANSWER);
+			}
+			len = strlen(d);
+			memmove(d + strlen(before), d, len + 1);
+			memcpy(d, before, strlen(before));
+			strcat(d, after);
+		}
+		/* The sketch may have counted a first datagram by chance. */
+		cr_assert(n == 1 + UDP_RETURNS_SERVER ||
+		    n == UDP_RETURNS_SERVER, "the other echo adds '%s' '%s': "
+		    "loop %u answered %u times", before, after, loop, n);
+		sooner += n == UDP_RETURNS_SERVER;
+	}
+	cr_assert_leq(sooner, 5);
+	udp_guard_free(g);
+}
+
+Test(udpguard, loops_beside_thousands_of_other_replies_end)
+{
+	loops_beside_others("B:", "");
+	loops_beside_others("", "\n");
+}
+
+/*
+ * 100 replies to one address and port that all begin with the same 16
+ * bytes share their first end's tag, and so a set: at most
+ * UDP_RECENT_ALIKE of them stay there, not all its ways (before: such a
+ * client flushed whatever else was in that set, a loop's turn too).
+ */
+Test(udpguard, replies_beginning_alike_keep_to_four_of_a_set)
+{
+	static struct udp_recent	 rt;
+	static const struct udp_turn	 fresh = { NULL, 0, true };
+	const uint64_t			 to[3] = { 1, 0, 4 << 16 | 20000 };
+	char				 r[64];
+	unsigned int			 i, s, w, v, alike, most = 0;
+
+	udp_recent_init(&rt, &key, "", 0);
+	for (i = 0; i < 100; i++) {
+		snprintf(r, sizeof(r), "the same 16 bytes, then %05u", i);
+		udp_recent_note(&rt, to, (const uint8_t *)r, strlen(r),
+		    udp_digest(&key, r, strlen(r)), 100 + i, &fresh);
+	}
+	for (s = 0; s < UDP_RECENT_SETS; s++)
+		for (w = 0; w < UDP_RECENT_WAYS; w++) {
+			for (alike = 0, v = 0; v < UDP_RECENT_WAYS; v++)
+				alike += rt.table[s][w].tag != 0 &&
+				    rt.table[s][v].tag == rt.table[s][w].tag;
+			most = alike > most ? alike : most;
+		}
+	cr_assert_eq(most, UDP_RECENT_ALIKE);
+}
+
+/*
  * With a prefix, against another echo that puts more than 62 bytes
  * before what it sends back: eight loops side by side, more than the
  * replies kept for one address and port, are each refused at their
@@ -596,8 +679,9 @@ Test(udpguard, loops_side_by_side_with_a_prefixing_echo_end)
 	uint64_t		 now = 100;
 
 	for (i = 0; i < 64; i++)
-		snprintf(d[i], sizeof(d[i]), i % 2 ? "loop %u" :
-		    "long enough to be known by its end: loop %u", i);
+		/* No loop's datagram begins with another's ("2", "20"). */
+		snprintf(d[i], sizeof(d[i]), i % 2 ? "loop %02u" :
+		    "long enough to be known by its end: loop %02u", i);
 	for (turn = 0; turn < 40; turn++)
 		for (i = 0; i < 64; i++) {
 			if (ended[i])

@@ -275,7 +275,7 @@ guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
 		q = p + g->prefix_len;
 		tail = d->len - (size_t)(q - d->data);
 		digest = udp_digest(&g->key, q, tail);
-		if (udp_recent_find(&g->recent, key, tail, digest,
+		if (udp_recent_find(&g->recent, key, q, tail, digest,
 		    d->now) != NULL || (server && udp_sketch_get(&g->sketch,
 		    guard_sketch_tag(g, key, tail, digest), d->now) != 0))
 			return true;

@@ -59,13 +59,15 @@ udp_recent_init(struct udp_recent *rt, const struct siphash_key *key,
 }
 
 /*
- * The tag of a reply, never 0, and its set in the table: by its length
- * and digest; a reply of UDP_RECENT_END bytes or more is also there by
- * the digest of its last UDP_RECENT_END (length RECENT_BY_TAIL), which
- * a datagram that ends with the reply, whatever another echo put before
- * it, ends with too, and without a prefix by its first (RECENT_BY_HEAD),
- * for an echo that adds something after it (with one, such a datagram
- * begins with the prefix, and is refused before it is looked for).
+ * The tag of a reply, never 0, and its set in the table.  A reply
+ * shorter than UDP_RECENT_END is there by its length and digest; a
+ * longer one by the digest of its last UDP_RECENT_END (length
+ * RECENT_BY_TAIL), which the reply itself, and a datagram that ends with
+ * it whatever another echo put before it, end with too, and without a
+ * prefix also by its first (RECENT_BY_HEAD), for an echo that adds
+ * something after it (with one, such a datagram begins with the prefix,
+ * and is refused before it is looked for).  One entry or two a reply:
+ * the fewer, the longer each stays.
  */
 #define RECENT_BY_TAIL	UINT64_MAX
 #define RECENT_BY_HEAD	(UINT64_MAX - 1)
@@ -103,13 +105,17 @@ recent_is(const struct udp_recent_entry *r, uint64_t tag, size_t len,
 }
 
 struct udp_recent_entry *
-udp_recent_find(struct udp_recent *rt, const uint64_t key[3], size_t len,
-    uint64_t digest, uint64_t now)
+udp_recent_find(struct udp_recent *rt, const uint64_t key[3],
+    const uint8_t *data, size_t len, uint64_t digest, uint64_t now)
 {
 	struct udp_recent_entry	*set;
-	uint64_t		 tag = recent_tag(rt, key, len, digest, &set);
+	uint64_t		 tag;
 	size_t			 i;
 
+	if (len < UDP_RECENT_END)
+		tag = recent_tag(rt, key, len, digest, &set);
+	else
+		tag = recent_end_tag(rt, key, data, len, RECENT_BY_TAIL, &set);
 	for (i = 0; i < UDP_RECENT_WAYS; i++)
 		if (recent_is(&set[i], tag, len, digest, now))
 			return &set[i];
@@ -130,14 +136,29 @@ recent_spare(const struct udp_recent_entry *r, uint64_t now)
 	return !r->server;
 }
 
-/* The entry of a set that makes room: the sparest, oldest. */
+/*
+ * The entry of a set that makes room for one of this tag: the sparest,
+ * oldest; but of the same tag, if UDP_RECENT_ALIKE are already there.
+ * Replies that end (or begin) alike share a tag and so a set: many of
+ * them (a client whose datagrams all begin with the same 16 bytes)
+ * would otherwise flush the other replies that happen to be there.
+ */
 static struct udp_recent_entry *
-recent_victim(struct udp_recent_entry *set, uint64_t now)
+recent_victim(struct udp_recent_entry *set, uint64_t tag, uint64_t now)
 {
-	struct udp_recent_entry	*r, *v = set;
+	struct udp_recent_entry	*r, *v = set, *alike = NULL;
 	int			 spare, most = recent_spare(v, now);
+	unsigned int		 n = 0;
 
-	for (r = set + 1; r < set + UDP_RECENT_WAYS; r++) {
+	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
+		if (r->tag == tag && recent_spare(r, now) < 2) {
+			n++;
+			if (alike == NULL || (uint32_t)now - r->ms >
+			    (uint32_t)now - alike->ms)
+				alike = r;
+		}
+		if (r == set)
+			continue;
 		spare = recent_spare(r, now);
 		if (spare > most || (spare == most &&
 		    (uint32_t)now - r->ms > (uint32_t)now - v->ms)) {
@@ -145,7 +166,7 @@ recent_victim(struct udp_recent_entry *set, uint64_t now)
 			most = spare;
 		}
 	}
-	return v;
+	return n >= UDP_RECENT_ALIKE ? alike : v;
 }
 
 /*
@@ -168,7 +189,7 @@ recent_put(struct udp_recent_entry *set, uint64_t tag, size_t len,
 		    turn->was->tag == tag)
 			r = turn->was;
 		else
-			r = recent_victim(set, now);
+			r = recent_victim(set, tag, now);
 		r->tag = tag;
 		r->len = (uint32_t)len;
 		r->check = (uint32_t)digest;
@@ -189,10 +210,11 @@ udp_recent_note(struct udp_recent *rt, const uint64_t key[3],
 	struct udp_recent_entry	*set;
 	uint64_t		 tag;
 
-	tag = recent_tag(rt, key, len, digest, &set);
-	recent_put(set, tag, len, digest, now, turn);
-	if (len < UDP_RECENT_END)
+	if (len < UDP_RECENT_END) {
+		tag = recent_tag(rt, key, len, digest, &set);
+		recent_put(set, tag, len, digest, now, turn);
 		return;
+	}
 	tag = recent_end_tag(rt, key, reply, len, RECENT_BY_TAIL, &set);
 	recent_put(set, tag, len, digest, now, turn);
 	if (rt->prefix_len != 0)
@@ -203,13 +225,14 @@ udp_recent_note(struct udp_recent *rt, const uint64_t key[3],
 
 /*
  * Of the replies the datagram's end (RECENT_BY_TAIL or _HEAD) finds, the
- * one it holds whole at that end (at the tail, after the prefix) that
- * came back more often than best.
+ * one it holds whole at that end (at the tail, after the prefix; the
+ * datagram itself, of this digest, found by its tail) that came back
+ * more often than best.
  */
 static struct udp_recent_entry *
 recent_best_at(struct udp_recent *rt, const uint64_t key[3],
-    const uint8_t *data, size_t len, uint64_t end, uint64_t now,
-    struct udp_recent_entry *best)
+    const uint8_t *data, size_t len, uint64_t digest, uint64_t end,
+    uint64_t now, struct udp_recent_entry *best)
 {
 	struct udp_recent_entry	*set, *r;
 	uint64_t		 tag;
@@ -217,15 +240,16 @@ recent_best_at(struct udp_recent *rt, const uint64_t key[3],
 
 	tag = recent_end_tag(rt, key, data, len, end, &set);
 	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
-		if (r->tag != tag || r->len + rt->prefix_len >= len ||
+		if (r->tag != tag || r->len + rt->prefix_len > len ||
+		    (end == RECENT_BY_HEAD && r->len == len) ||
 		    (best != NULL && r->returns <= best->returns))
 			continue;
 		p = end == RECENT_BY_HEAD ? data : data + len - r->len;
 		if (end == RECENT_BY_TAIL && memcmp(p - rt->prefix_len,
 		    rt->prefix, rt->prefix_len) != 0)
 			continue;
-		if (recent_is(r, tag, r->len, udp_digest(&rt->key, p,
-		    r->len), now))
+		if (recent_is(r, tag, r->len, r->len == len ? digest :
+		    udp_digest(&rt->key, p, r->len), now))
 			best = r;
 	}
 	return best;
@@ -244,14 +268,15 @@ struct udp_recent_entry *
 udp_recent_holding(struct udp_recent *rt, const uint64_t key[3],
     const uint8_t *data, size_t len, uint64_t digest, uint64_t now)
 {
-	struct udp_recent_entry	*best = NULL;
+	struct udp_recent_entry	*best;
 
-	if (rt->prefix_len == 0)
-		best = udp_recent_find(rt, key, len, digest, now);
 	if (len < UDP_RECENT_END)
-		return best;
-	best = recent_best_at(rt, key, data, len, RECENT_BY_TAIL, now, best);
+		return rt->prefix_len == 0 ? udp_recent_find(rt, key, data,
+		    len, digest, now) : NULL;
+	best = recent_best_at(rt, key, data, len, digest, RECENT_BY_TAIL,
+	    now, NULL);
 	if (rt->prefix_len != 0)
 		return best;
-	return recent_best_at(rt, key, data, len, RECENT_BY_HEAD, now, best);
+	return recent_best_at(rt, key, data, len, digest, RECENT_BY_HEAD,
+	    now, best);
 }
