@@ -59,6 +59,9 @@ struct udp_recent_entry *udp_recent_find(struct udp_recent *,
 void	udp_recent_note(struct udp_recent *, const uint64_t [3],
 	    const uint8_t *, size_t, uint64_t, uint64_t,
 	    const struct udp_turn *);
+/* With a prefix: a reply to key that begins with those 16 bytes. */
+struct udp_recent_entry *udp_recent_begun(struct udp_recent *,
+	    const uint64_t [3], const uint8_t *, uint64_t);
 /* The reply to key the datagram is, begins or ends with (see .c). */
 struct udp_recent_entry *udp_recent_holding(struct udp_recent *,
 	    const uint64_t [3], const uint8_t *, size_t, uint64_t, uint64_t);

@@ -604,6 +604,7 @@ struct plain_echo {
 	const char	*prefix;	/* NULL: none */
 	const char	*suffix;
 	int		 delay_ms;
+	size_t		 buffer;	/* what it reads of each; 0: all */
 };
 
 static void *
@@ -617,6 +618,7 @@ plain_echo_run(void *arg)
 	const char		*prefix = pe->prefix ? pe->prefix : "";
 	const char		*suffix = pe->suffix ? pe->suffix : "";
 	size_t			 plen = strlen(prefix), slen = strlen(suffix);
+	size_t			 room = sizeof(buf) - plen - slen;
 	ssize_t			 n;
 
 	memcpy(buf, prefix, plen);
@@ -624,8 +626,9 @@ plain_echo_run(void *arg)
 		if (poll(&pfd, 1, 50) != 1)
 			continue;
 		fromlen = sizeof(from);
-		n = recvfrom(pe->fd, buf + plen, sizeof(buf) - plen - slen,
-		    MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+		n = recvfrom(pe->fd, buf + plen, pe->buffer != 0 &&
+		    pe->buffer < room ? pe->buffer : room, MSG_DONTWAIT,
+		    (struct sockaddr *)&from, &fromlen);
 		if (n < 0)
 			continue;
 		memcpy(buf + plen + n, suffix, slen);
@@ -758,6 +761,37 @@ loops_side_by_side(struct plain_echo *pe, int loops, const char *end)
  * for its address and port were pushed out by the others', and the
  * loops ran on until a rate limit dropped them).
  */
+/*
+ * echod with its default prefix and an echo that puts its own before
+ * what it reads into a 1024-byte buffer, started by one datagram longer
+ * than that: the echo cuts each reply short, and echod finds the start
+ * of its reply after its prefix, so refuses the first return (before:
+ * the loop never ended, not even at the rate limits).
+ */
+Test(udp, a_loop_with_an_echo_that_cuts_short_stops)
+{
+	struct echod		 e;
+	struct udp_totals	 t;
+	struct plain_echo	 pe = { .prefix = "ECHO: ", .buffer = 1024 };
+	struct sockaddr_in	 to = { .sin_family = AF_INET };
+	static char		 seed[1500];
+
+	memset(seed, 's', sizeof(seed));
+	echod_start(&e, "-U", NULL);
+	plain_echo_start(&pe, server_port());
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to.sin_port = htons(e.port);
+	cr_assert_eq(sendto(pe.fd, seed, sizeof(seed), 0,
+	    (struct sockaddr *)&to, sizeof(to)), (ssize_t)sizeof(seed));
+	udp_wait_refused(&e, 1);
+	cr_assert_eq(echod_stop(&e), 0);
+	t = udp_totals(&e);
+	cr_assert_eq(plain_echo_stop(&pe), 1);
+	cr_assert_eq(t.echoed, 1, "%s", e.log);
+	cr_assert_eq(t.refused, 1, "%s", e.log);
+	echod_free(&e);
+}
+
 Test(udp, loops_side_by_side_with_a_prefixing_echo_stop_as_one_does)
 {
 	struct plain_echo	 pe = { .prefix = "B:" };

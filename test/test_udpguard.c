@@ -613,6 +613,55 @@ Test(udpguard, replies_beginning_alike_keep_to_four_of_a_set)
 }
 
 /*
+ * With a prefix, against an echo that puts its own before what it reads
+ * into a buffer smaller than the datagram ('ECHO: ' + recvfrom(1024)),
+ * and so cuts our reply short: refused at the first return (before: it
+ * never ended, each reply neither ending with the last nor beginning
+ * with our prefix).  A client that sends our prefix, then the start of
+ * an earlier request, is the same to echod.
+ */
+static unsigned int
+cutting_loop(const char *prefix, const char *other, size_t buffer,
+    size_t seed)
+{
+	struct udp_guard	*g = udp_guard_new(prefix, strlen(prefix),
+				    &none, &key);
+	struct sockaddr_in	 peer = v4("192.0.2.1", 20000);
+	static char		 d[4096], r[4096];
+	unsigned int		 n;
+	size_t			 len = seed, reply, rlen;
+	uint64_t		 now = 100;
+
+	for (n = 0; n < sizeof(d); n++)
+		d[n] = 'a' + n % 23;
+	for (n = 0; n < 40; n++, now += 10) {
+		if (judge(g, &peer, sizeof(peer), d, len, now, &reply) !=
+		    UDP_ANSWER)
+			break;
+		rlen = strlen(prefix) + reply;
+		memcpy(r, prefix, strlen(prefix));
+		memcpy(r + strlen(prefix), d, reply);
+		if (rlen > buffer)
+			rlen = buffer;	/* what recvfrom() reads */
+		len = strlen(other) + rlen;
+		memcpy(d, other, strlen(other));
+		memcpy(d + strlen(other), r, rlen);
+	}
+	udp_guard_free(g);
+	return n;
+}
+
+Test(udpguard, loops_with_an_echo_that_cuts_short_end)
+{
+	cr_assert_eq(cutting_loop("GOT:", "ECHO: ", 1024, 1500), 1);
+	cr_assert_eq(cutting_loop("GOT:", "ECHO: ", 1024, 1024), 1);
+	cr_assert_eq(cutting_loop("A:", "GOT:", 1000, 999), 1);
+	cr_assert_eq(cutting_loop("A:", "GOT:", 1000, 1500), 1);
+	cr_assert_eq(cutting_loop("A:", "GOT:", 1000, 500), 1,
+	    "uncut, as before");
+}
+
+/*
  * With a prefix, against another echo that puts more than 62 bytes
  * before what it sends back: eight loops side by side, more than the
  * replies kept for one address and port, are each refused at their
@@ -979,7 +1028,12 @@ Test(udpguard, a_reply_cut_again_is_refused)
 	cr_assert_eq(judge(g, &peer, sizeof(peer), big, sizeof(big), 10,
 	    &reply), UDP_ANSWER);
 	cr_assert_eq(reply, UDP_MAX_V4 - 2);
-	/* What the other echo sends back: its prefix, ours, cut. */
+	/*
+	 * What the other echo sends back: its prefix, ours, cut (bytes
+	 * other than ours after it: an echo that cuts our reply short
+	 * is found by its start, as a reply come back).
+	 */
+	memset(big, '8', sizeof(big));
 	memcpy(big, "B:A:", 4);
 	cr_assert_eq(judge(g, &peer, sizeof(peer), big, sizeof(big), 11,
 	    &reply), UDP_CUT_AGAIN);

@@ -255,8 +255,9 @@ guard_sketch_tag(const struct udp_guard *g, const uint64_t key[3],
  * With a prefix, a reply come back that the sent table no longer holds:
  * what follows our prefix where another echo's prefix put it (found in
  * its first bytes; the datagram's own start is refused before), in the
- * thread's table or, from a server's port, in the sketch.  Each costs a
- * digest, so two at most.
+ * thread's table or, from a server's port, in the sketch; or the start
+ * of one, from an echo that cut it short.  Each costs a digest, so two
+ * at most.
  */
 static bool
 guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
@@ -278,6 +279,10 @@ guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
 		if (udp_recent_find(&g->recent, key, q, tail, digest,
 		    d->now) != NULL || (server && udp_sketch_get(&g->sketch,
 		    guard_sketch_tag(g, key, tail, digest), d->now) != 0))
+			return true;
+		/* An echo that reads into a buffer cuts our reply short. */
+		if (tail >= UDP_RECENT_END && udp_recent_begun(&g->recent,
+		    key, q, d->now) != NULL)
 			return true;
 	}
 	return false;

@@ -63,11 +63,11 @@ udp_recent_init(struct udp_recent *rt, const struct siphash_key *key,
  * shorter than UDP_RECENT_END is there by its length and digest; a
  * longer one by the digest of its last UDP_RECENT_END (length
  * RECENT_BY_TAIL), which the reply itself, and a datagram that ends with
- * it whatever another echo put before it, end with too, and without a
- * prefix also by its first (RECENT_BY_HEAD), for an echo that adds
- * something after it (with one, such a datagram begins with the prefix,
- * and is refused before it is looked for).  One entry or two a reply:
- * the fewer, the longer each stays.
+ * it whatever another echo put before it, end with too, and by its first
+ * (RECENT_BY_HEAD): without a prefix, for an echo that adds something
+ * after it; with one, for an echo that cuts it short (reads into a
+ * buffer smaller than the datagram).  One entry or two a reply: the
+ * fewer, the longer each stays.
  */
 #define RECENT_BY_TAIL	UINT64_MAX
 #define RECENT_BY_HEAD	(UINT64_MAX - 1)
@@ -217,8 +217,6 @@ udp_recent_note(struct udp_recent *rt, const uint64_t key[3],
 	}
 	tag = recent_end_tag(rt, key, reply, len, RECENT_BY_TAIL, &set);
 	recent_put(set, tag, len, digest, now, turn);
-	if (rt->prefix_len != 0)
-		return;
 	tag = recent_end_tag(rt, key, reply, len, RECENT_BY_HEAD, &set);
 	recent_put(set, tag, len, digest, now, turn);
 }
@@ -264,6 +262,27 @@ recent_best_at(struct udp_recent *rt, const uint64_t key[3],
  * back whatever it puts before it.  Each candidate found by the
  * datagram's ends costs the digest of its length.
  */
+/*
+ * With a prefix, a reply of UDP_RECENT_END bytes or more sent to key
+ * lately that begins with the UDP_RECENT_END bytes at data: what comes
+ * back after our prefix from an echo that cuts what it reads short.
+ * Only those bytes can be compared; no client sends our prefix back.
+ */
+struct udp_recent_entry *
+udp_recent_begun(struct udp_recent *rt, const uint64_t key[3],
+    const uint8_t *data, uint64_t now)
+{
+	struct udp_recent_entry	*set, *r;
+	uint64_t		 tag;
+
+	tag = recent_end_tag(rt, key, data, UDP_RECENT_END, RECENT_BY_HEAD,
+	    &set);
+	for (r = set; r < set + UDP_RECENT_WAYS; r++)
+		if (r->tag == tag && (uint32_t)now - r->ms <= UDP_RETURN_MSEC)
+			return r;
+	return NULL;
+}
+
 struct udp_recent_entry *
 udp_recent_holding(struct udp_recent *rt, const uint64_t key[3],
     const uint8_t *data, size_t len, uint64_t digest, uint64_t now)
