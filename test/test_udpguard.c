@@ -662,6 +662,40 @@ Test(udpguard, loops_with_an_echo_that_cuts_short_end)
 }
 
 /*
+ * Loops side by side from one address and port, each started by one of
+ * the n datagrams of at most 512 bytes at d, in turn, for `turns`
+ * rounds: the other echo sends back `before` and what it got.  The
+ * answers each loop got, in answered[], and whether it was refused, in
+ * ended[].
+ */
+static void
+loops_in_turn(struct udp_guard *g, char (*d)[512], unsigned int n,
+    unsigned int turns, const char *before, unsigned int *answered,
+    bool *ended)
+{
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	size_t			 blen = strlen(before), reply, len;
+	unsigned int		 turn, i;
+	uint64_t		 now = 100;
+
+	for (turn = 0; turn < turns; turn++)
+		for (i = 0; i < n; i++) {
+			if (ended[i])
+				continue;
+			len = strlen(d[i]);
+			cr_assert_lt(len + blen, 512);
+			if (judge(g, &sin, sizeof(sin), d[i], len, now++,
+			    &reply) != UDP_ANSWER) {
+				ended[i] = true;
+				continue;
+			}
+			answered[i]++;
+			memmove(d[i] + blen, d[i], len + 1);
+			memcpy(d[i], before, blen);
+		}
+}
+
+/*
  * With a prefix, against another echo that puts more than 62 bytes
  * before what it sends back: eight loops side by side, more than the
  * replies kept for one address and port, are each refused at their
@@ -674,31 +708,18 @@ Test(udpguard, loops_with_an_echo_that_puts_much_before_end)
 {
 	struct udp_guard	*a = udp_guard_new("A:", 2, &none, &key);
 	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
-	static char		 d[8][512], other[101];
-	unsigned int		 answered[8] = { 0 }, turn, i;
+	static char		 d[8][512], other[103];
+	unsigned int		 answered[8] = { 0 }, i;
 	bool			 ended[8] = { false };
-	size_t			 reply, len;
-	uint64_t		 now = 100;
+	size_t			 reply;
+	uint64_t		 now = 1000;
 
+	/* 99 bytes of its own, then ours: "BBB...B:A:". */
 	memset(other, 'B', 99);
-	other[99] = ':';
+	memcpy(other + 99, ":A:", 4);
 	for (i = 0; i < 8; i++)
 		snprintf(d[i], sizeof(d[i]), "loop %u, long enough", i);
-	for (turn = 0; turn < 10; turn++)
-		for (i = 0; i < 8; i++) {
-			if (ended[i])
-				continue;
-			len = strlen(d[i]);
-			if (judge(a, &sin, sizeof(sin), d[i], len, now++,
-			    &reply) != UDP_ANSWER) {
-				ended[i] = true;
-				continue;
-			}
-			answered[i]++;
-			memmove(d[i] + 102, d[i], len + 1);
-			memcpy(d[i], other, 100);
-			memcpy(d[i] + 100, "A:", 2);
-		}
+	loops_in_turn(a, d, 8, 10, other, answered, ended);
 	for (i = 0; i < 8; i++)
 		cr_assert_eq(answered[i], 1, "loop %u answered %u times", i,
 		    answered[i]);
@@ -720,32 +741,15 @@ Test(udpguard, loops_with_an_echo_that_puts_much_before_end)
 Test(udpguard, loops_side_by_side_with_a_prefixing_echo_end)
 {
 	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
-	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
-	static char		 d[64][256];
-	unsigned int		 answered[64] = { 0 }, turn, i, most;
+	static char		 d[64][512];
+	unsigned int		 answered[64] = { 0 }, i, most;
 	bool			 ended[64] = { false };
-	size_t			 reply, len;
-	uint64_t		 now = 100;
 
 	for (i = 0; i < 64; i++)
 		/* No loop's datagram begins with another's ("2", "20"). */
 		snprintf(d[i], sizeof(d[i]), i % 2 ? "loop %02u" :
 		    "long enough to be known by its end: loop %02u", i);
-	for (turn = 0; turn < 40; turn++)
-		for (i = 0; i < 64; i++) {
-			if (ended[i])
-				continue;
-			len = strlen(d[i]);
-			if (judge(g, &sin, sizeof(sin), d[i], len, now++,
-			    &reply) != UDP_ANSWER) {
-				ended[i] = true;
-				continue;
-			}
-			answered[i]++;
-			/* What the other echo sends back. */
-			memmove(d[i] + 2, d[i], len + 1);
-			memcpy(d[i], "B:", 2);
-		}
+	loops_in_turn(g, d, 64, 40, "B:", answered, ended);
 	for (i = 0; i < 64; i++) {
 		/* A short one is known once it has grown to the tail. */
 		most = 1 + UDP_RETURNS_SERVER + (i % 2 ? UDP_RECENT_END / 2 :

@@ -146,21 +146,19 @@ recent_spare(const struct udp_recent_entry *r, uint64_t now)
 static struct udp_recent_entry *
 recent_victim(struct udp_recent_entry *set, uint64_t tag, uint64_t now)
 {
-	struct udp_recent_entry	*r, *v = set, *alike = NULL;
-	int			 spare, most = recent_spare(v, now);
+	struct udp_recent_entry	*r, *v = NULL, *alike = NULL;
+	int			 spare, most = 0;
 	unsigned int		 n = 0;
 
 	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
-		if (r->tag == tag && recent_spare(r, now) < 2) {
+		spare = recent_spare(r, now);
+		if (r->tag == tag && spare < 2) {
 			n++;
 			if (alike == NULL || (uint32_t)now - r->ms >
 			    (uint32_t)now - alike->ms)
 				alike = r;
 		}
-		if (r == set)
-			continue;
-		spare = recent_spare(r, now);
-		if (spare > most || (spare == most &&
+		if (v == NULL || spare > most || (spare == most &&
 		    (uint32_t)now - r->ms > (uint32_t)now - v->ms)) {
 			v = r;
 			most = spare;
@@ -254,15 +252,6 @@ recent_best_at(struct udp_recent *rt, const uint64_t key[3],
 }
 
 /*
- * Without a prefix, the datagram (len bytes, of this digest) is a reply
- * sent to key lately, or begins or ends with one: the one come back most
- * often if several (a loop whose replies grow: each holds the one
- * before).  With one, the datagram ends with the prefix and a reply of
- * UDP_RECENT_END bytes or more (digest unused): what another echo sends
- * back whatever it puts before it.  Each candidate found by the
- * datagram's ends costs the digest of its length.
- */
-/*
  * With a prefix, a reply of UDP_RECENT_END bytes or more sent to key
  * lately that begins with the UDP_RECENT_END bytes at data: what comes
  * back after our prefix from an echo that cuts what it reads short.
@@ -283,6 +272,15 @@ udp_recent_begun(struct udp_recent *rt, const uint64_t key[3],
 	return NULL;
 }
 
+/*
+ * Without a prefix, the datagram (len bytes, of this digest) is a reply
+ * sent to key lately, or begins or ends with one: the one come back most
+ * often if several (a loop whose replies grow: each holds the one
+ * before).  With one, the datagram ends with the prefix and a reply of
+ * UDP_RECENT_END bytes or more (digest unused): what another echo sends
+ * back whatever it puts before it.  Each candidate found by the
+ * datagram's ends costs the digest of its length.
+ */
 struct udp_recent_entry *
 udp_recent_holding(struct udp_recent *rt, const uint64_t key[3],
     const uint8_t *data, size_t len, uint64_t digest, uint64_t now)
