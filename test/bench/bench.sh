@@ -139,6 +139,19 @@ udp16="-T 1 -c 16 -D 8 -s 64 --timeout 200ms --allow-loss"
 compare "16 sockets x 8 in flight, no limits" requests_per_s "$UDPREF" "$udp16" "$ECHOD -U $NOLIMIT" "$udp16"
 compare "16 sockets x 8 in flight, no limits" cpu_us_per_request "$UDPREF" "$udp16" "$ECHOD -U $NOLIMIT" "$udp16"
 compare "16 sockets x 8 in flight, default limits" requests_per_s "$UDPREF" "$udp16" "$ECHOD -U" "$udp16"
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	echo
+	echo "UDP, this echod against $BENCH_BASELINE (ratio this/baseline):"
+	echo
+	printf '| %-44s | %-20s | %12s | %12s | %6s |\n' workload metric this baseline ratio
+	printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
+	    "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..8})"
+	for metric in requests_per_s cpu_us_per_request; do
+		compare "16 sockets x 8 in flight, no limits" $metric \
+		    "\"\$BENCH_BASELINE\" -q -l 127.0.0.1:0 -U $NOLIMIT" "$udp16" \
+		    "$ECHOD -U $NOLIMIT" "$udp16"
+	done
+fi
 
 # echoload's own CPU per request, against the least a client can do: one
 # connection, one request at a time, against echod, the same requests.
