@@ -30,7 +30,9 @@ bound held.
              server's port, rate limits off, with prefixes '' and ''
              and A: and B:: far more than the thread's table of
              replies holds, each ends within as many answers as one
-             alone (3 and 1).
+             alone (3 and 1); then with an echo that adds "<" before
+             and ">\n" after each reply: four loops with '', 20,000
+             with A:.
 """
 
 import argparse
@@ -457,15 +459,17 @@ def other_echo():
     raise SystemExit("no free UDP port above 61000")
 
 
-def loops_with(args, prefix, other, most):
-    """Forged loops with an echo that puts `other` before each reply:
-    the answers echod gave each, at most `most`."""
+def loops_with(args, prefix, other, most, after="", count=None):
+    """Forged loops (count, else --loops) with an echo that puts `other`
+    before each reply and `after` after it: the answers echod gave each,
+    at most `most`."""
+    count = count or args.loops
     off = ["--udp-source-rate", "0", "--udp-source-bytes", "0",
            "--udp-total-rate", "0", "--udp-total-bytes", "0"]
     e = Echod(args.echod, "-U", "-P", prefix, *off)
     s = other_echo()
     answers = {}
-    for i in range(args.loops):
+    for i in range(count):
         s.sendto(b"loop %d of many, long" % i, ("127.0.0.1", e.port))
     s.settimeout(2)
     deadline = time.monotonic() + 30
@@ -479,20 +483,24 @@ def loops_with(args, prefix, other, most):
         m = re.search(rb"loop (\d+) of many", d)
         if m:
             answers[m.group(1)] = answers.get(m.group(1), 0) + 1
-        s.sendto(other.encode() + d, addr)
+        s.sendto(other.encode() + d + after.encode(), addr)
     s.close()
     e.stop()
     worst = max(answers.values(), default=0)
-    print("loops: prefix %r, the other echo's %r: %d loops forged, %d "
-          "answered, %d answers in all, at most %d each (bound %d)%s"
-          % (prefix, other, args.loops, len(answers), total, worst, most,
+    print("loops: prefix %r, the other echo's %r and %r: %d loops forged, "
+          "%d answered, %d answers in all, at most %d each (bound %d)%s"
+          % (prefix, other, after, count, len(answers), total, worst, most,
              "" if time.monotonic() < deadline else ", still going at 30 s"))
-    return worst <= most and len(answers) > args.loops // 2
+    return worst <= most and len(answers) > count // 2
 
 
 def loops(args):
+    # Wrapped replies are looked for among the last four to an address
+    # and port only, without a prefix: four loops at once.
     return (loops_with(args, "", "", 3) and
-            loops_with(args, "A:", "B:", 1))
+            loops_with(args, "A:", "B:", 1) and
+            loops_with(args, "", "<", 3, after=">\n", count=4) and
+            loops_with(args, "A:", "<", 1, after=">\n"))
 
 
 def main():

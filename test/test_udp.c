@@ -673,27 +673,28 @@ plain_echo_stop(struct plain_echo *pe)
 }
 
 /*
- * echod without a prefix and an echo that is not echod, started by one
- * datagram "from" that echo (sent from its socket: no forging needed).
+ * echod without a prefix and an echo that is not echod (set up in *pe),
+ * started by one datagram "from" that echo (sent from its socket: no
+ * forging needed).
  */
 static void
-loop_with_plain_echo(int echo_port, unsigned int answers, int delay_ms)
+loop_with_echo(struct plain_echo *pe, int echo_port, const char *seed,
+    unsigned int answers)
 {
 	struct echod		 e;
 	struct udp_totals	 t;
-	struct plain_echo	 pe = { .delay_ms = delay_ms };
 	struct sockaddr_in	 to = { .sin_family = AF_INET };
 
 	echod_start(&e, "-U", "-P", "", NULL);
-	plain_echo_start(&pe, echo_port);
+	plain_echo_start(pe, echo_port);
 	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	to.sin_port = htons(e.port);
-	cr_assert_eq(sendto(pe.fd, "hello", 5, 0, (struct sockaddr *)&to,
-	    sizeof(to)), 5);
+	cr_assert_eq(sendto(pe->fd, seed, strlen(seed), 0,
+	    (struct sockaddr *)&to, sizeof(to)), (ssize_t)strlen(seed));
 	udp_wait_refused(&e, 1);
 	cr_assert_eq(echod_stop(&e), 0);
 	t = udp_totals(&e);
-	cr_assert_eq(plain_echo_stop(&pe), (int)answers);
+	cr_assert_eq(plain_echo_stop(pe), (int)answers);
 	cr_assert_eq(t.echoed, answers, "%s", e.log);
 	cr_assert_eq(t.in, answers + 1, "%s", e.log);
 	cr_assert_eq(t.refused, 1, "%s", e.log);
@@ -702,7 +703,9 @@ loop_with_plain_echo(int echo_port, unsigned int answers, int delay_ms)
 
 Test(udp, a_loop_with_another_echo_on_a_server_port_stops)
 {
-	loop_with_plain_echo(server_port(), 1 + 2, 0);
+	struct plain_echo	 pe = { .delay_ms = 0 };
+
+	loop_with_echo(&pe, server_port(), "hello", 1 + 2);
 }
 
 /*
@@ -711,7 +714,9 @@ Test(udp, a_loop_with_another_echo_on_a_server_port_stops)
  */
 Test(udp, a_loop_slower_than_a_second_stops)
 {
-	loop_with_plain_echo(server_port(), 1 + 2, 1200);
+	struct plain_echo	 pe = { .delay_ms = 1200 };
+
+	loop_with_echo(&pe, server_port(), "hello", 1 + 2);
 }
 
 /*
@@ -720,7 +725,21 @@ Test(udp, a_loop_slower_than_a_second_stops)
  */
 Test(udp, a_loop_with_another_echo_on_a_client_port_is_cut)
 {
-	loop_with_plain_echo(0, 1 + 1000, 0);
+	struct plain_echo	 pe = { .delay_ms = 0 };
+
+	loop_with_echo(&pe, 0, "hello", 1 + 1000);
+}
+
+/*
+ * An echo that puts something of its own before and after each reply:
+ * the loop ends after two returns (before: it was not recognised, and
+ * ran until the rate limits).
+ */
+Test(udp, a_loop_with_an_echo_that_wraps_stops)
+{
+	struct plain_echo	 pe = { .prefix = "<", .suffix = ">\n" };
+
+	loop_with_echo(&pe, server_port(), "hello, wrapped", 1 + 2);
 }
 
 /*
@@ -757,11 +776,6 @@ loops_side_by_side(struct plain_echo *pe, int loops, const char *end)
 }
 
 /*
- * An echo that puts a prefix before each reply (before: the replies kept
- * for its address and port were pushed out by the others', and the
- * loops ran on until a rate limit dropped them).
- */
-/*
  * echod with its default prefix and an echo that puts its own before
  * what it reads into a 1024-byte buffer, started by one datagram longer
  * than that: the echo cuts each reply short, and echod finds the start
@@ -792,6 +806,11 @@ Test(udp, a_loop_with_an_echo_that_cuts_short_stops)
 	echod_free(&e);
 }
 
+/*
+ * An echo that puts a prefix before each reply (before: the replies kept
+ * for its address and port were pushed out by the others', and the
+ * loops ran on until a rate limit dropped them).
+ */
 Test(udp, loops_side_by_side_with_a_prefixing_echo_stop_as_one_does)
 {
 	struct plain_echo	 pe = { .prefix = "B:" };

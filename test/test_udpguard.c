@@ -662,6 +662,67 @@ Test(udpguard, loops_with_an_echo_that_cuts_short_end)
 }
 
 /*
+ * Cut shorter than UDP_RECENT_END bytes of the reply: with a prefix,
+ * what is left after it is compared (before: never recognised).  An
+ * echo that sends back nothing of the reply but our prefix gives
+ * nothing to tell it from a client; without a prefix, the start of a
+ * reply is no evidence, so an echo that cuts short is known only once
+ * what it sends back stops changing.
+ */
+Test(udpguard, loops_with_an_echo_that_cuts_shorter_end)
+{
+	cr_assert_eq(cutting_loop("GOT:", "ECHO: ", 12, 100), 1);
+	cr_assert_eq(cutting_loop("GOT:", "ECHO: ", 5, 100), 1);
+	cr_assert_eq(cutting_loop("GOT:", "ECHO: ", 4, 100), 40,
+	    "nothing of the reply");
+	cr_assert_eq(cutting_loop("", "", 1024, 1500),
+	    2 + UDP_RETURNS_SERVER, "known once it repeats");
+}
+
+/*
+ * With a prefix, eight loops side by side from one address and port,
+ * more than the replies kept for it, with an echo that cuts each reply
+ * short: each is refused at its first return, found in the thread's
+ * table by the first 16 bytes after the prefix.
+ */
+Test(udpguard, loops_side_by_side_with_an_echo_that_cuts_short_end)
+{
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	static char		 d[8][256], r[256];
+	unsigned int		 answered[8] = { 0 }, turn, i;
+	bool			 ended[8] = { false };
+	size_t			 len[8], reply;
+	uint64_t		 now = 100;
+
+	for (i = 0; i < 8; i++) {
+		memset(d[i], 'a' + i, 200);
+		len[i] = 200;
+	}
+	for (turn = 0; turn < 10; turn++)
+		for (i = 0; i < 8; i++) {
+			if (ended[i])
+				continue;
+			if (judge(g, &sin, sizeof(sin), d[i], len[i], now++,
+			    &reply) != UDP_ANSWER) {
+				ended[i] = true;
+				continue;
+			}
+			answered[i]++;
+			/* "ECHO: " and the first 64 bytes it read. */
+			memcpy(r, "GOT:", 4);
+			memcpy(r + 4, d[i], 60);
+			memcpy(d[i], "ECHO: ", 6);
+			memcpy(d[i] + 6, r, 64);
+			len[i] = 70;
+		}
+	for (i = 0; i < 8; i++)
+		cr_assert_eq(answered[i], 1, "loop %u answered %u times", i,
+		    answered[i]);
+	udp_guard_free(g);
+}
+
+/*
  * Loops side by side from one address and port, each started by one of
  * the n datagrams of at most 512 bytes at d, in turn, for `turns`
  * rounds: the other echo sends back `before` and what it got.  The
@@ -926,6 +987,61 @@ Test(udpguard, a_loop_with_an_echo_that_adds_ends)
 	    1 + UDP_RETURNS_SERVER);
 	cr_assert_eq(loop_answers(g, "2", "B:", "", 1),
 	    1 + UDP_RETURNS_SERVER);
+	udp_guard_free(g);
+}
+
+/*
+ * Another echo that adds before and after what it sends back: without a
+ * prefix, its loop ends as one that adds at one end does, once its
+ * reply is 8 bytes long; with one, at its first return (before: with
+ * either, a short reply ran on until it had grown; without a prefix,
+ * any ran until the largest datagram or the rate limits).
+ */
+Test(udpguard, a_loop_with_an_echo_that_wraps_ends)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct udp_guard	*a = udp_guard_new("A:", 2, &none, &key);
+
+	cr_assert_eq(loop_answers(g, "long enough to be known: 4", "<",
+	    ">\n", 1), 1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(loop_answers(g, "{\"n\": 1}", "{\"echo\": ", "}", 1),
+	    1 + UDP_RETURNS_SERVER);
+	/* The start of the reply in what the echo adds: looked past. */
+	cr_assert_eq(loop_answers(g, "ab, then more: long enough",
+	    "xab, then more: long, but not this: ", "\n", 1),
+	    1 + UDP_RETURNS_SERVER);
+	/* "hi", "<hi>\n", "<<hi>\n>\n": known from 8 bytes. */
+	cr_assert_eq(loop_answers(g, "hi", "<", ">\n", 1),
+	    3 + UDP_RETURNS_SERVER);
+	cr_assert_eq(loop_answers(a, "hi", "B:A:", "\n", 1), 1);
+	cr_assert_eq(loop_answers(a, "long enough to be known: 5", "B:A:",
+	    "\n", 1), 1);
+	udp_guard_free(g);
+	udp_guard_free(a);
+}
+
+/*
+ * Requests that hold the last one's start, but not inside: a header
+ * common to all, a counter before the common part.  From a server's
+ * port, without a prefix, where the loop rule is strictest: all
+ * answered.
+ */
+Test(udpguard, requests_alike_are_not_taken_for_replies_inside)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	char			 req[128];
+	unsigned int		 i, refused = 0;
+	size_t			 reply;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(req, sizeof(req), i % 2 ? "HEADER: the same forty "
+		    "bytes each time. seq %u" : "seq %u: and then the same "
+		    "forty bytes each time", i / 2);
+		refused += judge(g, &sin, sizeof(sin), req, strlen(req),
+		    100 + i, &reply) != UDP_ANSWER;
+	}
+	cr_assert_eq(refused, 0);
 	udp_guard_free(g);
 }
 

@@ -36,7 +36,7 @@ struct reply {
 	uint32_t	 len;		/* of the payload, after the prefix */
 	uint16_t	 returns;	/* come back in a row */
 	uint8_t		 head_len;
-	uint8_t		 head[8];	/* its first bytes: most differ there */
+	uint8_t		 head[UDP_RECENT_END];	/* its first bytes */
 };
 
 /*
@@ -72,6 +72,8 @@ struct dgram {
 	size_t		 len;
 	uint64_t	 digest;	/* of all of it; with a prefix, 0 */
 	uint64_t	 now;		/* ms, never 0 */
+	const uint8_t	*after[2];	/* with a prefix: see guard_prefixed() */
+	size_t		 nafter;
 };
 
 static void
@@ -252,28 +254,42 @@ guard_sketch_tag(const struct udp_guard *g, const uint64_t key[3],
 }
 
 /*
+ * With a prefix: where another echo has put ours, in the datagram's
+ * first UDP_RECENT_SEARCH bytes past its start (its start is refused
+ * before), what follows, where a reply come back is looked for.  Each
+ * place costs digests, so two at most.
+ */
+static void
+guard_prefixed(const struct udp_guard *g, struct dgram *d)
+{
+	const uint8_t	*p, *end;
+
+	end = d->data + (d->len < UDP_RECENT_SEARCH ? d->len :
+	    UDP_RECENT_SEARCH);
+	for (p = d->data + 1; d->nafter < 2 && p < end; p++) {
+		if ((p = memmem(p, (size_t)(end - p), g->prefix,
+		    g->prefix_len)) == NULL)
+			break;
+		d->after[d->nafter++] = p + g->prefix_len;
+	}
+}
+
+/*
  * With a prefix, a reply come back that the sent table no longer holds:
- * what follows our prefix where another echo's prefix put it (found in
- * its first bytes; the datagram's own start is refused before), in the
+ * what follows our prefix where another echo's prefix put it, in the
  * thread's table or, from a server's port, in the sketch; or the start
- * of one, from an echo that cut it short.  Each costs a digest, so two
- * at most.
+ * of one, from an echo that cut it short.
  */
 static bool
 guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
     const struct dgram *d, bool server)
 {
-	const uint8_t		*p, *q, *end;
+	const uint8_t		*q;
 	uint64_t		 digest;
-	size_t			 tail, tries = 0;
+	size_t			 tail, i;
 
-	end = d->data + (d->len < UDP_RECENT_SEARCH ? d->len :
-	    UDP_RECENT_SEARCH);
-	for (p = d->data + 1; tries < 2 && p < end; p++, tries++) {
-		if ((p = memmem(p, (size_t)(end - p), g->prefix,
-		    g->prefix_len)) == NULL)
-			break;
-		q = p + g->prefix_len;
+	for (i = 0; i < d->nafter; i++) {
+		q = d->after[i];
 		tail = d->len - (size_t)(q - d->data);
 		digest = udp_digest(&g->key, q, tail);
 		if (udp_recent_find(&g->recent, key, q, tail, digest,
@@ -321,9 +337,70 @@ guard_holds_at(struct udp_guard *g, const struct reply *r,
 }
 
 /*
+ * With a prefix: whether the reply r follows it at q, whole with more
+ * after it (an echo that adds before and after), or cut short (an echo
+ * that read it into too short a buffer), only its first bytes then
+ * compared: after our prefix, that is evidence enough (no client sends
+ * it back).
+ */
+static bool
+guard_holds_after(struct udp_guard *g, const struct reply *r,
+    const struct dgram *d, const uint8_t *q)
+{
+	size_t	 rest = d->len - (size_t)(q - d->data);
+
+	if (rest > r->len)
+		return guard_holds_at(g, r, d, q);
+	return rest < r->len && rest > 0 && memcmp(q, r->head,
+	    rest < r->head_len ? rest : r->head_len) == 0;
+}
+
+/*
+ * Whether the reply r is inside the datagram, put there by another echo
+ * that adds before and after it: where our prefix is past the start,
+ * with one (or cut short there); without, where r's first bytes are in
+ * the first UDP_RECENT_SEARCH bytes past the start, whole with more
+ * after it (the start and the end are guard_matches()'s).  Without a
+ * prefix the start of a reply is no evidence (requests alike begin
+ * alike), so cut short is not looked for, and a reply shorter than
+ * GUARD_INSIDE_MIN is too likely inside an honest request: its loop is
+ * known once it has grown.  Two places at most.
+ */
+#define GUARD_INSIDE_MIN	8
+
+static bool
+guard_inside(struct udp_guard *g, const struct reply *r,
+    const struct dgram *d)
+{
+	const uint8_t	*p, *q, *end;
+	size_t		 n;
+
+	if (g->prefix_len != 0) {
+		for (n = 0; n < d->nafter; n++)
+			if (guard_holds_after(g, r, d, d->after[n]))
+				return true;
+		return false;
+	}
+	if (r->len < GUARD_INSIDE_MIN || d->len < r->len + 2)
+		return false;
+	n = (size_t)UDP_RECENT_SEARCH + r->head_len;
+	end = d->data + (d->len < n ? d->len : n);
+	for (p = d->data + 1, n = 0; n < 2 && p < end; n++, p = q + 1) {
+		if ((q = memmem(p, (size_t)(end - p), r->head,
+		    r->head_len)) == NULL)
+			return false;
+		if (d->len - (size_t)(q - d->data) > r->len &&
+		    guard_holds_at(g, r, d, q))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Whether the datagram ends with our prefix and the reply r, or without
- * a prefix begins with r (an echo that adds after it).  An empty reply
- * is in every datagram: only itself is it come back.
+ * a prefix begins with r (an echo that adds after it), or holds it
+ * inside.  An empty reply is in every datagram: only itself is it come
+ * back.
  */
 static bool
 guard_matches(struct udp_guard *g, const struct reply *r,
@@ -332,15 +409,17 @@ guard_matches(struct udp_guard *g, const struct reply *r,
 	size_t		 tail = g->prefix_len + r->len;
 	const uint8_t	*end = d->data + d->len;
 
-	if (r->ms == 0 || d->now - r->ms > UDP_RETURN_MSEC || d->len < tail)
+	if (r->ms == 0 || d->now - r->ms > UDP_RETURN_MSEC)
 		return false;
 	if (tail == 0)
 		return d->len == 0;
-	if (memcmp(end - tail, g->prefix, g->prefix_len) == 0 &&
-	    guard_holds_at(g, r, d, end - r->len))
+	if (d->len >= tail && memcmp(end - tail, g->prefix,
+	    g->prefix_len) == 0 && guard_holds_at(g, r, d, end - r->len))
 		return true;
-	return g->prefix_len == 0 && r->len < d->len &&
-	    guard_holds_at(g, r, d, d->data);
+	if (g->prefix_len == 0 && r->len < d->len &&
+	    guard_holds_at(g, r, d, d->data))
+		return true;
+	return guard_inside(g, r, d);
 }
 
 /*
@@ -475,7 +554,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
     size_t *reply_len)
 {
 	uint64_t	 key[2], sent_key[3];
-	struct dgram	 d = { data, len, 0, now_ms + 1 };
+	struct dgram	 d = { data, len, 0, now_ms + 1, { NULL, NULL }, 0 };
 	struct udp_turn	 turn;
 	uint16_t	 port;
 	size_t		 headers, room;
@@ -498,6 +577,8 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	/* d.now is never 0, so that last_ms marks a slot in use. */
 	if (g->prefix_len == 0)
 		d.digest = udp_digest(&g->key, d.data, len);
+	else
+		guard_prefixed(g, &d);
 	guard_sent_key(sa, sent_key);
 	if (guard_returned(g, sent_key, port, &d, &turn))
 		return UDP_RETURNED;
