@@ -500,7 +500,7 @@ def loops(args):
     return (loops_with(args, "", "", 3) and
             loops_with(args, "A:", "B:", 1) and
             loops_with(args, "", "<", 3, after=">\n", count=4) and
-            loops_with(args, "A:", "<", 1, after=">\n"))
+            loops_with(args, "A:", "<", 1, after=">\n", count=4000))
 
 
 def main():

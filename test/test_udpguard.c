@@ -1021,6 +1021,44 @@ Test(udpguard, a_loop_with_an_echo_that_wraps_ends)
 }
 
 /*
+ * Four such loops on one address and port, their turns answered within
+ * one millisecond: each reply takes the place of the one it continues
+ * (before: of the first of the oldest, another loop's last turn, and
+ * all four ran on until the largest datagram).
+ */
+Test(udpguard, four_wrapping_loops_within_a_millisecond_end)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	static char		 d[4][512];
+	unsigned int		 answered[4] = { 0 }, turn, i;
+	bool			 ended[4] = { false };
+	size_t			 reply, len;
+
+	for (i = 0; i < 4; i++)
+		snprintf(d[i], sizeof(d[i]), "loop %u of many, long", i);
+	for (turn = 0; turn < 40; turn++)
+		for (i = 0; i < 4; i++) {
+			if (ended[i])
+				continue;
+			len = strlen(d[i]);
+			if (judge(g, &sin, sizeof(sin), d[i], len, 100,
+			    &reply) != UDP_ANSWER) {
+				ended[i] = true;
+				continue;
+			}
+			answered[i]++;
+			memmove(d[i] + 1, d[i], len + 1);
+			d[i][0] = '<';
+			strcat(d[i], ">\n");
+		}
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(answered[i], 1 + UDP_RETURNS_SERVER,
+		    "loop %u answered %u times", i, answered[i]);
+	udp_guard_free(g);
+}
+
+/*
  * Requests that hold the last one's start, but not inside: a header
  * common to all, a counter before the common part.  From a server's
  * port, without a prefix, where the loop rule is strictest: all

@@ -429,11 +429,12 @@ guard_matches(struct udp_guard *g, const struct reply *r,
  * repeating one datagram sends the same, so a few such in a row are let
  * through first, turn->hops counting them; the reply to this one carries
  * the count on, so that a loop whose replies grow (what the other end
- * adds) ends within as many turns as one whose replies do not.
+ * adds) ends within as many turns as one whose replies do not.  *was
+ * is the reply of the sent table it continues, if any.
  */
 static bool
 guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
-    const struct dgram *d, struct udp_turn *turn)
+    const struct dgram *d, struct udp_turn *turn, struct reply **was)
 {
 	struct sent		*s = guard_sent(g, key, 0);
 	struct reply		*r, *best = NULL;
@@ -448,6 +449,7 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 			if ((best == NULL || r->returns > best->returns) &&
 			    guard_matches(g, r, d))
 				best = r;
+	*was = best;
 	if (g->prefix_len != 0)	/* no client sends our prefix back */
 		return best != NULL || udp_recent_holding(&g->recent, key,
 		    d->data, d->len, 0, d->now) != NULL ||
@@ -502,11 +504,14 @@ guard_cut_again(struct udp_guard *g, const uint64_t key[3], uint64_t now)
  * The reply about to go to key: what guard_returned() looks for, with
  * the hops of the loop it would continue.  The same reply again keeps
  * its count of returns, unless it has not come back for UDP_RETURN_MSEC;
- * another takes the place of the oldest.
+ * another takes the place of the one it continues (was), else of the
+ * oldest: loops side by side, answered within one millisecond, would
+ * otherwise each push out another's last turn.
  */
 static void
 guard_sending(struct udp_guard *g, const uint64_t key[3],
-    const struct dgram *d, size_t len, const struct udp_turn *turn)
+    const struct dgram *d, size_t len, const struct udp_turn *turn,
+    struct reply *was)
 {
 	struct sent	*s = guard_sent(g, key, d->now);
 	struct reply	*r, *oldest = s->r;
@@ -531,7 +536,7 @@ guard_sending(struct udp_guard *g, const uint64_t key[3],
 			oldest = r;
 	}
 	if (r == s->r + UDP_RETURN_REPLIES) {
-		r = oldest;
+		r = was != NULL ? was : oldest;
 		memset(r, 0, sizeof(*r));
 		r->digest = digest;
 		r->len = len;
@@ -556,6 +561,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	uint64_t	 key[2], sent_key[3];
 	struct dgram	 d = { data, len, 0, now_ms + 1, { NULL, NULL }, 0 };
 	struct udp_turn	 turn;
+	struct reply	*was;
 	uint16_t	 port;
 	size_t		 headers, room;
 	enum udp_verdict v;
@@ -580,7 +586,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	else
 		guard_prefixed(g, &d);
 	guard_sent_key(sa, sent_key);
-	if (guard_returned(g, sent_key, port, &d, &turn))
+	if (guard_returned(g, sent_key, port, &d, &turn, &was))
 		return UDP_RETURNED;
 	room = (headers == 28 ? UDP_MAX_V4 : UDP_MAX_V6) - g->prefix_len;
 	*reply_len = len < room ? len : room;
@@ -590,7 +596,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	}
 	v = udp_rate_take(&g->rate, key, g->prefix_len + *reply_len, now_ms);
 	if (v == UDP_ANSWER)
-		guard_sending(g, sent_key, &d, *reply_len, &turn);
+		guard_sending(g, sent_key, &d, *reply_len, &turn, was);
 	return v;
 }
 
