@@ -1149,6 +1149,52 @@ Test(udpguard, four_loops_ending_alike_end)
 }
 
 /*
+ * The same, with four other requests from the same address and port
+ * after each turn, so that the replies kept for it no longer hold the
+ * loops' last turns and only the thread's table finds them: there too
+ * each turn takes its last's place.
+ */
+Test(udpguard, four_loops_ending_alike_beside_other_requests_end)
+{
+	static const unsigned int order[] = { 0, 1, 0, 2, 0, 3 };
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	static char		 d[4][256];
+	char			 other[32];
+	unsigned int		 answered[4] = { 0 }, turn, i, j, n = 0;
+	bool			 ended[4] = { false };
+	size_t			 reply, len;
+	uint64_t		 now = 100;
+
+	for (i = 0; i < 4; i++)
+		snprintf(d[i], sizeof(d[i]), "loop %u, and the same 24 bytes "
+		    "at the end", i);
+	for (turn = 0; turn < 40 * 6; turn++) {
+		i = order[turn % 6];
+		if (ended[i])
+			continue;
+		len = strlen(d[i]);
+		if (judge(g, &sin, sizeof(sin), d[i], len, now++, &reply) !=
+		    UDP_ANSWER) {
+			ended[i] = true;
+			continue;
+		}
+		answered[i]++;
+		memmove(d[i] + 2, d[i], len + 1);
+		memcpy(d[i], "B:", 2);
+		for (j = 0; j < UDP_RETURN_REPLIES; j++) {
+			snprintf(other, sizeof(other), "request %u", n++);
+			cr_assert_eq(judge(g, &sin, sizeof(sin), other,
+			    strlen(other), now++, &reply), UDP_ANSWER);
+		}
+	}
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(answered[i], 1 + UDP_RETURNS_SERVER,
+		    "loop %u answered %u times", i, answered[i]);
+	udp_guard_free(g);
+}
+
+/*
  * A monitor repeating one datagram every 50 ms from a client's port,
  * without a prefix: to the loop rule, a loop, so one in
  * UDP_RETURNS_CLIENT + 1 is refused, and only that one.
