@@ -75,7 +75,7 @@ bool	udp_port_is_service(uint16_t);
  */
 #define UDP_RECENT_SETS		1024
 #define UDP_RECENT_WAYS		16
-#define UDP_RECENT_SEARCH	64
+#define UDP_RECENT_SEARCH	512
 #define UDP_RECENT_END		16
 #define UDP_RECENT_ALIKE	4	/* of one set, ending (beginning) alike */
 #define UDP_RETURNS_SERVER	2

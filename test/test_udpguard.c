@@ -1021,6 +1021,73 @@ Test(udpguard, a_loop_with_an_echo_that_wraps_ends)
 }
 
 /*
+ * One loop with another echo that puts `blen` bytes before and `alen`
+ * after each reply, binary: the answers echod gives it (at most 40).
+ * With a prefix, `before` ends with ours.
+ */
+static unsigned int
+padded_loop(const char *prefix, const void *before, size_t blen,
+    const void *after, size_t alen, const void *seed, size_t len)
+{
+	struct udp_guard	*g = udp_guard_new(prefix, strlen(prefix),
+				    &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
+	static uint8_t		 d[8192];
+	unsigned int		 n;
+	size_t			 reply;
+
+	memcpy(d, seed, len);
+	for (n = 0; n < 40; n++) {
+		if (judge(g, &sin, sizeof(sin), (const char *)d, len,
+		    100 + n, &reply) != UDP_ANSWER)
+			break;
+		cr_assert_lt(blen + len + alen, sizeof(d));
+		memmove(d + blen, d, len);
+		memcpy(d, before, blen);
+		memcpy(d + blen + len, after, alen);
+		len += blen + alen;
+	}
+	udp_guard_free(g);
+	return n;
+}
+
+/*
+ * Echoes that pad: the start of each reply is then in many places of
+ * what comes back (before: only the first two were looked at, and a
+ * loop with an echo adding eight zeros before and after ran to the
+ * largest datagram).  Found where the reply before was, or by its end.
+ * With a prefix, an echo that adds a header longer than 60 bytes before
+ * and something after (before: not recognised at all).
+ */
+Test(udpguard, loops_with_an_echo_that_pads_end)
+{
+	static const uint8_t	 zeros[24];
+	static char		 header[203];
+	const char		*seed = "a loop of many turns, long";
+
+	cr_assert_eq(padded_loop("", zeros, 8, zeros, 8, seed, strlen(seed)),
+	    1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(padded_loop("", "        \n", 9, "        \n", 9, seed,
+	    strlen(seed)), 1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(padded_loop("", "abababab", 8, "!", 1, seed,
+	    strlen(seed)), 1 + UDP_RETURNS_SERVER);
+	cr_assert_eq(padded_loop("", "xxxxxxxxxxxxxxxxxxxx", 20, "!", 1,
+	    seed, strlen(seed)), 1 + UDP_RETURNS_SERVER);
+	/* A seed that begins as the padding: found by its end. */
+	cr_assert_eq(padded_loop("", zeros, 8, "!", 1, "\0\0\0\0\0\0\0\0"
+	    "\0\0\0\0\0\0\0\0 and then a loop", 32),
+	    1 + UDP_RETURNS_SERVER);
+	memset(header, 'H', 200);
+	memcpy(header + 200, "A:", 2);
+	cr_assert_eq(padded_loop("A:", header, 202, "!", 1, seed,
+	    strlen(seed)), 1);
+	memset(header, 'H', 61);
+	memcpy(header + 61, "GOT:", 4);
+	cr_assert_eq(padded_loop("GOT:", header, 65, "!", 1, seed,
+	    strlen(seed)), 1);
+}
+
+/*
  * Four such loops on one address and port, their turns answered within
  * one millisecond: each reply takes the place of the one it continues
  * (before: of the first of the oldest, another loop's last turn, and

@@ -35,8 +35,16 @@ struct reply {
 	uint64_t	 ms;		/* when; 0: none */
 	uint32_t	 len;		/* of the payload, after the prefix */
 	uint16_t	 returns;	/* come back in a row */
+	uint16_t	 at;		/* where the reply before was inside */
 	uint8_t		 head_len;
 	uint8_t		 head[UDP_RECENT_END];	/* its first bytes */
+	uint8_t		 tail[UDP_RECENT_END];	/* and last, if as many */
+};
+
+/* The reply a datagram continues, and where it was inside (0: not). */
+struct cont {
+	struct reply	*r;
+	uint16_t	 at;
 };
 
 /*
@@ -356,59 +364,65 @@ guard_holds_after(struct udp_guard *g, const struct reply *r,
 }
 
 /*
- * Whether the reply r is inside the datagram, put there by another echo
- * that adds before and after it: where our prefix is past the start,
- * with one (or cut short there); without, where r's first bytes are in
- * the first UDP_RECENT_SEARCH bytes past the start, whole with more
- * after it (the start and the end are guard_matches()'s).  Without a
- * prefix the start of a reply is no evidence (requests alike begin
- * alike), so cut short is not looked for, and a reply shorter than
- * GUARD_INSIDE_MIN is too likely inside an honest request: its loop is
- * known once it has grown.  Two places at most.
+ * Without a prefix, whether the reply r is inside the datagram past its
+ * start, with more after it (an echo that adds before and after): where
+ * the other echo put the reply before, as most add the same each turn,
+ * else where r's first bytes are, and its last bytes as far on, in the
+ * first UDP_RECENT_SEARCH bytes.  Padding (zeros, spaces) puts r's first
+ * bytes in many places: 64 looked at, two digests at most.  The start
+ * of a reply is no evidence (requests alike begin alike), so cut short
+ * is not looked for, and a reply shorter than GUARD_INSIDE_MIN is too
+ * likely inside an honest request: its loop is known once it has grown.
  */
 #define GUARD_INSIDE_MIN	8
+#define GUARD_INSIDE_PLACES	64
 
-static bool
-guard_inside(struct udp_guard *g, const struct reply *r,
+static size_t
+guard_inside_plain(struct udp_guard *g, const struct reply *r,
     const struct dgram *d)
 {
 	const uint8_t	*p, *q, *end;
-	size_t		 n;
+	size_t		 last, places = 0, digests = 0;
 
-	if (g->prefix_len != 0) {
-		for (n = 0; n < d->nafter; n++)
-			if (guard_holds_after(g, r, d, d->after[n]))
-				return true;
-		return false;
-	}
 	if (r->len < GUARD_INSIDE_MIN || d->len < r->len + 2)
-		return false;
-	n = (size_t)UDP_RECENT_SEARCH + r->head_len;
-	end = d->data + (d->len < n ? d->len : n);
-	for (p = d->data + 1, n = 0; n < 2 && p < end; n++, p = q + 1) {
+		return 0;
+	last = d->len - r->len - 1;	/* the last place with more after */
+	if (r->at != 0 && r->at <= last &&
+	    guard_holds_at(g, r, d, d->data + r->at))
+		return r->at;
+	if (last > UDP_RECENT_SEARCH)
+		last = UDP_RECENT_SEARCH;
+	end = d->data + last + r->head_len;
+	for (p = d->data + 1; places < GUARD_INSIDE_PLACES && p < end;
+	    places++, p = q + 1) {
 		if ((q = memmem(p, (size_t)(end - p), r->head,
 		    r->head_len)) == NULL)
-			return false;
-		if (d->len - (size_t)(q - d->data) > r->len &&
-		    guard_holds_at(g, r, d, q))
-			return true;
+			return 0;
+		if (r->len >= UDP_RECENT_END && memcmp(q + r->len -
+		    UDP_RECENT_END, r->tail, UDP_RECENT_END) != 0)
+			continue;
+		if (++digests > 2)
+			return 0;
+		if (guard_holds_at(g, r, d, q))
+			return (size_t)(q - d->data);
 	}
-	return false;
+	return 0;
 }
 
 /*
  * Whether the datagram ends with our prefix and the reply r, or without
  * a prefix begins with r (an echo that adds after it), or holds it
- * inside.  An empty reply is in every datagram: only itself is it come
- * back.
+ * inside (*at: where, if so, without a prefix).  An empty reply is in
+ * every datagram: only itself is it come back.
  */
 static bool
 guard_matches(struct udp_guard *g, const struct reply *r,
-    const struct dgram *d)
+    const struct dgram *d, size_t *at)
 {
-	size_t		 tail = g->prefix_len + r->len;
+	size_t		 tail = g->prefix_len + r->len, n;
 	const uint8_t	*end = d->data + d->len;
 
+	*at = 0;
 	if (r->ms == 0 || d->now - r->ms > UDP_RETURN_MSEC)
 		return false;
 	if (tail == 0)
@@ -419,7 +433,13 @@ guard_matches(struct udp_guard *g, const struct reply *r,
 	if (g->prefix_len == 0 && r->len < d->len &&
 	    guard_holds_at(g, r, d, d->data))
 		return true;
-	return guard_inside(g, r, d);
+	if (g->prefix_len == 0)
+		return (*at = guard_inside_plain(g, r, d)) != 0;
+	/* With one, inside is after our prefix where another echo put it. */
+	for (n = 0; n < d->nafter; n++)
+		if (guard_holds_after(g, r, d, d->after[n]))
+			return true;
+	return false;
 }
 
 /*
@@ -434,12 +454,13 @@ guard_matches(struct udp_guard *g, const struct reply *r,
  */
 static bool
 guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
-    const struct dgram *d, struct udp_turn *turn, struct reply **was)
+    const struct dgram *d, struct udp_turn *turn, struct cont *was)
 {
 	struct sent		*s = guard_sent(g, key, 0);
 	struct reply		*r, *best = NULL;
 	struct udp_recent_entry	*o;
 	unsigned int		 most, sketched;
+	size_t			 at;
 
 	turn->was = NULL;
 	turn->hops = 0;
@@ -447,9 +468,11 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 	if (s != NULL)
 		for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++)
 			if ((best == NULL || r->returns > best->returns) &&
-			    guard_matches(g, r, d))
+			    guard_matches(g, r, d, &at)) {
 				best = r;
-	*was = best;
+				was->at = (uint16_t)at;
+			}
+	was->r = best;
 	if (g->prefix_len != 0)	/* no client sends our prefix back */
 		return best != NULL || udp_recent_holding(&g->recent, key,
 		    d->data, d->len, 0, d->now) != NULL ||
@@ -511,7 +534,7 @@ guard_cut_again(struct udp_guard *g, const uint64_t key[3], uint64_t now)
 static void
 guard_sending(struct udp_guard *g, const uint64_t key[3],
     const struct dgram *d, size_t len, const struct udp_turn *turn,
-    struct reply *was)
+    const struct cont *was)
 {
 	struct sent	*s = guard_sent(g, key, d->now);
 	struct reply	*r, *oldest = s->r;
@@ -536,12 +559,16 @@ guard_sending(struct udp_guard *g, const uint64_t key[3],
 			oldest = r;
 	}
 	if (r == s->r + UDP_RETURN_REPLIES) {
-		r = was != NULL ? was : oldest;
+		r = was->r != NULL ? was->r : oldest;
 		memset(r, 0, sizeof(*r));
 		r->digest = digest;
 		r->len = len;
 		r->head_len = len < sizeof(r->head) ? len : sizeof(r->head);
 		memcpy(r->head, data, r->head_len);
+		if (len >= sizeof(r->tail))
+			memcpy(r->tail, data + len - sizeof(r->tail),
+			    sizeof(r->tail));
+		r->at = was->at;
 	} else if (now - r->ms > UDP_RETURN_MSEC)
 		r->returns = 0;	/* it did not come back in time */
 	if (r->returns < turn->hops)
@@ -561,7 +588,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	uint64_t	 key[2], sent_key[3];
 	struct dgram	 d = { data, len, 0, now_ms + 1, { NULL, NULL }, 0 };
 	struct udp_turn	 turn;
-	struct reply	*was;
+	struct cont	 was = { NULL, 0 };
 	uint16_t	 port;
 	size_t		 headers, room;
 	enum udp_verdict v;
@@ -596,7 +623,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	}
 	v = udp_rate_take(&g->rate, key, g->prefix_len + *reply_len, now_ms);
 	if (v == UDP_ANSWER)
-		guard_sending(g, sent_key, &d, *reply_len, &turn, was);
+		guard_sending(g, sent_key, &d, *reply_len, &turn, &was);
 	return v;
 }
 
