@@ -730,7 +730,7 @@ Test(udpguard, loops_side_by_side_with_an_echo_that_cuts_short_end)
  * ended[].
  */
 static void
-loops_in_turn(struct udp_guard *g, char (*d)[512], unsigned int n,
+loops_in_turn(struct udp_guard *g, char (*d)[1024], unsigned int n,
     unsigned int turns, const char *before, unsigned int *answered,
     bool *ended)
 {
@@ -744,24 +744,24 @@ loops_in_turn(struct udp_guard *g, char (*d)[512], unsigned int n,
 			if (ended[i])
 				continue;
 			len = strlen(d[i]);
-			cr_assert_lt(len + blen, 512);
 			if (judge(g, &sin, sizeof(sin), d[i], len, now++,
 			    &reply) != UDP_ANSWER) {
 				ended[i] = true;
 				continue;
 			}
 			answered[i]++;
+			cr_assert_lt(len + blen, 1024, "loop %u", i);
 			memmove(d[i] + blen, d[i], len + 1);
 			memcpy(d[i], before, blen);
 		}
 }
 
 /*
- * With a prefix, against another echo that puts more than 62 bytes
+ * With a prefix, against another echo that puts more than 510 bytes
  * before what it sends back: eight loops side by side, more than the
  * replies kept for one address and port, are each refused at their
  * first return, found by their replies' last 16 bytes after the prefix
- * (before: only the prefix's place in the first 64 bytes was looked at,
+ * (before: only the prefix's place in the first bytes was looked at,
  * and each ran five turns).  A client whose datagram ends with its last
  * reply without the prefix before it is answered.
  */
@@ -769,15 +769,15 @@ Test(udpguard, loops_with_an_echo_that_puts_much_before_end)
 {
 	struct udp_guard	*a = udp_guard_new("A:", 2, &none, &key);
 	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
-	static char		 d[8][512], other[103];
+	static char		 d[8][1024], other[603];
 	unsigned int		 answered[8] = { 0 }, i;
 	bool			 ended[8] = { false };
 	size_t			 reply;
 	uint64_t		 now = 1000;
 
-	/* 99 bytes of its own, then ours: "BBB...B:A:". */
-	memset(other, 'B', 99);
-	memcpy(other + 99, ":A:", 4);
+	/* 599 bytes of its own, then ours: "BBB...B:A:". */
+	memset(other, 'B', 599);
+	memcpy(other + 599, ":A:", 4);
 	for (i = 0; i < 8; i++)
 		snprintf(d[i], sizeof(d[i]), "loop %u, long enough", i);
 	loops_in_turn(a, d, 8, 10, other, answered, ended);
@@ -802,7 +802,7 @@ Test(udpguard, loops_with_an_echo_that_puts_much_before_end)
 Test(udpguard, loops_side_by_side_with_a_prefixing_echo_end)
 {
 	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
-	static char		 d[64][512];
+	static char		 d[64][1024];
 	unsigned int		 answered[64] = { 0 }, i, most;
 	bool			 ended[64] = { false };
 
@@ -1022,22 +1022,24 @@ Test(udpguard, a_loop_with_an_echo_that_wraps_ends)
 
 /*
  * One loop with another echo that puts `blen` bytes before and `alen`
- * after each reply, binary: the answers echod gives it (at most 40).
- * With a prefix, `before` ends with ours.
+ * after each reply, binary: the answers echod gives it (at most 40, or
+ * most).  With a prefix, `before` ends with ours.
  */
 static unsigned int
-padded_loop(const char *prefix, const void *before, size_t blen,
-    const void *after, size_t alen, const void *seed, size_t len)
+padded_loop_from(int port, unsigned int most, const char *prefix,
+    const void *before, size_t blen, const void *after, size_t alen,
+    const void *seed, size_t len)
 {
 	struct udp_guard	*g = udp_guard_new(prefix, strlen(prefix),
 				    &none, &key);
-	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
-	static uint8_t		 d[8192];
+	struct sockaddr_in	 sin = v4("192.0.2.1", port);
+	static uint8_t		 d[UDP_MAX_V4];
 	unsigned int		 n;
 	size_t			 reply;
 
+	udp_guard_client_ports(g, 40000, 50000);
 	memcpy(d, seed, len);
-	for (n = 0; n < 40; n++) {
+	for (n = 0; n < most; n++) {
 		if (judge(g, &sin, sizeof(sin), (const char *)d, len,
 		    100 + n, &reply) != UDP_ANSWER)
 			break;
@@ -1049,6 +1051,14 @@ padded_loop(const char *prefix, const void *before, size_t blen,
 	}
 	udp_guard_free(g);
 	return n;
+}
+
+static unsigned int
+padded_loop(const char *prefix, const void *before, size_t blen,
+    const void *after, size_t alen, const void *seed, size_t len)
+{
+	return padded_loop_from(20000, 40, prefix, before, blen, after, alen,
+	    seed, len);
 }
 
 /*
@@ -1085,6 +1095,13 @@ Test(udpguard, loops_with_an_echo_that_pads_end)
 	memcpy(header + 61, "GOT:", 4);
 	cr_assert_eq(padded_loop("GOT:", header, 65, "!", 1, seed,
 	    strlen(seed)), 1);
+	/*
+	 * From a client's port, 1000 turns: by then the padding is all
+	 * that the reply's ends hold, and only where the reply before was
+	 * finds it.
+	 */
+	cr_assert_eq(padded_loop_from(45000, 2000, "", zeros, 8, zeros, 8,
+	    seed, strlen(seed)), 1 + UDP_RETURNS_CLIENT);
 }
 
 /*
