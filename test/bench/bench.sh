@@ -102,7 +102,7 @@ versus "--threads 2 against 1, 1 in flight" requests_per_s "" "-T 1 -c 50 -s 64 
 # show that a change costs nothing (ratio this/that).
 if [ -n "${BENCH_BASELINE:-}" ]; then
 	echo
-	echo "this echod against $BENCH_BASELINE (ratio this/baseline):"
+	echo "this echod against BENCH_BASELINE (ratio this/baseline):"
 	echo
 	printf '| %-44s | %-20s | %12s | %12s | %6s |\n' workload metric this baseline ratio
 	printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
@@ -141,7 +141,7 @@ compare "16 sockets x 8 in flight, no limits" cpu_us_per_request "$UDPREF" "$udp
 compare "16 sockets x 8 in flight, default limits" requests_per_s "$UDPREF" "$udp16" "$ECHOD -U" "$udp16"
 if [ -n "${BENCH_BASELINE:-}" ]; then
 	echo
-	echo "UDP, this echod against $BENCH_BASELINE (ratio this/baseline):"
+	echo "UDP, this echod against BENCH_BASELINE (ratio this/baseline):"
 	echo
 	printf '| %-44s | %-20s | %12s | %12s | %6s |\n' workload metric this baseline ratio
 	printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..22})" \
