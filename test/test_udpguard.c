@@ -1192,53 +1192,13 @@ Test(udpguard, an_empty_reply_is_in_no_other_datagram)
 }
 
 /*
- * Loops side by side, made to end alike, so that their replies share one
- * set of the table, one of them turning faster than the others: each
- * turn takes its last's place, so four at once each end as one does
- * (before: each turn pushed out another loop's last, and the slower
- * ones ran on).
+ * Four loops side by side, made to end alike, so that their replies
+ * share one set of the table, one of them turning faster than the
+ * others, with `others` other requests from the same address and port
+ * after each turn: each loop must end as one alone does.
  */
-Test(udpguard, four_loops_ending_alike_end)
-{
-	static const unsigned int order[] = { 0, 1, 0, 2, 0, 3 };
-	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
-	struct sockaddr_in	 sin = v4("192.0.2.1", 20000);
-	static char		 d[4][256];
-	unsigned int		 answered[4] = { 0 }, turn, i;
-	bool			 ended[4] = { false };
-	size_t			 reply, len;
-	uint64_t		 now = 100;
-
-	for (i = 0; i < 4; i++)
-		snprintf(d[i], sizeof(d[i]), "loop %u, and the same 24 bytes "
-		    "at the end", i);
-	for (turn = 0; turn < 40 * 6; turn++) {
-		i = order[turn % 6];
-		if (ended[i])
-			continue;
-		len = strlen(d[i]);
-		if (judge(g, &sin, sizeof(sin), d[i], len, now++, &reply) !=
-		    UDP_ANSWER) {
-			ended[i] = true;
-			continue;
-		}
-		answered[i]++;
-		memmove(d[i] + 2, d[i], len + 1);
-		memcpy(d[i], "B:", 2);
-	}
-	for (i = 0; i < 4; i++)
-		cr_assert_eq(answered[i], 1 + UDP_RETURNS_SERVER,
-		    "loop %u answered %u times", i, answered[i]);
-	udp_guard_free(g);
-}
-
-/*
- * The same, with four other requests from the same address and port
- * after each turn, so that the replies kept for it no longer hold the
- * loops' last turns and only the thread's table finds them: there too
- * each turn takes its last's place.
- */
-Test(udpguard, four_loops_ending_alike_beside_other_requests_end)
+static void
+alike_loops_end(unsigned int others)
 {
 	static const unsigned int order[] = { 0, 1, 0, 2, 0, 3 };
 	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
@@ -1266,7 +1226,7 @@ Test(udpguard, four_loops_ending_alike_beside_other_requests_end)
 		answered[i]++;
 		memmove(d[i] + 2, d[i], len + 1);
 		memcpy(d[i], "B:", 2);
-		for (j = 0; j < UDP_RETURN_REPLIES; j++) {
+		for (j = 0; j < others; j++) {
 			snprintf(other, sizeof(other), "request %u", n++);
 			cr_assert_eq(judge(g, &sin, sizeof(sin), other,
 			    strlen(other), now++, &reply), UDP_ANSWER);
@@ -1276,6 +1236,26 @@ Test(udpguard, four_loops_ending_alike_beside_other_requests_end)
 		cr_assert_eq(answered[i], 1 + UDP_RETURNS_SERVER,
 		    "loop %u answered %u times", i, answered[i]);
 	udp_guard_free(g);
+}
+
+/*
+ * Each turn takes its last's place, so four at once each end as one
+ * does (before: each turn pushed out another loop's last, and the
+ * slower ones ran on).
+ */
+Test(udpguard, four_loops_ending_alike_end)
+{
+	alike_loops_end(0);
+}
+
+/*
+ * With four other requests after each turn, the replies kept for the
+ * address and port no longer hold the loops' last turns and only the
+ * thread's table finds them: there too each turn takes its last's place.
+ */
+Test(udpguard, four_loops_ending_alike_beside_other_requests_end)
+{
+	alike_loops_end(UDP_RETURN_REPLIES);
 }
 
 /*
