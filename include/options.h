@@ -74,6 +74,7 @@ struct options {
 	bool			 udp;		/* -U: UDP on every address */
 	bool			 reuse_port;	/* another echod may bind ours */
 	struct udp_limits	 udp_limits;	/* per second, 0: none */
+	unsigned int		 udp_repeats;	/* from clients' ports, no prefix */
 	struct listen_list	 metrics;	/* --metrics: HTTP endpoint */
 	unsigned int		 metrics_max_connections;
 	char			*tls_cert;	/* PEM chain, for tls: */

@@ -22,6 +22,7 @@ struct udp_config {
 	const char		*prefix;
 	size_t			 prefix_len;
 	struct udp_limits	 limits;	/* this thread's share */
+	unsigned int		 repeats;	/* --udp-repeats */
 	struct siphash_key	 key;
 	/* When each once-a-minute line was last said, by any thread. */
 	_Atomic time_t		*refusal_logged;

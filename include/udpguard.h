@@ -44,6 +44,7 @@ struct udp_guard *udp_guard_new(const char *, size_t, const struct udp_limits *,
 void	udp_guard_free(struct udp_guard *);
 void	udp_guard_own_port(struct udp_guard *, uint16_t);
 void	udp_guard_client_ports(struct udp_guard *, uint16_t, uint16_t);
+void	udp_guard_client_repeats(struct udp_guard *, unsigned int);
 enum udp_verdict udp_guard_judge(struct udp_guard *, const struct sockaddr *,
 	    socklen_t, const void *, size_t, uint64_t, size_t *);
 const char *udp_verdict_reason(enum udp_verdict);
@@ -63,8 +64,8 @@ bool	udp_port_is_service(uint16_t);
  * prefix it is refused at once; without, it is also what a client that
  * repeats itself sends, so only the one after UDP_RETURNS_SERVER such in
  * a row is refused from a port outside the kernel's range for clients
- * (an echo server's port), the one after UDP_RETURNS_CLIENT from within;
- * the count then starts again.
+ * (an echo server's port), the one after UDP_RETURNS_CLIENT (by default:
+ * --udp-repeats) from within; the count then starts again.
  */
 #define UDP_RETURN_MSEC		10000
 /* Replies remembered for each address and port. */
@@ -80,6 +81,7 @@ bool	udp_port_is_service(uint16_t);
 #define UDP_RECENT_ALIKE	4	/* of one set, ending (beginning) alike */
 #define UDP_RETURNS_SERVER	2
 #define UDP_RETURNS_CLIENT	1000
+#define UDP_RETURNS_CLIENT_MAX	65535	/* a reply's count is 16 bits */
 /* Linux's default net.ipv4.ip_local_port_range. */
 #define UDP_CLIENT_PORT_MIN	32768
 #define UDP_CLIENT_PORT_MAX	60999

@@ -139,6 +139,20 @@ Test(options, udp_limits_defaults_and_ranges)
 	cr_assert_eq(p.opts.udp_limits.source_bytes, 1 << 20);
 	cr_assert_eq(p.opts.udp_limits.total_dgrams, 100000);
 	cr_assert_eq(p.opts.udp_limits.total_bytes, 32 << 20);
+	cr_assert_eq(p.opts.udp_repeats, 1000);
+	parsed_free(&p);
+	PARSE(&p, "--udp-repeats", "0");
+	cr_assert_eq(p.result, OPTIONS_RUN, "%s", p.err);
+	cr_assert_eq(p.opts.udp_repeats, 0);
+	parsed_free(&p);
+	PARSE(&p, "--udp-repeats", "65535");
+	cr_assert_eq(p.result, OPTIONS_RUN, "%s", p.err);
+	cr_assert_eq(p.opts.udp_repeats, 65535);
+	parsed_free(&p);
+	PARSE(&p, "--udp-repeats", "65536");
+	cr_assert_eq(p.result, OPTIONS_EXIT_USAGE);
+	cr_assert_str_eq(p.err, "echod: invalid --udp-repeats '65536': "
+	    "must be a whole number from 0 to 65535 (see echod --help)\n");
 	parsed_free(&p);
 	PARSE(&p, "--udp-source-rate", "0", "--udp-source-bytes", "2K",
 	    "--udp-total-rate", "100000000", "--udp-total-bytes", "1G");
@@ -204,6 +218,7 @@ Test(options, help_lists_every_option_with_its_default)
 	    "--max-per-ip", "--threads", "--unix-mode", "--udp", "--metrics",
 	    "--proxy-protocol", "--tls-cert", "--tls-key", "--udp-source-rate",
 	    "--udp-source-bytes", "--udp-total-rate", "--udp-total-bytes",
+	    "--udp-repeats",
 	    "--handshake-timeout", "--proxy-from", "--ipv6-prefix",
 	    "--metrics-max-connections", "(default 16)", "--memory-limit",
 	    "--tls-ticket-lifetime", "(default 3600)",

@@ -673,19 +673,23 @@ plain_echo_stop(struct plain_echo *pe)
 }
 
 /*
- * echod without a prefix and an echo that is not echod (set up in *pe),
- * started by one datagram "from" that echo (sent from its socket: no
- * forging needed).
+ * echod without a prefix (and with --udp-repeats, unless NULL) and an
+ * echo that is not echod (set up in *pe), started by one datagram
+ * "from" that echo (sent from its socket: no forging needed).
  */
 static void
-loop_with_echo(struct plain_echo *pe, int echo_port, const char *seed,
-    unsigned int answers)
+loop_with_echo_repeats(struct plain_echo *pe, int echo_port,
+    const char *seed, const char *repeats, unsigned int answers)
 {
 	struct echod		 e;
 	struct udp_totals	 t;
 	struct sockaddr_in	 to = { .sin_family = AF_INET };
 
-	echod_start(&e, "-U", "-P", "", NULL);
+	if (repeats != NULL)
+		echod_start(&e, "-U", "-P", "", "--udp-repeats", repeats,
+		    NULL);
+	else
+		echod_start(&e, "-U", "-P", "", NULL);
 	plain_echo_start(pe, echo_port);
 	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	to.sin_port = htons(e.port);
@@ -699,6 +703,13 @@ loop_with_echo(struct plain_echo *pe, int echo_port, const char *seed,
 	cr_assert_eq(t.in, answers + 1, "%s", e.log);
 	cr_assert_eq(t.refused, 1, "%s", e.log);
 	echod_free(&e);
+}
+
+static void
+loop_with_echo(struct plain_echo *pe, int echo_port, const char *seed,
+    unsigned int answers)
+{
+	loop_with_echo_repeats(pe, echo_port, seed, NULL, answers);
 }
 
 Test(udp, a_loop_with_another_echo_on_a_server_port_stops)
@@ -728,6 +739,20 @@ Test(udp, a_loop_with_another_echo_on_a_client_port_is_cut)
 	struct plain_echo	 pe = { .delay_ms = 0 };
 
 	loop_with_echo(&pe, 0, "hello", 1 + 1000);
+}
+
+/*
+ * --udp-repeats moves that line: a loop on a client's port ends after
+ * n + 1 answers; 0 ends it at its first return.  A server's port keeps
+ * its count of two, whatever n.
+ */
+Test(udp, udp_repeats_sets_where_a_loop_on_a_client_port_is_cut)
+{
+	struct plain_echo	 pe = { .delay_ms = 0 };
+
+	loop_with_echo_repeats(&pe, 0, "hello", "5", 1 + 5);
+	loop_with_echo_repeats(&pe, 0, "hello", "0", 1);
+	loop_with_echo_repeats(&pe, server_port(), "hello", "5000", 1 + 2);
 }
 
 /*

@@ -358,6 +358,18 @@ Test(udpguard, without_a_prefix_a_few_repeats_are_answered)
 	    UDP_RETURNS_CLIENT + 1);
 	cr_assert_eq(judge(g, &sin, sizeof(sin), "ping", 4,
 	    100 + UDP_RETURN_MSEC, &reply), UDP_ANSWER);
+	/* --udp-repeats moves the line for clients' ports only. */
+	udp_guard_client_repeats(g, 7);
+	cr_assert_eq(answered_in_a_row(g, 45001, "ping", 5000), 1 + 7);
+	cr_assert_eq(answered_in_a_row(g, 45001, "ping", 5000), 7 + 1);
+	cr_assert_eq(answered_in_a_row(g, 20001, "ping", 5000),
+	    1 + UDP_RETURNS_SERVER);
+	udp_guard_client_repeats(g, 0);
+	cr_assert_eq(answered_in_a_row(g, 45002, "ping", 5000), 1);
+	udp_guard_client_repeats(g, UDP_RETURNS_CLIENT_MAX + 1);
+	cr_assert_eq(answered_in_a_row(g, 45003, "ping", 70000),
+	    1 + UDP_RETURNS_CLIENT_MAX);
+	udp_guard_client_repeats(g, UDP_RETURNS_CLIENT);
 	/* Something else between two repeats starts the count again. */
 	cr_assert_eq(answered_in_a_row(g, 30000, "a", 2), 2);
 	cr_assert_eq(answered_in_a_row(g, 30000, "b", 1), 1);

@@ -84,6 +84,7 @@ listen_udp_set(struct server *srv)
 	cfg.limits = opts->udp_limits;
 	cfg.limits.total_dgrams = (cfg.limits.total_dgrams + n - 1) / n;
 	cfg.limits.total_bytes = (cfg.limits.total_bytes + n - 1) / n;
+	cfg.repeats = opts->udp_repeats;
 	cfg.key = srv->group->udp_key;
 	cfg.refusal_logged = &srv->group->udp_refusal_logged;
 	cfg.error_logged = &srv->group->udp_error_logged;

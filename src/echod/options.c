@@ -37,7 +37,8 @@ enum {
 	OPT_UDP_SOURCE_RATE,
 	OPT_UDP_SOURCE_BYTES,
 	OPT_UDP_TOTAL_RATE,
-	OPT_UDP_TOTAL_BYTES
+	OPT_UDP_TOTAL_BYTES,
+	OPT_UDP_REPEATS
 };
 
 static const char short_options[] = ":l:p:P:f:c:t:u:UqvhV";
@@ -75,6 +76,7 @@ static const struct option long_options[] = {
 	{ "udp-source-bytes",	required_argument,	NULL, OPT_UDP_SOURCE_BYTES },
 	{ "udp-total-rate",	required_argument,	NULL, OPT_UDP_TOTAL_RATE },
 	{ "udp-total-bytes",	required_argument,	NULL, OPT_UDP_TOTAL_BYTES },
+	{ "udp-repeats",	required_argument,	NULL, OPT_UDP_REPEATS },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -142,6 +144,10 @@ usage(FILE *out)
 "                            (default %d)\n"
 "      --udp-total-bytes BYTES  UDP reply bytes per second in all\n"
 "                            (default %luM)\n"
+"      --udp-repeats N       with an empty prefix, how often a client's\n"
+"                            port may send back the reply it just got\n"
+"                            before one goes unanswered, which ends an\n"
+"                            echo loop (default %d)\n"
 "      --reuse-port          let a new echod bind these addresses too, for a\n"
 "                            restart that refuses no connection\n"
 "  -u, --user NAME           after binding, switch to this user (when\n"
@@ -166,6 +172,7 @@ usage(FILE *out)
 	    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_UNIX_MODE,
 	    DEFAULT_UDP_SOURCE_RATE, DEFAULT_UDP_SOURCE_BYTES >> 10,
 	    DEFAULT_UDP_TOTAL_RATE, DEFAULT_UDP_TOTAL_BYTES >> 20,
+	    UDP_RETURNS_CLIENT,
 	    DEFAULT_METRICS_MAX_CONNECTIONS, DEFAULT_TLS_TICKET_LIFETIME);
 }
 
@@ -191,6 +198,7 @@ options_defaults(struct options *opts)
 	opts->udp_limits.source_bytes = DEFAULT_UDP_SOURCE_BYTES;
 	opts->udp_limits.total_dgrams = DEFAULT_UDP_TOTAL_RATE;
 	opts->udp_limits.total_bytes = DEFAULT_UDP_TOTAL_BYTES;
+	opts->udp_repeats = UDP_RETURNS_CLIENT;
 }
 
 /* An octal file mode such as 660 or 0660, nothing else. */
@@ -402,6 +410,12 @@ option_apply(struct options *opts, FILE *err, int ch, const char *arg)
 	case OPT_UDP_TOTAL_BYTES:
 		return usage_number(err, "--udp-total-bytes", arg, 0,
 		    MAX_UDP_BYTES, true, &opts->udp_limits.total_bytes);
+	case OPT_UDP_REPEATS:
+		if (usage_number(err, "--udp-repeats", arg, 0,
+		    UDP_RETURNS_CLIENT_MAX, false, &n) == -1)
+			return -1;
+		opts->udp_repeats = (unsigned int)n;
+		return 0;
 	case 'q':
 		opts->log_level = LOG_LEVEL_QUIET;
 		return 0;

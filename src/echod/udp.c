@@ -94,6 +94,7 @@ udp_set_new(struct event_base *base, const struct udp_config *cfg,
 		return NULL;
 	}
 	udp_client_ports(set->guard);
+	udp_guard_client_repeats(set->guard, cfg->repeats);
 	for (i = 0; i < UDP_BATCH; i++) {
 		set->in_iov[i].iov_base = set->bufs + i * UDP_RECV_MAX;
 		set->in_iov[i].iov_len = UDP_RECV_MAX;

@@ -63,6 +63,7 @@ struct udp_guard {
 	size_t			 prefix_len;
 	struct siphash_key	 key;
 	uint16_t		 client_min, client_max;
+	unsigned int		 client_repeats;	/* UDP_RETURNS_CLIENT */
 	uint8_t			 refused[65536 / 8];	/* one bit a port */
 	struct udp_rate		 rate;
 	struct sent		 sent[UDP_GUARD_SETS][UDP_GUARD_WAYS];
@@ -118,6 +119,7 @@ udp_guard_new(const char *prefix, size_t prefix_len,
 	g->key = *key;
 	g->client_min = UDP_CLIENT_PORT_MIN;
 	g->client_max = UDP_CLIENT_PORT_MAX;
+	g->client_repeats = UDP_RETURNS_CLIENT;
 	for (i = 0; i < sizeof(service_ports) / sizeof(service_ports[0]); i++)
 		port_refuse(g, service_ports[i]);
 	return g;
@@ -141,6 +143,18 @@ udp_guard_client_ports(struct udp_guard *g, uint16_t min, uint16_t max)
 {
 	g->client_min = min;
 	g->client_max = max;
+}
+
+/*
+ * How many repeats from a client's port are answered before one is not:
+ * where an operator puts the line between a monitor that repeats itself
+ * and a loop with an echo on such a port, which look the same.
+ */
+void
+udp_guard_client_repeats(struct udp_guard *g, unsigned int n)
+{
+	g->client_repeats = n < UDP_RETURNS_CLIENT_MAX ? n :
+	    UDP_RETURNS_CLIENT_MAX;
 }
 
 /* The sender's port and rate-limit key; false if it has none. */
@@ -490,7 +504,7 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 		turn->hops = best->returns;
 	if (o != NULL && o->returns > turn->hops)
 		turn->hops = o->returns;
-	most = turn->server ? UDP_RETURNS_SERVER : UDP_RETURNS_CLIENT;
+	most = turn->server ? UDP_RETURNS_SERVER : g->client_repeats;
 	if (++turn->hops <= most)
 		return false;
 	/*
