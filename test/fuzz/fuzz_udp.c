@@ -76,6 +76,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		last.valid = false;
 		check(guard != NULL);
 		udp_guard_own_port(guard, OWN_PORT);
+		/* Now and then a client's port repeats little (--udp-repeats). */
+		if (data[0] & 0x20)
+			udp_guard_client_repeats(guard, data[1] % 4);
 	}
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = (data[0] & 1) ? AF_INET6 : AF_INET;
