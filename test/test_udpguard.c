@@ -839,7 +839,7 @@ Test(udpguard, loops_side_by_side_with_a_prefixing_echo_end)
 /*
  * One loop, its replies changed as another echo changes them, each
  * turn coming back after turn_ms: the answers echod gives it (at most
- * 40).
+ * 40, fewer if the datagram outgrows its buffer first).
  */
 static unsigned int
 loop_answers(struct udp_guard *g, const char *start, const char *before,
@@ -856,6 +856,8 @@ loop_answers(struct udp_guard *g, const char *start, const char *before,
 		if (judge(g, &sin, sizeof(sin), d, strlen(d), now,
 		    &reply) != UDP_ANSWER)
 			break;
+		if (strlen(before) + strlen(d) + strlen(after) >= sizeof(d))
+			return 40;
 		memmove(d + strlen(before), d, strlen(d) + 1);
 		memcpy(d, before, strlen(before));
 		strcat(d, after);
@@ -1030,6 +1032,23 @@ Test(udpguard, a_loop_with_an_echo_that_wraps_ends)
 	    "\n", 1), 1);
 	udp_guard_free(g);
 	udp_guard_free(a);
+}
+
+/*
+ * An echo whose prefix is full of our prefix's first byte: ours is found
+ * behind it all the same (the search gives memchr() up after a few false
+ * starts, for memmem()), at the first return.
+ */
+Test(udpguard, our_prefix_behind_its_first_byte_again_and_again_is_found)
+{
+	struct udp_guard	*g = udp_guard_new("GOT:", 4, &none, &key);
+
+	cr_assert_eq(loop_answers(g, "hello", "GGGGGGGGGGGGGGGGGGGG> GOT:",
+	    "", 1), 1);
+	cr_assert_eq(loop_answers(g, "hello", "GOGOGOGOGOGOGOGOGOGO> GOT:",
+	    "\n", 1), 1);
+	cr_assert_eq(loop_answers(g, "hello", "G> GOT:", "", 1), 1);
+	udp_guard_free(g);
 }
 
 /*

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +181,32 @@ guard_sketch_tag(const struct udp_guard *g, const uint64_t key[3],
 }
 
 /*
+ * Where the prefix is in [p, end), or NULL.  Its first byte is looked for
+ * with memchr(), which passes over a datagram without it at once, where
+ * memmem() spends some four instructions a byte; a datagram full of that
+ * byte gets memmem() after GUARD_FIRST_HITS false starts, so that none
+ * costs more than memmem() alone would.
+ */
+#define GUARD_FIRST_HITS	8
+
+static const uint8_t *
+guard_find_prefix(const struct udp_guard *g, const uint8_t *p,
+    const uint8_t *end)
+{
+	size_t	 n = g->prefix_len, hits;
+
+	for (hits = 0; hits < GUARD_FIRST_HITS; hits++, p++) {
+		if ((size_t)(end - p) < n || (p = memchr(p, g->prefix[0],
+		    (size_t)(end - p) - n + 1)) == NULL)
+			return NULL;
+		if (memcmp(p + 1, g->prefix + 1, n - 1) == 0)
+			return p;
+	}
+	return end - p < (ptrdiff_t)n ? NULL :
+	    memmem(p, (size_t)(end - p), g->prefix, n);
+}
+
+/*
  * With a prefix: where another echo has put ours, in the datagram's
  * first UDP_RECENT_SEARCH bytes past its start (its start is refused
  * before), what follows, where a reply come back is looked for.  Each
@@ -193,8 +220,7 @@ guard_prefixed(const struct udp_guard *g, struct udp_dgram *d)
 	end = d->data + (d->len < UDP_RECENT_SEARCH ? d->len :
 	    UDP_RECENT_SEARCH);
 	for (p = d->data + 1; d->nafter < 2 && p < end; p++) {
-		if ((p = memmem(p, (size_t)(end - p), g->prefix,
-		    g->prefix_len)) == NULL)
+		if ((p = guard_find_prefix(g, p, end)) == NULL)
 			break;
 		d->after[d->nafter++] = p + g->prefix_len;
 	}
