@@ -32,6 +32,7 @@ struct udp_recent {
 	struct siphash_key	 key;
 	const uint8_t		*prefix;	/* before each reply */
 	size_t			 prefix_len;
+	struct siphash_memo	 memo;		/* of the last address and port */
 	struct udp_recent_entry	 table[UDP_RECENT_SETS][UDP_RECENT_WAYS];
 };
 

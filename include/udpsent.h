@@ -67,6 +67,7 @@ struct udp_sent_table {
 	const uint8_t		*prefix;	/* before each reply */
 	size_t			 prefix_len;
 	uint16_t		 client_min, client_max;
+	struct siphash_memo	 memo;		/* of the last address and port */
 	struct udp_sent		 sets[UDP_GUARD_SETS][UDP_GUARD_WAYS];
 };
 

@@ -100,3 +100,22 @@ Test(peers, siphash_matches_the_reference)
 	memcpy(&key.k1, k + 8, 8);
 	cr_assert_eq(siphash(&key, msg, sizeof(msg)), 0xa129ca6149be45e5ULL);
 }
+
+/* A kept hash is the hash of what is asked now, not of what was before. */
+Test(peers, siphash_memo_is_siphash_of_each_key)
+{
+	const struct siphash_key	 key = { 3, 5 };
+	struct siphash_memo		 memo = { .valid = false };
+	const uint64_t			 a[3] = { 1, 2, 3 }, b[3] = { 1, 2, 4 };
+
+	cr_assert_eq(siphash_memo(&key, &memo, a), siphash(&key, a,
+	    sizeof(a)));
+	cr_assert_eq(siphash_memo(&key, &memo, a), siphash(&key, a,
+	    sizeof(a)));
+	cr_assert_eq(siphash_memo(&key, &memo, b), siphash(&key, b,
+	    sizeof(b)));
+	cr_assert_eq(siphash_memo(&key, &memo, a), siphash(&key, a,
+	    sizeof(a)));
+	cr_assert_neq(siphash(&key, a, sizeof(a)), siphash(&key, b,
+	    sizeof(b)));
+}

@@ -60,6 +60,18 @@ siphash(const struct siphash_key *key, const void *data, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
+uint64_t
+siphash_memo(const struct siphash_key *key, struct siphash_memo *m,
+    const uint64_t in[3])
+{
+	if (!m->valid || memcmp(m->in, in, sizeof(m->in)) != 0) {
+		memcpy(m->in, in, sizeof(m->in));
+		m->hash = siphash(key, in, sizeof(m->in));
+		m->valid = true;
+	}
+	return m->hash;
+}
+
 void
 siphash_random_key(struct siphash_key *key)
 {

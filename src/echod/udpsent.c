@@ -20,6 +20,7 @@ udp_sent_init(struct udp_sent_table *t, const struct siphash_key *key,
     const char *prefix, size_t prefix_len)
 {
 	memset(t->sets, 0, sizeof(t->sets));
+	memset(&t->memo, 0, sizeof(t->memo));
 	t->key = *key;
 	t->prefix = (const uint8_t *)prefix;
 	t->prefix_len = prefix_len;
@@ -65,7 +66,7 @@ static struct udp_sent *
 sent_slot(struct udp_sent_table *t, const uint64_t key[3], uint64_t now)
 {
 	struct udp_sent	*set, *victim;
-	uint64_t	 h = siphash(&t->key, key, 3 * sizeof(key[0]));
+	uint64_t	 h = siphash_memo(&t->key, &t->memo, key);
 	size_t		 i;
 	int		 spare, most;
 
