@@ -71,8 +71,10 @@ struct udp_sent_table {
 	struct udp_sent		 sets[UDP_GUARD_SETS][UDP_GUARD_WAYS];
 };
 
-void	udp_sent_init(struct udp_sent_table *, const struct siphash_key *,
-	    const char *, size_t);
+/* Zeroed by calloc(): pages a thread's replies never reach stay unmapped. */
+struct udp_sent_table *udp_sent_new(const struct siphash_key *, const char *,
+	    size_t);
+void	udp_sent_free(struct udp_sent_table *);
 /* The ports the kernel gives clients that do not choose theirs. */
 void	udp_sent_client_ports(struct udp_sent_table *, uint16_t, uint16_t);
 bool	udp_sent_server_port(const struct udp_sent_table *, uint16_t);

@@ -38,7 +38,7 @@ struct udp_guard {
 	unsigned int		 client_repeats;	/* UDP_RETURNS_CLIENT */
 	uint8_t			 refused[65536 / 8];	/* one bit a port */
 	struct udp_rate		 rate;
-	struct udp_sent_table	 sent;
+	struct udp_sent_table	*sent;
 	struct udp_recent	 recent;
 	struct udp_sketch	 sketch;	/* what recent outruns */
 };
@@ -73,7 +73,10 @@ udp_guard_new(const char *prefix, size_t prefix_len,
 	g->prefix_len = prefix_len;
 	udp_rate_init(&g->rate, limits, key);
 	udp_recent_init(&g->recent, key, prefix, prefix_len);
-	udp_sent_init(&g->sent, key, prefix, prefix_len);
+	if ((g->sent = udp_sent_new(key, prefix, prefix_len)) == NULL) {
+		free(g);
+		return NULL;
+	}
 	udp_sketch_init(&g->sketch, 1);
 	g->key = *key;
 	g->client_repeats = UDP_RETURNS_CLIENT;
@@ -85,6 +88,9 @@ udp_guard_new(const char *prefix, size_t prefix_len,
 void
 udp_guard_free(struct udp_guard *g)
 {
+	if (g == NULL)
+		return;
+	udp_sent_free(g->sent);
 	free(g);
 }
 
@@ -98,7 +104,7 @@ udp_guard_own_port(struct udp_guard *g, uint16_t port)
 void
 udp_guard_client_ports(struct udp_guard *g, uint16_t min, uint16_t max)
 {
-	udp_sent_client_ports(&g->sent, min, max);
+	udp_sent_client_ports(g->sent, min, max);
 }
 
 /*
@@ -300,8 +306,8 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 
 	turn->was = NULL;
 	turn->hops = 0;
-	turn->server = udp_sent_server_port(&g->sent, port);
-	udp_sent_continued(&g->sent, key, d, cont);
+	turn->server = udp_sent_server_port(g->sent, port);
+	udp_sent_continued(g->sent, key, d, cont);
 	best = cont->r;
 	if (g->prefix_len != 0)	/* no client sends our prefix back */
 		return best != NULL || udp_recent_holding(&g->recent, key,
@@ -352,7 +358,7 @@ guard_sending(struct udp_guard *g, const uint64_t key[3],
 	if (turn->server)
 		udp_sketch_put(&g->sketch, guard_sketch_tag(g, key, len,
 		    digest), turn->hops + 1, d->now);
-	udp_sent_note(&g->sent, key, d, len, digest, turn->hops, cont);
+	udp_sent_note(g->sent, key, d, len, digest, turn->hops, cont);
 }
 
 /*
@@ -396,7 +402,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 		return UDP_RETURNED;
 	room = (headers == 28 ? UDP_MAX_V4 : UDP_MAX_V6) - g->prefix_len;
 	*reply_len = len < room ? len : room;
-	if (*reply_len < len && udp_sent_cut_again(&g->sent, sent_key, d.now)) {
+	if (*reply_len < len && udp_sent_cut_again(g->sent, sent_key, d.now)) {
 		*reply_len = 0;
 		return UDP_CUT_AGAIN;
 	}

@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "udprecent.h"	/* udp_digest */
@@ -15,17 +16,26 @@
 #define SENT_INSIDE_MIN		8
 #define SENT_INSIDE_PLACES	64
 
-void
-udp_sent_init(struct udp_sent_table *t, const struct siphash_key *key,
-    const char *prefix, size_t prefix_len)
+struct udp_sent_table *
+udp_sent_new(const struct siphash_key *key, const char *prefix,
+    size_t prefix_len)
 {
-	memset(t->sets, 0, sizeof(t->sets));
-	memset(&t->memo, 0, sizeof(t->memo));
+	struct udp_sent_table	*t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
 	t->key = *key;
 	t->prefix = (const uint8_t *)prefix;
 	t->prefix_len = prefix_len;
 	t->client_min = UDP_CLIENT_PORT_MIN;
 	t->client_max = UDP_CLIENT_PORT_MAX;
+	return t;
+}
+
+void
+udp_sent_free(struct udp_sent_table *t)
+{
+	free(t);
 }
 
 void
