@@ -51,8 +51,10 @@ struct udp_turn {
 /* A reply's digest: fast, keyed, not collision resistant. */
 uint64_t udp_digest(const struct siphash_key *, const void *, size_t);
 
-void	udp_recent_init(struct udp_recent *, const struct siphash_key *,
-	    const char *, size_t);
+/* Zeroed by calloc(): pages a thread's replies never reach stay unmapped. */
+struct udp_recent *udp_recent_new(const struct siphash_key *, const char *,
+	    size_t);
+void	udp_recent_free(struct udp_recent *);
 /* The reply of len bytes and this digest sent to key (address, port). */
 struct udp_recent_entry *udp_recent_find(struct udp_recent *,
 	    const uint64_t [3], const uint8_t *, size_t, uint64_t, uint64_t);

@@ -602,26 +602,27 @@ Test(udpguard, loops_beside_thousands_of_other_replies_end)
  */
 Test(udpguard, replies_beginning_alike_keep_to_four_of_a_set)
 {
-	static struct udp_recent	 rt;
+	struct udp_recent		*rt = udp_recent_new(&key, "", 0);
 	static const struct udp_turn	 fresh = { NULL, 0, true };
 	const uint64_t			 to[3] = { 1, 0, 4 << 16 | 20000 };
 	char				 r[64];
 	unsigned int			 i, s, w, v, alike, most = 0;
 
-	udp_recent_init(&rt, &key, "", 0);
+	cr_assert_not_null(rt);
 	for (i = 0; i < 100; i++) {
 		snprintf(r, sizeof(r), "the same 16 bytes, then %05u", i);
-		udp_recent_note(&rt, to, (const uint8_t *)r, strlen(r),
+		udp_recent_note(rt, to, (const uint8_t *)r, strlen(r),
 		    udp_digest(&key, r, strlen(r)), 100 + i, &fresh);
 	}
 	for (s = 0; s < UDP_RECENT_SETS; s++)
 		for (w = 0; w < UDP_RECENT_WAYS; w++) {
 			for (alike = 0, v = 0; v < UDP_RECENT_WAYS; v++)
-				alike += rt.table[s][w].tag != 0 &&
-				    rt.table[s][v].tag == rt.table[s][w].tag;
+				alike += rt->table[s][w].tag != 0 &&
+				    rt->table[s][v].tag == rt->table[s][w].tag;
 			most = alike > most ? alike : most;
 		}
 	cr_assert_eq(most, UDP_RECENT_ALIKE);
+	udp_recent_free(rt);
 }
 
 /*

@@ -39,7 +39,7 @@ struct udp_guard {
 	uint8_t			 refused[65536 / 8];	/* one bit a port */
 	struct udp_rate		 rate;
 	struct udp_sent_table	*sent;
-	struct udp_recent	 recent;
+	struct udp_recent	*recent;
 	struct udp_sketch	 sketch;	/* what recent outruns */
 };
 
@@ -72,9 +72,10 @@ udp_guard_new(const char *prefix, size_t prefix_len,
 	g->prefix = prefix;
 	g->prefix_len = prefix_len;
 	udp_rate_init(&g->rate, limits, key);
-	udp_recent_init(&g->recent, key, prefix, prefix_len);
-	if ((g->sent = udp_sent_new(key, prefix, prefix_len)) == NULL) {
-		free(g);
+	g->recent = udp_recent_new(key, prefix, prefix_len);
+	g->sent = udp_sent_new(key, prefix, prefix_len);
+	if (g->recent == NULL || g->sent == NULL) {
+		udp_guard_free(g);
 		return NULL;
 	}
 	udp_sketch_init(&g->sketch, 1);
@@ -90,6 +91,7 @@ udp_guard_free(struct udp_guard *g)
 {
 	if (g == NULL)
 		return;
+	udp_recent_free(g->recent);
 	udp_sent_free(g->sent);
 	free(g);
 }
@@ -250,12 +252,12 @@ guard_recent_returned(struct udp_guard *g, const uint64_t key[3],
 		q = d->after[i];
 		tail = d->len - (size_t)(q - d->data);
 		digest = udp_digest(&g->key, q, tail);
-		if (udp_recent_find(&g->recent, key, q, tail, digest,
+		if (udp_recent_find(g->recent, key, q, tail, digest,
 		    d->now) != NULL || (server && udp_sketch_get(&g->sketch,
 		    guard_sketch_tag(g, key, tail, digest), d->now) != 0))
 			return true;
 		/* An echo that reads into a buffer cuts our reply short. */
-		if (tail >= UDP_RECENT_END && udp_recent_begun(&g->recent,
+		if (tail >= UDP_RECENT_END && udp_recent_begun(g->recent,
 		    key, q, d->now) != NULL)
 			return true;
 	}
@@ -280,7 +282,7 @@ guard_sketched(struct udp_guard *g, const uint64_t key[3],
 	n = udp_sketch_get(&g->sketch, guard_sketch_tag(g, key, d->len,
 	    d->digest), d->now);
 	if (n > UDP_RETURNS_SERVER)
-		udp_recent_note(&g->recent, key, d->data, d->len, d->digest,
+		udp_recent_note(g->recent, key, d->data, d->len, d->digest,
 		    d->now, &fresh);
 	return n;
 }
@@ -310,10 +312,10 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 	udp_sent_continued(g->sent, key, d, cont);
 	best = cont->r;
 	if (g->prefix_len != 0)	/* no client sends our prefix back */
-		return best != NULL || udp_recent_holding(&g->recent, key,
+		return best != NULL || udp_recent_holding(g->recent, key,
 		    d->data, d->len, 0, d->now) != NULL ||
 		    guard_recent_returned(g, key, d, turn->server);
-	o = udp_recent_holding(&g->recent, key, d->data, d->len, d->digest,
+	o = udp_recent_holding(g->recent, key, d->data, d->len, d->digest,
 	    d->now);
 	if (o == NULL && best == NULL) {
 		sketched = turn->server ? guard_sketched(g, key, d) : 0;
@@ -354,7 +356,7 @@ guard_sending(struct udp_guard *g, const uint64_t key[3],
 
 	digest = len < d->len || g->prefix_len != 0 ?
 	    udp_digest(&g->key, d->data, len) : d->digest;
-	udp_recent_note(&g->recent, key, d->data, len, digest, d->now, turn);
+	udp_recent_note(g->recent, key, d->data, len, digest, d->now, turn);
 	if (turn->server)
 		udp_sketch_put(&g->sketch, guard_sketch_tag(g, key, len,
 		    digest), turn->hops + 1, d->now);

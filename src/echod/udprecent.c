@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 The echod authors.  ISC licence: see LICENSE. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "udprecent.h"
@@ -48,15 +49,24 @@ udp_digest(const struct siphash_key *key, const void *data, size_t len)
 	return digest_mix(r);
 }
 
-void
-udp_recent_init(struct udp_recent *rt, const struct siphash_key *key,
-    const char *prefix, size_t prefix_len)
+struct udp_recent *
+udp_recent_new(const struct siphash_key *key, const char *prefix,
+    size_t prefix_len)
 {
-	memset(rt->table, 0, sizeof(rt->table));
-	memset(&rt->memo, 0, sizeof(rt->memo));
+	struct udp_recent	*rt;
+
+	if ((rt = calloc(1, sizeof(*rt))) == NULL)
+		return NULL;
 	rt->key = *key;
 	rt->prefix = (const uint8_t *)prefix;
 	rt->prefix_len = prefix_len;
+	return rt;
+}
+
+void
+udp_recent_free(struct udp_recent *rt)
+{
+	free(rt);
 }
 
 /*
