@@ -61,11 +61,9 @@ static int
 sent_spare(const struct udp_sent_table *t, const struct udp_sent *s,
     uint64_t now)
 {
-	uint16_t	 port = (uint16_t)s->key[2];
-
 	if (s->last_ms == 0 || now - s->last_ms > UDP_RETURN_MSEC)
 		return 2;
-	return port >= t->client_min && port <= t->client_max;
+	return !udp_sent_server_port(t, (uint16_t)s->key[2]);
 }
 
 /*
