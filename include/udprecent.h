@@ -5,9 +5,10 @@
  * loop rule's memory for loops forged side by side (udpguard.c keeps a
  * few replies per address and port, which they outrun).  A reply stays
  * for UDP_RETURN_MSEC unless its set fills first (UDP_RECENT_SETS of
- * UDP_RECENT_WAYS), replies to clients' ports making room first, and no
- * more than UDP_RECENT_ALIKE of one tag in a set: thousands of loops
- * within one round trip outrun this too.  Pure: no clock of its own.
+ * UDP_RECENT_WAYS), replies to clients' ports making room first (then,
+ * of servers', those sharing a tag), and no more than UDP_RECENT_ALIKE
+ * of one tag in a set: thousands of loops within one round trip outrun
+ * this too.  Pure: no clock of its own.
  */
 #ifndef ECHOD_UDPRECENT_H
 #define ECHOD_UDPRECENT_H

@@ -595,6 +595,45 @@ Test(udpguard, loops_beside_thousands_of_other_replies_end)
 }
 
 /*
+ * With a prefix, 4,000 loops forged at once with an echo that wraps each
+ * reply ('<' before, '>' and a newline after), their replies ending with
+ * 100 tails shared 40 times each (what adversary.py forges): each is
+ * refused at its first return.  Before, a set holding two or three such
+ * tails' four entries each filled, and pushed out the one entry by which
+ * a loop's wrapped reply is found: one run in ten let a loop run a turn.
+ * Several keys, since which sets crowd is the key's to say.
+ */
+Test(udpguard, wrapped_loops_forged_at_once_each_end_at_their_first_return)
+{
+	struct sockaddr_in	 sin = v4("192.0.2.1", 61900);
+	struct siphash_key	 k;
+	struct udp_guard	*g;
+	char			 d[64];
+	unsigned int		 i, answered = 0;
+	size_t			 reply;
+
+	for (k.k0 = 1; k.k0 <= 16; k.k0++) {
+		k.k1 = k.k0 * 0x9e3779b97f4a7c15ULL;
+		g = udp_guard_new("A:", 2, &none, &k);
+		cr_assert_not_null(g);
+		for (i = 0; i < 4000; i++) {
+			snprintf(d, sizeof(d), "loop %u of many, long", i);
+			cr_assert_eq(judge(g, &sin, sizeof(sin), d, strlen(d),
+			    100 + i / 4, &reply), UDP_ANSWER);
+		}
+		for (i = 0; i < 4000; i++) {
+			snprintf(d, sizeof(d), "<A:loop %u of many, long>\n",
+			    i);
+			answered += judge(g, &sin, sizeof(sin), d, strlen(d),
+			    1100 + i / 4, &reply) == UDP_ANSWER;
+		}
+		udp_guard_free(g);
+	}
+	cr_assert_eq(answered, 0, "%u of 64,000 wrapped returns answered",
+	    answered);
+}
+
+/*
  * 100 replies to one address and port that all begin with the same 16
  * bytes share their first end's tag, and so a set: at most
  * UDP_RECENT_ALIKE of them stay there, not all its ways (before: such a

@@ -155,6 +155,31 @@ recent_spare(const struct udp_recent_entry *r, uint64_t now)
 }
 
 /*
+ * A set full of replies to servers' ports, none expired: the oldest that
+ * shares its tag with another there, else v.  Replies that end (or
+ * begin) alike keep only a few of their many in a set anyway, and each
+ * is found by its other end as well; one alone of its tag may be the
+ * last entry of its loop (4,000 loops forged at once, whose tails 100
+ * shared 40 times, filled sets and pushed out the turn of a loop).
+ */
+static struct udp_recent_entry *
+recent_crowded(struct udp_recent_entry *set, struct udp_recent_entry *v,
+    uint64_t now)
+{
+	struct udp_recent_entry	*r, *o, *shared = NULL;
+
+	for (r = set; r < set + UDP_RECENT_WAYS; r++) {
+		for (o = set; o < set + UDP_RECENT_WAYS; o++)
+			if (o != r && o->tag == r->tag)
+				break;
+		if (o < set + UDP_RECENT_WAYS && (shared == NULL ||
+		    (uint32_t)now - r->ms > (uint32_t)now - shared->ms))
+			shared = r;
+	}
+	return shared != NULL ? shared : v;
+}
+
+/*
  * The entry of a set that makes room for one of this tag: the sparest,
  * oldest; but of the same tag, if UDP_RECENT_ALIKE are already there.
  * Replies that end (or begin) alike share a tag and so a set: many of
@@ -182,7 +207,9 @@ recent_victim(struct udp_recent_entry *set, uint64_t tag, uint64_t now)
 			most = spare;
 		}
 	}
-	return n >= UDP_RECENT_ALIKE ? alike : v;
+	if (n >= UDP_RECENT_ALIKE)
+		return alike;
+	return most == 0 ? recent_crowded(set, v, now) : v;
 }
 
 /*
