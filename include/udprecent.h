@@ -69,5 +69,11 @@ struct udp_recent_entry *udp_recent_begun(struct udp_recent *,
 /* The reply to key the datagram is, begins or ends with (see .c). */
 struct udp_recent_entry *udp_recent_holding(struct udp_recent *,
 	    const uint64_t [3], const uint8_t *, size_t, uint64_t, uint64_t);
+/*
+ * Without a prefix, a reply to key of UDP_RECENT_END bytes or more that
+ * the datagram holds at, with more after it.
+ */
+struct udp_recent_entry *udp_recent_inside(struct udp_recent *,
+	    const uint64_t [3], const uint8_t *, size_t, size_t, uint64_t);
 
 #endif

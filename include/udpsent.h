@@ -45,10 +45,14 @@ struct udp_reply {
 	uint8_t		 tail[UDP_RECENT_END];	/* and last, if as many */
 };
 
-/* The reply a datagram continues, and where it was inside (0: not). */
+/*
+ * The reply a datagram continues, and where it was inside (0: not); the
+ * slot of its sender, if echod answered it lately.
+ */
 struct udp_cont {
 	struct udp_reply	*r;
 	uint16_t		 at;
+	struct udp_sent		*s;
 };
 
 /*
@@ -60,6 +64,8 @@ struct udp_sent {
 	uint64_t		 last_ms;	/* 0: free slot */
 	uint64_t		 cut_ms;	/* last reply cut; 0: none */
 	struct udp_reply	 r[UDP_RETURN_REPLIES];
+	uint16_t		 wrap_at;	/* see udp_sent_wrap_places() */
+	uint16_t		 probe;
 };
 
 struct udp_sent_table {
@@ -85,6 +91,13 @@ void	udp_sent_continued(struct udp_sent_table *, const uint64_t [3],
 void	udp_sent_note(struct udp_sent_table *, const uint64_t [3],
 	    const struct udp_dgram *, size_t, uint64_t, unsigned int,
 	    const struct udp_cont *);
+/*
+ * Without a prefix, where to look for a reply of the thread's table
+ * inside a datagram of len bytes from cont's sender (0, 1 or 2 places).
+ */
+size_t	udp_sent_wrap_places(struct udp_cont *, size_t, size_t [2]);
+/* One was there: an echo that wraps each reply the same way. */
+void	udp_sent_wrap_found(struct udp_cont *, size_t);
 /* Whether the last reply to key was cut too, within UDP_RETURN_MSEC. */
 bool	udp_sent_cut_again(struct udp_sent_table *, const uint64_t [3],
 	    uint64_t);

@@ -495,11 +495,15 @@ def loops_with(args, prefix, other, most, after="", count=None):
 
 
 def loops(args):
-    # Wrapped replies are looked for among the last four to an address
-    # and port only, without a prefix: four loops at once.
+    # Without a prefix, wrapped replies are looked for among the last four
+    # to an address and port, and in the thread's table at one place a
+    # datagram, in turn: four loops at once end as one does; of thousands,
+    # those whose first return came before the place was tried run a turn
+    # more.
     return (loops_with(args, "", "", 3) and
             loops_with(args, "A:", "B:", 1) and
             loops_with(args, "", "<", 3, after=">\n", count=4) and
+            loops_with(args, "", "<", 4, after=">\n", count=4000) and
             loops_with(args, "A:", "<", 1, after=">\n", count=4000))
 
 

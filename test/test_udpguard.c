@@ -634,6 +634,50 @@ Test(udpguard, wrapped_loops_forged_at_once_each_end_at_their_first_return)
 }
 
 /*
+ * Without a prefix, 4,000 loops forged at once with an echo that wraps
+ * each reply ('<' before, '>' and a newline after), turn by turn: each
+ * ends as one alone does, after three answers, but for the few whose
+ * first return came before the place of the wrapped reply was tried,
+ * which get one more (before: those loops ran on until their replies
+ * were cut to fit, the four last replies to the echo's address and port
+ * long gone when each came back).
+ */
+Test(udpguard, wrapped_loops_without_a_prefix_by_the_thousand_end)
+{
+	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 61900);
+	static char		 d[4000][96];
+	unsigned int		 n[4000] = { 0 }, i, turn, more = 0;
+	size_t			 reply, len;
+	uint64_t		 now = 100;
+
+	cr_assert_not_null(g);
+	for (i = 0; i < 4000; i++)
+		snprintf(d[i], sizeof(d[i]), "loop %u of many, long", i);
+	for (turn = 0; turn < 8; turn++, now += 500)
+		for (i = 0; i < 4000; i++) {
+			if (n[i] < turn)
+				continue;	/* ended */
+			if (judge(g, &sin, sizeof(sin), d[i], strlen(d[i]),
+			    now + i / 8, &reply) != UDP_ANSWER)
+				continue;
+			n[i]++;
+			len = strlen(d[i]);
+			memmove(d[i] + 1, d[i], len + 1);
+			d[i][0] = '<';
+			strcat(d[i], ">\n");
+		}
+	for (i = 0; i < 4000; i++) {
+		cr_assert(n[i] == 1 + UDP_RETURNS_SERVER ||
+		    n[i] == 2 + UDP_RETURNS_SERVER, "loop %u answered %u "
+		    "times", i, n[i]);
+		more += n[i] == 2 + UDP_RETURNS_SERVER;
+	}
+	cr_assert_leq(more, 16, "%u loops ran a turn more", more);
+	udp_guard_free(g);
+}
+
+/*
  * 100 replies to one address and port that all begin with the same 16
  * bytes share their first end's tag, and so a set: at most
  * UDP_RECENT_ALIKE of them stay there, not all its ways (before: such a

@@ -36,7 +36,7 @@ sent(struct udp_sent_table *t, const uint64_t k[3], const char *s,
     uint64_t now)
 {
 	struct udp_dgram	 d = dgram(s, now);
-	struct udp_cont		 none = { NULL, 0 };
+	struct udp_cont		 none = { NULL, 0, NULL };
 
 	udp_sent_note(t, k, &d, d.len, d.digest, 0, &none);
 }
@@ -152,7 +152,7 @@ Test(udpsent, a_cut_reply_is_remembered_for_the_next)
 {
 	struct udp_sent_table	*t = udp_sent_new(&key, "", 0);
 	struct udp_dgram	 d = dgram("a datagram too big", 100);
-	struct udp_cont		 none = { NULL, 0 };
+	struct udp_cont		 none = { NULL, 0, NULL };
 
 	cr_assert_not_null(t);
 	cr_assert_not(udp_sent_cut_again(t, to, 100));
@@ -176,5 +176,52 @@ Test(udpsent, servers_ports_are_outside_the_clients_range)
 	udp_sent_client_ports(t, 40000, 50000);
 	cr_assert(udp_sent_server_port(t, 39999));
 	cr_assert_not(udp_sent_server_port(t, 45000));
+	udp_sent_free(t);
+}
+
+/*
+ * Where a reply of the thread's table is looked for inside a datagram:
+ * nowhere from a sender not answered lately; else each place of its
+ * first 512 bytes in turn, one a datagram, with a reply's 16 bytes and
+ * one more after it; and once one was found, there first.
+ */
+Test(udpsent, a_wrapped_reply_is_looked_for_in_turn_then_where_found)
+{
+	struct udp_sent_table	*t = udp_sent_new(&key, "", 0);
+	struct udp_dgram	 d = dgram("a datagram of 30 bytes, padded", 100);
+	struct udp_cont		 cont;
+	size_t			 places[2], i;
+	bool			 seen[600] = { false };
+
+	cr_assert_not_null(t);
+	udp_sent_continued(t, to, &d, &cont);
+	cr_assert_eq(udp_sent_wrap_places(&cont, d.len, places), 0);
+	sent(t, to, "the reply", 100);
+	udp_sent_continued(t, to, &d, &cont);
+	cr_assert_eq(udp_sent_wrap_places(&cont, 17, places), 0,
+	    "no place with 16 bytes and more after them");
+	for (i = 0; i < 13; i++) {
+		cr_assert_eq(udp_sent_wrap_places(&cont, 30, places), 1);
+		cr_assert(places[0] >= 1 && places[0] <= 13);
+		seen[places[0]] = true;
+	}
+	for (i = 1; i <= 13; i++)
+		cr_assert(seen[i], "place %zu never looked at", i);
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < 512; i++) {
+		cr_assert_eq(udp_sent_wrap_places(&cont, 9000, places), 1);
+		cr_assert(places[0] >= 1 && places[0] <= 512);
+		seen[places[0]] = true;
+	}
+	for (i = 1; i <= 512; i++)
+		cr_assert(seen[i], "place %zu never looked at", i);
+	udp_sent_wrap_found(&cont, 7);
+	for (i = 0; i < 20; i++) {
+		cr_assert_geq(udp_sent_wrap_places(&cont, 30, places), 1);
+		cr_assert_eq(places[0], 7, "where one was found, first");
+	}
+	cr_assert_eq(udp_sent_wrap_places(&cont, 20, places), 1,
+	    "a place past the datagram's is not looked at");
+	cr_assert_neq(places[0], 7);
 	udp_sent_free(t);
 }

@@ -288,6 +288,29 @@ guard_sketched(struct udp_guard *g, const uint64_t key[3],
 }
 
 /*
+ * Without a prefix, a reply of the thread's table inside the datagram at
+ * a place udp_sent_wrap_places() gives: of loops forged side by side
+ * with an echo that wraps each reply, more than the last few replies to
+ * that address and port hold.
+ */
+static struct udp_recent_entry *
+guard_wrapped(struct udp_guard *g, const uint64_t key[3],
+    const struct udp_dgram *d, struct udp_cont *cont)
+{
+	struct udp_recent_entry	*o;
+	size_t			 places[2], n, i;
+
+	n = udp_sent_wrap_places(cont, d->len, places);
+	for (i = 0; i < n; i++)
+		if ((o = udp_recent_inside(g->recent, key, d->data, d->len,
+		    places[i], d->now)) != NULL) {
+			udp_sent_wrap_found(cont, places[i]);
+			return o;
+		}
+	return NULL;
+}
+
+/*
  * Whether the datagram is a reply echod recently sent its sender, come
  * back (with whatever the other end put before or after it): the next
  * turn of an echo loop, which is refused.  Without a prefix a client
@@ -317,6 +340,8 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 		    guard_recent_returned(g, key, d, turn->server);
 	o = udp_recent_holding(g->recent, key, d->data, d->len, d->digest,
 	    d->now);
+	if (o == NULL && best == NULL)
+		o = guard_wrapped(g, key, d, cont);
 	if (o == NULL && best == NULL) {
 		sketched = turn->server ? guard_sketched(g, key, d) : 0;
 		if (sketched == 0)
@@ -375,7 +400,7 @@ udp_guard_judge(struct udp_guard *g, const struct sockaddr *sa,
 	uint64_t	 key[2], sent_key[3];
 	struct udp_dgram d = { data, len, 0, now_ms + 1, { NULL, NULL }, 0 };
 	struct udp_turn	 turn;
-	struct udp_cont	 cont = { NULL, 0 };
+	struct udp_cont	 cont = { NULL, 0, NULL };
 	uint16_t	 port;
 	size_t		 headers, room;
 	enum udp_verdict v;

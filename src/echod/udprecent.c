@@ -342,3 +342,17 @@ udp_recent_holding(struct udp_recent *rt, const uint64_t key[3],
 	return recent_best_at(rt, key, data, len, digest, RECENT_BY_HEAD,
 	    now, best);
 }
+
+struct udp_recent_entry *
+udp_recent_inside(struct udp_recent *rt, const uint64_t key[3],
+    const uint8_t *data, size_t len, size_t at, uint64_t now)
+{
+	if (len < at + UDP_RECENT_END + 1)
+		return NULL;
+	/*
+	 * At the head, a reply as long as what is left is passed over: it
+	 * ends the datagram, and udp_recent_holding() finds it by its tail.
+	 */
+	return recent_best_at(rt, key, data + at, len - at, 0,
+	    RECENT_BY_HEAD, now, NULL);
+}

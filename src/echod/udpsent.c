@@ -213,7 +213,7 @@ udp_sent_continued(struct udp_sent_table *t, const uint64_t key[3],
 
 	cont->r = NULL;
 	cont->at = 0;
-	if (s == NULL)
+	if ((cont->s = s) == NULL)
 		return;
 	for (r = s->r; r < s->r + UDP_RETURN_REPLIES; r++)
 		if ((cont->r == NULL || r->returns > cont->r->returns) &&
@@ -265,6 +265,44 @@ udp_sent_note(struct udp_sent_table *t, const uint64_t key[3],
 	if (r->returns < hops)
 		r->returns = (uint16_t)hops;
 	r->ms = now;
+}
+
+/*
+ * Without a prefix, the places where a reply of the thread's table is
+ * looked for inside a datagram from an address and port echod answers:
+ * where one was found last, and the next of its first UDP_RECENT_SEARCH
+ * bytes in turn (a reply of UDP_RECENT_END bytes or more, with more
+ * after it), one a datagram.  Loops forged by the thousand with an echo
+ * that wraps each reply the same way outrun the last few replies, and
+ * the thread's table finds a reply by its ends only; looking everywhere
+ * would cost a digest a byte.  The first loops run on while the place is
+ * not yet tried, a datagram for each byte the echo puts before.
+ */
+size_t
+udp_sent_wrap_places(struct udp_cont *cont, size_t len,
+    size_t places[2])
+{
+	struct udp_sent	*s = cont->s;
+	size_t		 n = 0, last;
+
+	if (s == NULL || len <= UDP_RECENT_END + 1)
+		return 0;
+	last = len - UDP_RECENT_END - 1;	/* the last place, more after */
+	if (last > UDP_RECENT_SEARCH)
+		last = UDP_RECENT_SEARCH;
+	if (s->wrap_at != 0 && s->wrap_at <= last)
+		places[n++] = s->wrap_at;
+	s->probe = (uint16_t)(s->probe % last + 1);
+	if (s->probe != s->wrap_at)
+		places[n++] = s->probe;
+	return n;
+}
+
+void
+udp_sent_wrap_found(struct udp_cont *cont, size_t at)
+{
+	if (cont->s != NULL)
+		cont->s->wrap_at = (uint16_t)at;
 }
 
 /*
