@@ -288,10 +288,12 @@ guard_sketched(struct udp_guard *g, const uint64_t key[3],
 }
 
 /*
- * Without a prefix, a reply of the thread's table inside the datagram at
- * a place udp_sent_wrap_places() gives: of loops forged side by side
- * with an echo that wraps each reply, more than the last few replies to
- * that address and port hold.
+ * Without a prefix, from a server's port, a reply of the thread's table
+ * inside the datagram at a place udp_sent_wrap_places() gives: of loops
+ * forged side by side with an echo that wraps each reply, more than the
+ * last few replies to that address and port hold.  Not from a client's
+ * port, where a loop runs UDP_RETURNS_CLIENT turns anyway, and honest
+ * datagrams would pay for it.
  */
 static struct udp_recent_entry *
 guard_wrapped(struct udp_guard *g, const uint64_t key[3],
@@ -340,7 +342,7 @@ guard_returned(struct udp_guard *g, const uint64_t key[3], uint16_t port,
 		    guard_recent_returned(g, key, d, turn->server);
 	o = udp_recent_holding(g->recent, key, d->data, d->len, d->digest,
 	    d->now);
-	if (o == NULL && best == NULL)
+	if (o == NULL && best == NULL && turn->server)
 		o = guard_wrapped(g, key, d, cont);
 	if (o == NULL && best == NULL) {
 		sketched = turn->server ? guard_sketched(g, key, d) : 0;
