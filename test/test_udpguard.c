@@ -642,10 +642,11 @@ Test(udpguard, wrapped_loops_forged_at_once_each_end_at_their_first_return)
  * were cut to fit, the four last replies to the echo's address and port
  * long gone when each came back).
  */
-Test(udpguard, wrapped_loops_without_a_prefix_by_the_thousand_end)
+static unsigned int
+wrapped_loops(unsigned int ports, unsigned int *worst)
 {
 	struct udp_guard	*g = udp_guard_new("", 0, &none, &key);
-	struct sockaddr_in	 sin = v4("192.0.2.1", 61900);
+	struct sockaddr_in	 sin = v4("192.0.2.1", 61000);
 	static char		 d[4000][96];
 	unsigned int		 n[4000] = { 0 }, i, turn, more = 0;
 	size_t			 reply, len;
@@ -658,6 +659,7 @@ Test(udpguard, wrapped_loops_without_a_prefix_by_the_thousand_end)
 		for (i = 0; i < 4000; i++) {
 			if (n[i] < turn)
 				continue;	/* ended */
+			sin.sin_port = htons(61000 + i % ports);
 			if (judge(g, &sin, sizeof(sin), d[i], strlen(d[i]),
 			    now + i / 8, &reply) != UDP_ANSWER)
 				continue;
@@ -667,14 +669,38 @@ Test(udpguard, wrapped_loops_without_a_prefix_by_the_thousand_end)
 			d[i][0] = '<';
 			strcat(d[i], ">\n");
 		}
-	for (i = 0; i < 4000; i++) {
-		cr_assert(n[i] == 1 + UDP_RETURNS_SERVER ||
-		    n[i] == 2 + UDP_RETURNS_SERVER, "loop %u answered %u "
-		    "times", i, n[i]);
-		more += n[i] == 2 + UDP_RETURNS_SERVER;
+	for (*worst = 0, i = 0; i < 4000; i++) {
+		cr_assert_geq(n[i], 1 + UDP_RETURNS_SERVER, "loop %u answered "
+		    "%u times", i, n[i]);
+		more += n[i] > 1 + UDP_RETURNS_SERVER;
+		*worst = n[i] > *worst ? n[i] : *worst;
 	}
-	cr_assert_leq(more, 16, "%u loops ran a turn more", more);
 	udp_guard_free(g);
+	return more;
+}
+
+/*
+ * Without a prefix, 4,000 loops forged at once with an echo that wraps
+ * each reply ('<' before, '>' and a newline after), turn by turn: each
+ * ends as one alone does, after three answers, but for the few whose
+ * first return came before the place of the wrapped reply was tried,
+ * which get one more (before: those loops ran on until their replies
+ * were cut to fit, the four last replies to the echo's address and port
+ * long gone when each came back).  The same with an echo on each of
+ * 4,000 ports, more than the table of the last replies to each has room
+ * for: the place found for one is tried for all.
+ */
+Test(udpguard, wrapped_loops_without_a_prefix_by_the_thousand_end)
+{
+	unsigned int	 more, worst;
+
+	more = wrapped_loops(1, &worst);
+	cr_assert_leq(more, 16, "%u loops ran a turn more", more);
+	cr_assert_leq(worst, 2 + UDP_RETURNS_SERVER);
+	more = wrapped_loops(4000, &worst);
+	cr_assert_leq(more, 40, "%u loops ran more turns, one %u", more,
+	    worst);
+	cr_assert_leq(worst, 6);
 }
 
 /*

@@ -181,47 +181,61 @@ Test(udpsent, servers_ports_are_outside_the_clients_range)
 
 /*
  * Where a reply of the thread's table is looked for inside a datagram:
- * nowhere from a sender not answered lately; else each place of its
- * first 512 bytes in turn, one a datagram, with a reply's 16 bytes and
- * one more after it; and once one was found, there first.
+ * each place of its first 512 bytes in turn, one a datagram (with a
+ * reply's 16 bytes and one more after it), by the sender's turn if it
+ * has a slot, else the thread's; and once one was found, there first,
+ * from that sender and from any other.
  */
+static void
+every_place_in_turn(struct udp_sent_table *t, struct udp_cont *cont,
+    size_t len, size_t last)
+{
+	size_t	 places[UDP_WRAP_PLACES], i;
+	bool	 seen[UDP_RECENT_SEARCH + 1] = { false };
+
+	for (i = 0; i < last; i++) {
+		cr_assert_eq(udp_sent_wrap_places(t, cont, len, places), 1);
+		cr_assert(places[0] >= 1 && places[0] <= last);
+		seen[places[0]] = true;
+	}
+	for (i = 1; i <= last; i++)
+		cr_assert(seen[i], "place %zu of %zu never looked at", i, last);
+}
+
 Test(udpsent, a_wrapped_reply_is_looked_for_in_turn_then_where_found)
 {
 	struct udp_sent_table	*t = udp_sent_new(&key, "", 0);
 	struct udp_dgram	 d = dgram("a datagram of 30 bytes, padded", 100);
-	struct udp_cont		 cont;
-	size_t			 places[2], i;
-	bool			 seen[600] = { false };
+	struct udp_cont		 cont, stranger;
+	size_t			 places[UDP_WRAP_PLACES], i;
 
 	cr_assert_not_null(t);
-	udp_sent_continued(t, to, &d, &cont);
-	cr_assert_eq(udp_sent_wrap_places(&cont, d.len, places), 0);
+	udp_sent_continued(t, to, &d, &stranger);
+	cr_assert_null(stranger.s);
+	every_place_in_turn(t, &stranger, 30, 13);
 	sent(t, to, "the reply", 100);
 	udp_sent_continued(t, to, &d, &cont);
-	cr_assert_eq(udp_sent_wrap_places(&cont, 17, places), 0,
+	cr_assert_not_null(cont.s);
+	cr_assert_eq(udp_sent_wrap_places(t, &cont, 17, places), 0,
 	    "no place with 16 bytes and more after them");
-	for (i = 0; i < 13; i++) {
-		cr_assert_eq(udp_sent_wrap_places(&cont, 30, places), 1);
-		cr_assert(places[0] >= 1 && places[0] <= 13);
-		seen[places[0]] = true;
-	}
-	for (i = 1; i <= 13; i++)
-		cr_assert(seen[i], "place %zu never looked at", i);
-	memset(seen, 0, sizeof(seen));
-	for (i = 0; i < 512; i++) {
-		cr_assert_eq(udp_sent_wrap_places(&cont, 9000, places), 1);
-		cr_assert(places[0] >= 1 && places[0] <= 512);
-		seen[places[0]] = true;
-	}
-	for (i = 1; i <= 512; i++)
-		cr_assert(seen[i], "place %zu never looked at", i);
-	udp_sent_wrap_found(&cont, 7);
+	every_place_in_turn(t, &cont, 30, 13);
+	every_place_in_turn(t, &cont, 9000, UDP_RECENT_SEARCH);
+	udp_sent_wrap_found(t, &cont, 7);
 	for (i = 0; i < 20; i++) {
-		cr_assert_geq(udp_sent_wrap_places(&cont, 30, places), 1);
+		cr_assert_geq(udp_sent_wrap_places(t, &cont, 30, places), 1);
 		cr_assert_eq(places[0], 7, "where one was found, first");
+		cr_assert_geq(udp_sent_wrap_places(t, &stranger, 30, places),
+		    1);
+		cr_assert_eq(places[0], 7, "where one was found from another");
 	}
-	cr_assert_eq(udp_sent_wrap_places(&cont, 20, places), 1,
+	udp_sent_wrap_found(t, &stranger, 9);
+	cr_assert_geq(udp_sent_wrap_places(t, &cont, 30, places), 2);
+	cr_assert(places[0] == 7 && places[1] == 9, "its own place first, "
+	    "then the thread's last");
+	cr_assert_geq(udp_sent_wrap_places(t, &stranger, 30, places), 1);
+	cr_assert_eq(places[0], 9);
+	cr_assert_eq(udp_sent_wrap_places(t, &cont, 20, places), 1,
 	    "a place past the datagram's is not looked at");
-	cr_assert_neq(places[0], 7);
+	cr_assert(places[0] != 7 && places[0] != 9);
 	udp_sent_free(t);
 }

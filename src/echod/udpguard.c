@@ -300,13 +300,13 @@ guard_wrapped(struct udp_guard *g, const uint64_t key[3],
     const struct udp_dgram *d, struct udp_cont *cont)
 {
 	struct udp_recent_entry	*o;
-	size_t			 places[2], n, i;
+	size_t			 places[UDP_WRAP_PLACES], n, i;
 
-	n = udp_sent_wrap_places(cont, d->len, places);
+	n = udp_sent_wrap_places(g->sent, cont, d->len, places);
 	for (i = 0; i < n; i++)
 		if ((o = udp_recent_inside(g->recent, key, d->data, d->len,
 		    places[i], d->now)) != NULL) {
-			udp_sent_wrap_found(cont, places[i]);
+			udp_sent_wrap_found(g->sent, cont, places[i]);
 			return o;
 		}
 	return NULL;

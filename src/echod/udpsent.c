@@ -269,40 +269,51 @@ udp_sent_note(struct udp_sent_table *t, const uint64_t key[3],
 
 /*
  * Without a prefix, the places where a reply of the thread's table is
- * looked for inside a datagram from an address and port echod answers:
- * where one was found last, and the next of its first UDP_RECENT_SEARCH
- * bytes in turn (a reply of UDP_RECENT_END bytes or more, with more
- * after it), one a datagram.  Loops forged by the thousand with an echo
- * that wraps each reply the same way outrun the last few replies, and
- * the thread's table finds a reply by its ends only; looking everywhere
- * would cost a digest a byte.  The first loops run on while the place is
- * not yet tried, a datagram for each byte the echo puts before.
+ * looked for inside a datagram from a server's port, of its first
+ * UDP_RECENT_SEARCH bytes (a reply of UDP_RECENT_END bytes or more, with
+ * more after it): where one was found last from that address and port,
+ * and from any, and the next place in turn, one a datagram (the
+ * sender's turn if echod answered it lately, else the thread's).  Loops
+ * forged by the thousand with an echo that wraps each reply the same way
+ * outrun the last few replies to each address and port, and their slots
+ * too when each loop has its own echo; the thread's table finds a reply
+ * by its ends only, and looking everywhere would cost a digest a byte.
+ * The first loops run on until one is found at its place, a datagram for
+ * each byte the echo puts before.
  */
 size_t
-udp_sent_wrap_places(struct udp_cont *cont, size_t len,
-    size_t places[2])
+udp_sent_wrap_places(struct udp_sent_table *t, struct udp_cont *cont,
+    size_t len, size_t places[UDP_WRAP_PLACES])
 {
-	struct udp_sent	*s = cont->s;
-	size_t		 n = 0, last;
+	uint16_t	*probe = cont->s != NULL ? &cont->s->probe : &t->probe;
+	size_t		 n = 0, i, last;
 
-	if (s == NULL || len <= UDP_RECENT_END + 1)
+	if (len <= UDP_RECENT_END + 1)
 		return 0;
 	last = len - UDP_RECENT_END - 1;	/* the last place, more after */
 	if (last > UDP_RECENT_SEARCH)
 		last = UDP_RECENT_SEARCH;
-	if (s->wrap_at != 0 && s->wrap_at <= last)
-		places[n++] = s->wrap_at;
-	s->probe = (uint16_t)(s->probe % last + 1);
-	if (s->probe != s->wrap_at)
-		places[n++] = s->probe;
+	if (cont->s != NULL && cont->s->wrap_at != 0 &&
+	    cont->s->wrap_at <= last)
+		places[n++] = cont->s->wrap_at;
+	if (t->wrap_at != 0 && t->wrap_at <= last &&
+	    (n == 0 || places[0] != t->wrap_at))
+		places[n++] = t->wrap_at;
+	*probe = (uint16_t)(*probe % last + 1);
+	for (i = 0; i < n && places[i] != *probe; i++)
+		continue;
+	if (i == n)
+		places[n++] = *probe;
 	return n;
 }
 
 void
-udp_sent_wrap_found(struct udp_cont *cont, size_t at)
+udp_sent_wrap_found(struct udp_sent_table *t, struct udp_cont *cont,
+    size_t at)
 {
 	if (cont->s != NULL)
 		cont->s->wrap_at = (uint16_t)at;
+	t->wrap_at = (uint16_t)at;
 }
 
 /*
