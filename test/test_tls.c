@@ -12,9 +12,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -825,3 +827,64 @@ Test(tls, ticket_keys_rotate_and_old_tickets_are_refused)
 	echod_finish(&e);
 	certs_free(&c);
 }
+
+static void
+wait_until_ms(long when)
+{
+	long	 now;
+
+	while ((now = now_ms()) < when)
+		(void)poll(NULL, 0, (int)(when - now));
+}
+
+/*
+ * A ticket resumes within its lifetime and is refused once it is over,
+ * to the millisecond (before: OpenSSL alone counts a TLS 1.2 session's
+ * age in whole seconds, and took a ticket made early in a second up to a
+ * second past its lifetime).  Each is made right after a key rotation,
+ * so its key still opens it when it is refused: the lifetime refuses it.
+ */
+Test(tls, a_ticket_is_refused_once_its_lifetime_is_over)
+{
+	static const int	 versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
+	const char		*rotated = "echod: TLS session ticket key "
+				    "rotated\n";
+	struct echod		 e;
+	struct certs		 c;
+	struct timespec		 wall;
+	SSL_SESSION		*s, *again;
+	long			 made, done;
+	bool			 reused;
+	size_t			 i;
+	int			 port;
+
+	start_tls(&e, &c, "--tls-ticket-lifetime=2");
+	port = echod_port_of(&e, "tls:127.0.0.1:");
+	for (i = 0; i < 2; i++) {
+		cr_assert(echod_wait_log(&e, rotated, 4000), "%s", e.log);
+		/* Pacing: early in a wall-clock second, where OpenSSL's
+		 * whole seconds overran the most. */
+		while (clock_gettime(CLOCK_REALTIME, &wall) == 0 &&
+		    wall.tv_nsec > 200000000)
+			(void)poll(NULL, 0, 10);
+		made = now_ms();
+		s = tls_resume(port, versions[i], NULL, &reused);
+		done = now_ms();
+		cr_assert(SSL_SESSION_has_ticket(s));
+		wait_until_ms(made + 1000);
+		again = tls_resume(port, versions[i], s, &reused);
+		cr_assert(reused, "version %x not resumed within its lifetime",
+		    versions[i]);
+		SSL_SESSION_free(again);
+		wait_until_ms(done + 2300);
+		again = tls_resume(port, versions[i], s, &reused);
+		cr_assert_not(reused, "version %x resumed %lld ms after its "
+		    "ticket was made, with a lifetime of 2 s", versions[i],
+		    (long long)(now_ms() - made));
+		SSL_SESSION_free(again);
+		SSL_SESSION_free(s);
+	}
+	echod_finish(&e);
+	certs_free(&c);
+}
+

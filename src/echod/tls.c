@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -231,6 +232,74 @@ tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	return rv;
 }
 
+/* The monotonic clock in milliseconds: a ticket's age, in this process. */
+static uint64_t
+tls_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Each ticket carries, inside its encryption, when its session began:
+ * OpenSSL counts a TLS 1.2 session's age in whole seconds, and took a
+ * ticket up to a second past its lifetime.  A TLS 1.2 session keeps its
+ * first time through renewals (its secret lives no longer than the
+ * lifetime, whatever the client does); TLS 1.3 makes a new one, with
+ * new keys, for each ticket.
+ */
+static int
+tls_ticket_made_cb(SSL *ssl, void *arg)
+{
+	SSL_SESSION	*sess = SSL_get0_session(ssl);
+	void		*had;
+	size_t		 len;
+	uint64_t	 began = tls_now_ms();
+
+	(void)arg;
+	if (SSL_version(ssl) < TLS1_3_VERSION &&
+	    SSL_SESSION_get0_ticket_appdata(sess, &had, &len) == 1 &&
+	    len == sizeof(began))
+		return 1;
+	return SSL_SESSION_set1_ticket_appdata(sess, &began, sizeof(began));
+}
+
+/* A ticket opened: used if its lifetime is not over, to the millisecond. */
+static SSL_TICKET_RETURN
+tls_ticket_opened_cb(SSL *ssl, SSL_SESSION *sess,
+    const unsigned char *name, size_t name_len, SSL_TICKET_STATUS status,
+    void *arg)
+{
+	const struct tls_server	*ts = arg;
+	void			*data;
+	size_t			 len;
+	uint64_t		 began;
+
+	(void)ssl;
+	(void)name;
+	(void)name_len;
+	switch (status) {
+	case SSL_TICKET_EMPTY:
+	case SSL_TICKET_NO_DECRYPT:
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		break;
+	default:
+		return SSL_TICKET_RETURN_ABORT;
+	}
+	if (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) != 1 ||
+	    len != sizeof(began))
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	memcpy(&began, data, sizeof(began));
+	if (tls_now_ms() - began >= (uint64_t)ts->ticket_lifetime * 1000)
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE :
+	    SSL_TICKET_RETURN_USE_RENEW;
+}
+
 /* Session tickets with our keys and lifetime, or none at all. */
 static void
 tls_tickets(SSL_CTX *ctx, struct tls_server *ts)
@@ -243,6 +312,8 @@ tls_tickets(SSL_CTX *ctx, struct tls_server *ts)
 	SSL_CTX_set_app_data(ctx, ts);
 	SSL_CTX_set_timeout(ctx, ts->ticket_lifetime);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+	SSL_CTX_set_session_ticket_cb(ctx, tls_ticket_made_cb,
+	    tls_ticket_opened_cb, ts);
 }
 
 /*
