@@ -42,6 +42,7 @@ struct conn {
 	bool			 peer_eof;	/* the client half-closed */
 	bool			 tls;		/* from a tls: listener */
 	bool			 tls_up;	/* its handshake is done */
+	bool			 handshaking;	/* TLS: in the budget for it */
 	bool			 grace;		/* new at shutdown: may still speak */
 	/* Both below --max-line plus --output-limit, so 32 bits: an idle
 	 * connection's size is what echod's memory is mostly made of. */

@@ -888,3 +888,66 @@ Test(tls, a_ticket_is_refused_once_its_lifetime_is_over)
 	certs_free(&c);
 }
 
+/*
+ * A TLS handshake under way counts in --memory-limit, 44 KB a
+ * connection: 60 clients that each send a ClientHello and no more,
+ * under 1M, are shed, the oldest first, down to what fits, and a
+ * newcomer is served (before: all 60 were kept, outside the limit, and
+ * 5,000 such took echod from 9 to 226 MB of memory under 8M).
+ */
+Test(tls, handshakes_count_in_the_memory_limit_and_the_oldest_are_shed)
+{
+	enum { N = 60, FIT = (1 << 20) / (44 * 1024) };
+	struct echod		 e;
+	struct certs		 c;
+	struct tls_client	 t;
+	struct pollfd		 pfd;
+	SSL_CTX			*ctx;
+	SSL			*ssl;
+	BIO			*out;
+	int			 fd[N], i, open = 0, hello;
+	char			 buf[4096];
+	ssize_t			 n;
+	bool			 gone[N];
+
+	make_cert(&c, NULL);
+	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
+	    "--tls-key", c.key, "-v", "--memory-limit", "1M", NULL);
+	/* One ClientHello, sent on each: the client goes no further. */
+	cr_assert_not_null(ctx = SSL_CTX_new(TLS_client_method()));
+	cr_assert_not_null(ssl = SSL_new(ctx));
+	cr_assert_not_null(out = BIO_new(BIO_s_mem()));
+	SSL_set_bio(ssl, BIO_new(BIO_s_mem()), out);
+	cr_assert_eq(SSL_get_error(ssl, SSL_connect(ssl)), SSL_ERROR_WANT_READ);
+	cr_assert_gt(hello = BIO_read(out, buf, sizeof(buf)), 0);
+	for (i = 0; i < N; i++) {
+		fd[i] = client_connect(echod_port_of(&e, "tls:127.0.0.1:"));
+		cr_assert_eq(send(fd[i], buf, hello, 0), hello);
+		/* Its ServerHello: echod has taken it, and shed for it. */
+		pfd = (struct pollfd){ .fd = fd[i], .events = POLLIN };
+		cr_assert_eq(poll(&pfd, 1, WAIT_MS), 1, "no ServerHello");
+	}
+	for (i = 0; i < N; i++) {
+		while ((n = recv(fd[i], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			;
+		gone[i] = n == 0 || errno != EAGAIN;
+		open += !gone[i];
+	}
+	cr_assert_leq(open, FIT, "%d of %d handshakes kept: %s", open, N,
+	    e.log);
+	cr_assert_geq(open, FIT / 2, "%d of %d handshakes kept", open, N);
+	cr_assert(gone[0], "the oldest was kept");
+	cr_assert_not(gone[N - 1], "the newest was shed");
+	cr_assert_geq(echod_log_count(&e, "shed over --memory-limit, in its "
+	    "TLS handshake"), (size_t)(N - open));
+	tls_connect(&t, echod_port_of(&e, "tls:127.0.0.1:"));
+	tls_send(&t, "newcomer\n", 9);
+	tls_expect(&t, "GOT:newcomer\n");
+	tls_close(&t);
+	for (i = 0; i < N; i++)
+		close(fd[i]);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	echod_finish(&e);
+	certs_free(&c);
+}

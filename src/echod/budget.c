@@ -63,7 +63,8 @@ budget_charge(struct conn *c)
 {
 	struct budget	*b = &c->srv->budget;
 	size_t		 now = evbuffer_get_length(bufferevent_get_input(c->bev)) +
-			    evbuffer_get_length(bufferevent_get_output(c->bev));
+			    evbuffer_get_length(bufferevent_get_output(c->bev)) +
+			    (c->handshaking ? BUDGET_TLS_HANDSHAKE : 0);
 
 	b->held += now - c->held;
 	c->held = now;
@@ -78,8 +79,10 @@ budget_discharge(struct conn *c)
 
 /*
  * The bytes of a connection that may not be moving: its unechoed input
- * (an unfinished line, or lines waiting behind a full output) and its
- * output; budget_cost() tells whether they move.
+ * (an unfinished line, or lines waiting behind a full output), its
+ * output, and a TLS handshake's state; budget_cost() tells whether they
+ * move (a handshake's never do: its connection is shed before one of
+ * the same age holding fewer bytes, and the oldest first).
  */
 static size_t
 budget_stuck(const struct conn *c)
@@ -89,7 +92,8 @@ budget_stuck(const struct conn *c)
 	/* Output waits in any state: short of the output limit, a client
 	 * that does not read keeps reading on, and holds it all the same. */
 	return c->input_held +
-	    evbuffer_get_length(bufferevent_get_output(c->bev));
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    (c->handshaking ? BUDGET_TLS_HANDSHAKE : 0);
 }
 
 uint32_t
@@ -248,8 +252,12 @@ budget_close(struct server *srv, struct conn *c)
 	char	 reason[96];
 
 	stat_add(&srv->stats.shed, 1);
-	snprintf(reason, sizeof(reason), "shed over --memory-limit, "
-	    "holding %zu bytes", budget_stuck(c));
+	if (c->handshaking)
+		snprintf(reason, sizeof(reason), "shed over --memory-limit, "
+		    "in its TLS handshake");
+	else
+		snprintf(reason, sizeof(reason), "shed over --memory-limit, "
+		    "holding %zu bytes", budget_stuck(c));
 	conn_close(c, reason);
 }
 
@@ -327,6 +335,15 @@ budget_enforce(struct server *srv, struct conn *self)
 		return 0;
 	}
 	return budget_shed(srv, self) ? -1 : 0;
+}
+
+void
+budget_enforce_soon(struct server *srv)
+{
+	struct budget	*b = &srv->budget;
+
+	if (b->limit != 0 && b->held > b->limit)
+		event_active(b->shed_ev, 0, 0);
 }
 
 static void
