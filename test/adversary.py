@@ -26,6 +26,9 @@ bound held.
              then 250 clients sitting on partial lines under
              --memory-limit 4M: the sitters are shed, not the readers.
   idle       10,000 idle connections: what each costs.
+  handshakes 5,000 TLS clients send a ClientHello and no more under
+             --memory-limit 8M: the handshakes are shed, RSS stays
+             under the limit plus 8 KB a client, a newcomer is served.
   loops      20,000 UDP echo loops forged at once with an echo on a
              server's port, rate limits off, with prefixes '' and ''
              and A: and B:: far more than the thread's table of
@@ -41,8 +44,10 @@ import re
 import selectors
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -67,6 +72,7 @@ class Echod:
         self.proc = subprocess.Popen([path, "-l", "127.0.0.1:0"] + list(args),
                                      stderr=subprocess.PIPE, text=True)
         line = self.proc.stderr.readline()
+        self.first = line
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if not m:
             raise SystemExit("echod did not start: %r" % line)
@@ -443,6 +449,76 @@ def idle(args):
     return True
 
 
+def tls_echo_ok(ctx, port, line=b"newcomer"):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            s.sendall(line + b"\n")
+            want = b"GOT:" + line + b"\n"
+            got = b""
+            while len(got) < len(want):
+                chunk = s.recv(len(want) - len(got))
+                if not chunk:
+                    break
+                got += chunk
+            return got == want
+
+
+def client_hello(ctx):
+    """A ClientHello's bytes: a client that goes no further."""
+    into, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    try:
+        ctx.wrap_bio(into, out).do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def handshakes(args):
+    """Each handshake under way counts 44 KB in the budget: before, none
+    did, and 5,000 took RSS from 9 to 226 MB under an 8M limit."""
+    limit_mb = 8
+    with tempfile.TemporaryDirectory() as d:
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2",
+                        "-subj", "/CN=localhost"], check=True,
+                       capture_output=True)
+        e = Echod(args.echod, "-l", "tls:127.0.0.1:0", "--tls-cert", cert,
+                  "--tls-key", key, "-c", str(args.hellos + 100),
+                  "--memory-limit", "%dM" % limit_mb)
+    tls_port = int(re.search(r"tls:127\.0\.0\.1:(\d+)", e.first).group(1))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    round_trip(e.port)
+    rss0 = peak = rss_kb(e.pid)
+    hello = client_hello(ctx)
+    clients = []
+    for i in range(args.hellos):
+        clients.append(connect(tls_port))
+        send_some(clients[-1], hello)
+        if i % 100 == 0:
+            peak = max(peak, rss_kb(e.pid))
+    # A window to measure in: what echod does with them is not waited for.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        peak = max(peak, rss_kb(e.pid))
+        time.sleep(0.05)
+    shed = e.count("shed over --memory-limit, in its TLS handshake")
+    served = tls_echo_ok(ctx, tls_port)
+    for s in clients:
+        s.close()
+    e.stop()
+    bound = limit_mb * 1024 + args.hellos * 8
+    print("handshakes: %d TLS clients sent a ClientHello and no more under "
+          "--memory-limit %dM: %d shed, RSS %d kB -> at most %d kB (+%d kB; "
+          "bound %d kB = limit + 8 kB a client), a newcomer %s"
+          % (args.hellos, limit_mb, shed, rss0, peak, peak - rss0, bound,
+             "served" if served else "NOT served"))
+    return peak - rss0 <= bound and served and shed >= args.hellos // 2
+
+
 def other_echo():
     """A UDP socket on a port outside the kernel's range for clients."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -579,6 +655,7 @@ def main():
     p.add_argument("--streams", type=int, default=50)
     p.add_argument("--idle", type=int, default=10000)
     p.add_argument("--loops", type=int, default=20000)
+    p.add_argument("--hellos", type=int, default=5000)
     p.add_argument("only", nargs="*")
     args = p.parse_args()
     import resource
@@ -587,7 +664,8 @@ def main():
     failed = []
     for name, fn in (("ghosts", ghosts), ("quadratic", quadratic),
                      ("slack", slack), ("burst", burst), ("honest", honest),
-                     ("slow", slow), ("idle", idle), ("loops", loops)):
+                     ("slow", slow), ("idle", idle), ("handshakes", handshakes),
+                     ("loops", loops)):
         if args.only and name not in args.only:
             continue
         if not fn(args):
