@@ -33,6 +33,7 @@ struct stats {
 	stat_t	 rejected;	/* closed at once: --max-per-ip, PROXY */
 	stat_t	 timed_out;	/* closed by -t */
 	stat_t	 shed;		/* closed over --memory-limit */
+	stat_t	 buffered;	/* what --memory-limit counts, now */
 	stat_t	 bytes_in;
 	stat_t	 bytes_out;
 	stat_t	 udp_in;	/* datagrams received */

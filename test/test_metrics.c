@@ -104,6 +104,12 @@ Test(metrics, counts_what_clients_did)
 	fd = client_connect(e.port);
 	cr_assert(echod_wait_log(&e, "Connection from", WAIT_MS));
 	expect_metric(&e, "\nechod_connections_open{thread=\"0\"} 1\n");
+	/* An unfinished line is held, in the budget, until it is echoed. */
+	client_send(fd, "partial", 7);
+	expect_metric(&e, "\nechod_buffered_bytes{thread=\"0\"} 7\n");
+	client_send(fd, "\n", 1);
+	client_expect_str(fd, "GOT:partial\n");
+	expect_metric(&e, "\nechod_buffered_bytes{thread=\"0\"} 0\n");
 	close(fd);
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", metrics_port(&e));

@@ -68,6 +68,8 @@ budget_charge(struct conn *c)
 
 	b->held += now - c->held;
 	c->held = now;
+	atomic_store_explicit(&c->srv->stats.buffered, b->held,
+	    memory_order_relaxed);
 }
 
 void
@@ -75,6 +77,8 @@ budget_discharge(struct conn *c)
 {
 	c->srv->budget.held -= c->held;
 	c->held = 0;
+	atomic_store_explicit(&c->srv->stats.buffered, c->srv->budget.held,
+	    memory_order_relaxed);
 }
 
 /*

@@ -110,6 +110,10 @@ static const struct metric metrics[] = {
 	{ .name = "echod_connections_shed_total", .type = "counter",
 	    .help = "Connections closed to bring buffers back under "
 	    "--memory-limit.", .offset = STAT(shed) },
+	{ .name = "echod_buffered_bytes", .type = "gauge",
+	    .help = "Bytes in connections' buffers, and TLS handshakes under "
+	    "way at 44 KB each: what --memory-limit counts.",
+	    .offset = STAT(buffered) },
 	{ .name = "echod_tls_handshakes_total", .type = "counter",
 	    .help = "TLS handshakes, by how they ended.",
 	    .offset = STAT(tls_handshakes), .label = "result",
