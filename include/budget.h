@@ -9,6 +9,7 @@
 #ifndef ECHOD_BUDGET_H
 #define ECHOD_BUDGET_H
 
+#include <sys/queue.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,8 @@ struct server;
 struct budget {
 	size_t		 limit;		/* this thread's share; 0: none */
 	size_t		 held;		/* what its connections hold */
+	TAILQ_HEAD(, conn) handshakes;	/* TLS ones under way, oldest first */
+	size_t		 nhandshakes;
 	struct event	*shed_ev;	/* a shedding put off to the loop */
 	struct event	*trim_ev;	/* returns what the shed held */
 	bool		 deferred;	/* connections cannot be closed now */
@@ -46,15 +49,19 @@ uint32_t budget_now(struct server *);
 /*
  * What OpenSSL holds for a TLS handshake under way, outside the
  * connection's buffers (measured: 42 to 44.5 KB once a ClientHello is
- * in, against some 14 KB once the handshake is done).  Counted as the
- * connection's own until the handshake ends, so that a flood of
- * handshakes is shed like unfinished lines, not left outside the limit.
+ * in, against some 14 KB once the handshake is done).  Handshakes have
+ * a share of their own beside the limit, a BUDGET_HANDSHAKE_SHARE'th of
+ * it at that much each, over which the oldest is shed: in the limit,
+ * a flood of connections that never say a word would have every client
+ * sitting on a line shed for them.
  */
 #define BUDGET_TLS_HANDSHAKE	(44 * 1024)
+#define BUDGET_HANDSHAKE_SHARE	4
 /* A new connection: nothing of it has moved yet. */
 void	budget_track(struct conn *);
-/* Over the limit: shed on the loop's next turn, from outside a callback. */
-void	budget_enforce_soon(struct server *);
+/* A TLS handshake begins, or ends (done, or the connection closed). */
+void	budget_handshake_start(struct conn *);
+void	budget_handshake_done(struct conn *);
 /* It stopped reading its client: what the client has taken so far. */
 void	budget_paused(struct conn *);
 /* Its bytes moved: a line echoed, or output taken by the client. */

@@ -30,6 +30,7 @@ enum conn_state {
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
+	TAILQ_ENTRY(conn)	 handshake_entry;	/* budget: under way */
 	struct server		*srv;
 	struct bufferevent	*bev;		/* once the PROXY header is in */
 	/* Never both at once: the header comes before the handshake. */
@@ -42,7 +43,7 @@ struct conn {
 	bool			 peer_eof;	/* the client half-closed */
 	bool			 tls;		/* from a tls: listener */
 	bool			 tls_up;	/* its handshake is done */
-	bool			 handshaking;	/* TLS: in the budget for it */
+	bool			 handshaking;	/* TLS: in the budget's list */
 	bool			 grace;		/* new at shutdown: may still speak */
 	/* Both below --max-line plus --output-limit, so 32 bits: an idle
 	 * connection's size is what echod's memory is mostly made of. */

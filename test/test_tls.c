@@ -889,15 +889,17 @@ Test(tls, a_ticket_is_refused_once_its_lifetime_is_over)
 }
 
 /*
- * A TLS handshake under way counts in --memory-limit, 44 KB a
- * connection: 60 clients that each send a ClientHello and no more,
- * under 1M, are shed, the oldest first, down to what fits, and a
- * newcomer is served (before: all 60 were kept, outside the limit, and
- * 5,000 such took echod from 9 to 226 MB of memory under 8M).
+ * TLS handshakes under way have a quarter of --memory-limit beside it,
+ * 44 KB each: of 120 clients that each send a ClientHello and no more,
+ * under 4M, the oldest are shed down to what that holds, a plain client
+ * sitting on a partial line is not, and a newcomer is served (before:
+ * all 120 were kept, and 5,000 such took echod from 9 to 226 MB of
+ * memory under 8M; counted in the limit itself, they had the plain
+ * client shed for them).
  */
-Test(tls, handshakes_count_in_the_memory_limit_and_the_oldest_are_shed)
+Test(tls, handshakes_have_a_share_beside_the_memory_limit_oldest_shed)
 {
-	enum { N = 60, FIT = (1 << 20) / (44 * 1024) };
+	enum { N = 120, FIT = (4 << 20) / 4 / (44 * 1024) };
 	struct echod		 e;
 	struct certs		 c;
 	struct tls_client	 t;
@@ -905,14 +907,20 @@ Test(tls, handshakes_count_in_the_memory_limit_and_the_oldest_are_shed)
 	SSL_CTX			*ctx;
 	SSL			*ssl;
 	BIO			*out;
-	int			 fd[N], i, open = 0, hello;
+	int			 fd[N], i, open = 0, hello, sitter;
+	static char		 line[60001];
 	char			 buf[4096];
 	ssize_t			 n;
 	bool			 gone[N];
 
 	make_cert(&c, NULL);
 	echod_start(&e, "-l", "tls:127.0.0.1:0", "--tls-cert", c.cert,
-	    "--tls-key", c.key, "-v", "--memory-limit", "1M", NULL);
+	    "--tls-key", c.key, "-v", "--memory-limit", "4M", NULL);
+	/* Under the limit, standing still: shed first, were they in it. */
+	memset(line, 'x', sizeof(line) - 1);
+	sitter = client_connect(e.port);
+	client_send(sitter, line, sizeof(line) - 1);
+	cr_assert(echod_wait_log(&e, "Connection from", WAIT_MS));
 	/* One ClientHello, sent on each: the client goes no further. */
 	cr_assert_not_null(ctx = SSL_CTX_new(TLS_client_method()));
 	cr_assert_not_null(ssl = SSL_new(ctx));
@@ -940,6 +948,10 @@ Test(tls, handshakes_count_in_the_memory_limit_and_the_oldest_are_shed)
 	cr_assert_not(gone[N - 1], "the newest was shed");
 	cr_assert_geq(echod_log_count(&e, "shed over --memory-limit, in its "
 	    "TLS handshake"), (size_t)(N - open));
+	cr_assert_eq(echod_log_count(&e, "holding"), 0, "%s", e.log);
+	client_send(sitter, "\n", 1);
+	client_expect_str(sitter, "GOT:x");
+	close(sitter);
 	tls_connect(&t, echod_port_of(&e, "tls:127.0.0.1:"));
 	tls_send(&t, "newcomer\n", 9);
 	tls_expect(&t, "GOT:newcomer\n");

@@ -42,6 +42,8 @@ budget_init(struct budget *b, struct server *srv, size_t limit)
 {
 	b->limit = limit;
 	b->held = 0;
+	TAILQ_INIT(&b->handshakes);
+	b->nhandshakes = 0;
 	b->deferred = false;
 	b->shed_ev = event_new(srv->base, -1, 0, budget_shed_cb, srv);
 	b->trim_ev = event_new(srv->base, -1, 0, budget_trim_cb, srv);
@@ -63,8 +65,7 @@ budget_charge(struct conn *c)
 {
 	struct budget	*b = &c->srv->budget;
 	size_t		 now = evbuffer_get_length(bufferevent_get_input(c->bev)) +
-			    evbuffer_get_length(bufferevent_get_output(c->bev)) +
-			    (c->handshaking ? BUDGET_TLS_HANDSHAKE : 0);
+			    evbuffer_get_length(bufferevent_get_output(c->bev));
 
 	b->held += now - c->held;
 	c->held = now;
@@ -83,10 +84,8 @@ budget_discharge(struct conn *c)
 
 /*
  * The bytes of a connection that may not be moving: its unechoed input
- * (an unfinished line, or lines waiting behind a full output), its
- * output, and a TLS handshake's state; budget_cost() tells whether they
- * move (a handshake's never do: its connection is shed before one of
- * the same age holding fewer bytes, and the oldest first).
+ * (an unfinished line, or lines waiting behind a full output) and its
+ * output; budget_cost() tells whether they move.
  */
 static size_t
 budget_stuck(const struct conn *c)
@@ -96,8 +95,7 @@ budget_stuck(const struct conn *c)
 	/* Output waits in any state: short of the output limit, a client
 	 * that does not read keeps reading on, and holds it all the same. */
 	return c->input_held +
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) +
-	    (c->handshaking ? BUDGET_TLS_HANDSHAKE : 0);
+	    evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 uint32_t
@@ -256,12 +254,8 @@ budget_close(struct server *srv, struct conn *c)
 	char	 reason[96];
 
 	stat_add(&srv->stats.shed, 1);
-	if (c->handshaking)
-		snprintf(reason, sizeof(reason), "shed over --memory-limit, "
-		    "in its TLS handshake");
-	else
-		snprintf(reason, sizeof(reason), "shed over --memory-limit, "
-		    "holding %zu bytes", budget_stuck(c));
+	snprintf(reason, sizeof(reason), "shed over --memory-limit, "
+	    "holding %zu bytes", budget_stuck(c));
 	conn_close(c, reason);
 }
 
@@ -341,21 +335,79 @@ budget_enforce(struct server *srv, struct conn *self)
 	return budget_shed(srv, self) ? -1 : 0;
 }
 
-void
-budget_enforce_soon(struct server *srv)
+/* How many TLS handshakes the thread's share of them holds. */
+static size_t
+budget_handshakes_max(const struct budget *b)
 {
-	struct budget	*b = &srv->budget;
+	size_t	 n = b->limit / BUDGET_HANDSHAKE_SHARE / BUDGET_TLS_HANDSHAKE;
 
-	if (b->limit != 0 && b->held > b->limit)
+	return n == 0 ? 1 : n;
+}
+
+static void	budget_shed_handshakes(struct server *);
+
+/*
+ * Over the share, the oldest goes at once, from inside the accept (this
+ * one is the newest): on the loop's next turn, every ClientHello read
+ * meanwhile would have had its 44 KB.
+ */
+void
+budget_handshake_start(struct conn *c)
+{
+	struct budget	*b = &c->srv->budget;
+
+	c->handshaking = true;
+	TAILQ_INSERT_TAIL(&b->handshakes, c, handshake_entry);
+	b->nhandshakes++;
+	if (b->limit == 0 || b->nhandshakes <= budget_handshakes_max(b))
+		return;
+	if (b->deferred)
 		event_active(b->shed_ev, 0, 0);
+	else
+		budget_shed_handshakes(c->srv);
+}
+
+void
+budget_handshake_done(struct conn *c)
+{
+	struct budget	*b = &c->srv->budget;
+
+	if (!c->handshaking)
+		return;
+	c->handshaking = false;
+	TAILQ_REMOVE(&b->handshakes, c, handshake_entry);
+	b->nhandshakes--;
+}
+
+/* The oldest handshakes, down to their share. */
+static void
+budget_shed_handshakes(struct server *srv)
+{
+	struct budget		*b = &srv->budget;
+	const struct timeval	 soon = { 0, 0 };
+
+	while (b->limit != 0 && b->nhandshakes > budget_handshakes_max(b)) {
+		stat_add(&srv->stats.shed, 1);
+		conn_close(TAILQ_FIRST(&b->handshakes),
+		    "shed over --memory-limit, in its TLS handshake");
+	}
+	/* Once libevent's finalizers have freed them. */
+	evtimer_add(b->trim_ev, &soon);
 }
 
 static void
 budget_shed_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct server	*srv = arg;
+
 	(void)fd;
 	(void)what;
-	budget_enforce(arg, NULL);
+	if (srv->budget.deferred) {
+		event_active(srv->budget.shed_ev, 0, 0);
+		return;
+	}
+	budget_shed_handshakes(srv);
+	budget_enforce(srv, NULL);
 }
 
 static void

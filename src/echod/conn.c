@@ -163,12 +163,8 @@ conn_start(struct conn *c, evutil_socket_t fd)
 		    "cannot add a connection to the event loop");
 	if (c->state != CONN_READING)
 		conn_set_state(c, CONN_READING);
-	if (c->tls) {
-		/* Not from inside the accept: the shed may close this one. */
-		c->handshaking = true;
-		budget_charge(c);
-		budget_enforce_soon(srv);
-	}
+	if (c->tls)
+		budget_handshake_start(c);
 	return 0;
 }
 
@@ -264,6 +260,7 @@ conn_close(struct conn *c, const char *reason)
 
 	bytes_out = datapath_count_out(c);
 	budget_discharge(c);
+	budget_handshake_done(c);
 	if (c->tls_up)
 		tls_close_notify(c->bev);
 	/*
@@ -540,8 +537,7 @@ conn_tls_up(struct conn *c)
 	char		 how[128];
 
 	c->tls_up = true;
-	c->handshaking = false;
-	budget_charge(c);
+	budget_handshake_done(c);
 	stat_add(&c->srv->stats.tls_handshakes[STAT_TLS_OK], 1);
 	event_free(c->handshake_ev);
 	c->handshake_ev = NULL;

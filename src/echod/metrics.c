@@ -111,8 +111,8 @@ static const struct metric metrics[] = {
 	    .help = "Connections closed to bring buffers back under "
 	    "--memory-limit.", .offset = STAT(shed) },
 	{ .name = "echod_buffered_bytes", .type = "gauge",
-	    .help = "Bytes in connections' buffers, and TLS handshakes under "
-	    "way at 44 KB each: what --memory-limit counts.",
+	    .help = "Bytes in connections' buffers: what --memory-limit "
+	    "counts.",
 	    .offset = STAT(buffered) },
 	{ .name = "echod_tls_handshakes_total", .type = "counter",
 	    .help = "TLS handshakes, by how they ended.",
