@@ -122,18 +122,23 @@ def reset(s):
     s.close()
 
 
+def line_echoed(s, line):
+    """The line sent on s (a socket, plain or TLS) comes back."""
+    s.sendall(line + b"\n")
+    want = b"GOT:" + line + b"\n"
+    got = b""
+    while len(got) < len(want):
+        chunk = s.recv(len(want) - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return got == want
+
+
 def echo_ok(port, line=b"still served", timeout=10):
     """A newcomer's line comes back."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(line + b"\n")
-        want = b"GOT:" + line + b"\n"
-        got = b""
-        while len(got) < len(want):
-            chunk = s.recv(len(want) - len(got))
-            if not chunk:
-                break
-            got += chunk
-        return got == want
+        return line_echoed(s, line)
 
 
 def wait_until(cond, seconds):
@@ -455,15 +460,7 @@ def idle(args):
 def tls_echo_ok(ctx, port, line=b"newcomer"):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with ctx.wrap_socket(raw) as s:
-            s.sendall(line + b"\n")
-            want = b"GOT:" + line + b"\n"
-            got = b""
-            while len(got) < len(want):
-                chunk = s.recv(len(want) - len(got))
-                if not chunk:
-                    break
-                got += chunk
-            return got == want
+            return line_echoed(s, line)
 
 
 def client_hello(ctx):
